@@ -1,0 +1,82 @@
+"""The errors of the domain, one small tree.
+
+KpiError                    anything the user can be told about in one clear line
+├── CatalogError            config/metrics.yaml is wrong (file, KPI, field and reason, all problems at once)
+├── QueryError              a request the engine cannot answer as asked
+│   ├── UnknownMetric       a KPI name that is not in the catalog (carries suggestions)
+│   ├── UnknownDimension    a breakdown or filter the KPI does not support
+│   └── PeriodError         a period text that could not be parsed (carries the accepted forms)
+└── ImportRefused           an import that was refused as a whole (carries every bad line)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class KpiError(Exception):
+    """Base class: ``str(err)`` is a message fit for the user."""
+
+
+class CatalogError(KpiError):
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("invalid KPI catalog:\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class QueryError(KpiError):
+    pass
+
+
+class UnknownMetric(QueryError):
+    def __init__(self, name: str, suggestions: list[str]):
+        self.name = name
+        self.suggestions = suggestions
+        hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"Unknown KPI '{name}'.{hint} `kpibot metrics` lists them all.")
+
+
+class UnknownDimension(QueryError):
+    def __init__(self, metric: str, dimension: str, allowed: list[str]):
+        self.metric = metric
+        self.dimension = dimension
+        self.allowed = allowed
+        can = ", ".join(allowed) if allowed else "nothing"
+        super().__init__(f"{metric} cannot be broken down or filtered by '{dimension}'; it can by: {can}.")
+
+
+class PeriodError(QueryError):
+    def __init__(self, text: str, accepted: list[str]):
+        self.text = text
+        self.accepted = accepted
+        super().__init__(f"I don't understand the period '{text}'. Try one of: {', '.join(accepted)}.")
+
+
+@dataclass
+class BadRow:
+    line: int  # line number in the file (1 = the header line)
+    reason: str
+
+
+@dataclass
+class ImportRefused(KpiError):
+    path: str
+    bad_rows: list[BadRow] = field(default_factory=list)
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = f"{self.path}: import refused"
+        if self.reason:
+            head += f": {self.reason}"
+        if self.bad_rows:
+            head += f" ({len(self.bad_rows)} bad line{'s' if len(self.bad_rows) != 1 else ''}; nothing was loaded)"
+            shown = self.bad_rows[:50]
+            head += "\n" + "\n".join(f"  line {b.line}: {b.reason}" for b in shown)
+            if len(self.bad_rows) > len(shown):
+                head += f"\n  ... and {len(self.bad_rows) - len(shown)} more"
+        else:
+            head += " (nothing was loaded)"
+        return head

@@ -1,0 +1,117 @@
+"""The canonical shop data (the *source*), DESIGN.md section 3.
+
+Field names are a contract: the importer, the catalog, the docs and the tests use them. Timestamps are
+stored as naive UTC; ``traffic.day`` and ``marketing_spend.day`` are dates in the shop's time zone.
+Every time column is indexed (with the columns the headline KPIs read, so that a time-window query
+is an index range scan that touches only the window).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    inspect,
+)
+from sqlalchemy.engine import Engine
+
+source_metadata = MetaData()
+
+
+def _money(name: str, nullable: bool = False) -> Column:
+    return Column(name, Numeric(14, 2, asdecimal=False), nullable=nullable)
+
+
+orders = Table(
+    "orders",
+    source_metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("placed_at", DateTime(), nullable=False),
+    Column("status", String(16), nullable=False, server_default="placed"),
+    _money("subtotal"),
+    _money("discount"),
+    _money("shipping"),
+    _money("tax"),
+    Column("currency", String(3), nullable=False),
+    Column("channel", String(64), nullable=False, server_default="unknown"),
+    Column("device", String(32), nullable=False, server_default="unknown"),
+    Column("country", String(2), nullable=False, server_default="ZZ"),
+    # the window KPIs (revenue, orders, AOV, conversion) read only this index: a covering range scan
+    Index("ix_orders_placed_at", "placed_at", "status", "subtotal"),
+    Index("ix_orders_customer", "customer_id", "placed_at"),
+)
+
+returns = Table(
+    "returns",
+    source_metadata,
+    Column("return_id", String(64), primary_key=True),
+    Column("order_id", String(64), nullable=False),
+    Column("returned_at", DateTime(), nullable=False),
+    _money("amount"),
+    Column("items", Integer, nullable=False, server_default="1"),
+    Index("ix_returns_returned_at", "returned_at"),
+    Index("ix_returns_order", "order_id"),
+)
+
+customers = Table(
+    "customers",
+    source_metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("first_order_at", DateTime(), nullable=True),
+    Column("acquisition_channel", String(64), nullable=False, server_default="unknown"),
+    Column("country", String(2), nullable=False, server_default="ZZ"),
+    Index("ix_customers_first_order_at", "first_order_at"),
+)
+
+traffic = Table(
+    "traffic",
+    source_metadata,
+    Column("day", Date(), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("device", String(32), primary_key=True),
+    Column("country", String(2), primary_key=True),
+    Column("sessions", Integer, nullable=False),
+    Column("visitors", Integer, nullable=False),
+    Column("carts", Integer, nullable=False, server_default="0"),
+)
+
+marketing_spend = Table(
+    "marketing_spend",
+    source_metadata,
+    Column("day", Date(), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    _money("amount"),
+)
+
+email_campaigns = Table(
+    "email_campaigns",
+    source_metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("sent_at", DateTime(), nullable=False),
+    Column("delivered", Integer, nullable=False),
+    Column("unique_opens", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False, server_default="0"),
+    Index("ix_email_campaigns_sent_at", "sent_at"),
+)
+
+SOURCE_TABLES: dict[str, Table] = {t.name: t for t in source_metadata.sorted_tables}
+
+
+def create_source_tables(engine: Engine) -> list[str]:
+    """Create the canonical tables (and their indexes) that do not exist yet; return the names created.
+
+    Existing tables or views of the same name are left alone: a user may point ``KPI_SOURCE_URL`` at a
+    database whose ``orders`` is a view over their own schema.
+    """
+    existing = set(inspect(engine).get_table_names()) | set(inspect(engine).get_view_names())
+    missing = [t for t in source_metadata.sorted_tables if t.name not in existing]
+    source_metadata.create_all(engine, tables=missing)
+    return [t.name for t in missing]

@@ -1,0 +1,52 @@
+"""Settings, read from the environment once, with documented defaults (see README, Configuration)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import KpiError
+
+DEFAULT_DATABASE_URL = "sqlite:///kpibot.db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    source_url: str = DEFAULT_DATABASE_URL
+    timezone: str = "UTC"
+    config_dir: Path = Path("config")
+    currency: str = "USD"
+    locale: str = "en"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        timezone = env.get("KPIBOT_TIMEZONE") or "UTC"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise KpiError(f"KPIBOT_TIMEZONE='{timezone}' is not a time zone (use an IANA name such as Europe/Paris).") from None
+        return cls(
+            database_url=_normalise_url(database_url),
+            source_url=_normalise_url(env.get("KPI_SOURCE_URL") or database_url),
+            timezone=timezone,
+            config_dir=Path(env.get("KPIBOT_CONFIG") or "config"),
+            currency=(env.get("KPIBOT_CURRENCY") or "USD").upper(),
+            locale=env.get("KPIBOT_LOCALE") or "en",
+        )
+
+
+def _normalise_url(url: str) -> str:
+    """Heroku-style ``postgres://`` URLs and bare ``postgresql://`` ones use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
