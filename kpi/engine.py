@@ -1,0 +1,238 @@
+"""The KPI engine: a request (KPI, period, comparison, filters, breakdown, granularity) in, plain data out.
+
+The SQL lives in ``kpi.sql``; this module turns measure aggregates into KPI values (ratios divide after
+the aggregates come back, a zero or absent denominator is "no data"), comparisons, series and
+breakdowns. Time is injected through ``clock`` so that tests, goals and alerts can fix "now".
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+
+from .catalog import Catalog, Metric, evaluate, expression_names
+from .errors import QueryError, UnknownDimension
+from .periods import GRANULARITIES, Period
+from .sql import MeasureQuery, SqlLayer, TimeRange, Values
+
+COMPARISONS = ("previous", "year")
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class KpiRequest:
+    metric: str
+    period: Period
+    compare: str | None = "previous"  # previous | year | None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dimension, values)
+    breakdown: str | None = None
+    granularity: str | None = None  # day | week | month; None: chosen from the period's length
+    top: int = 10
+    series: bool = True
+
+
+@dataclass(frozen=True)
+class Value:
+    value: float | None  # None: no data (zero or absent denominator)
+    numerator: float | None = None
+    denominator: float | None = None
+    sample: float | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    absolute: float | None  # current - comparison (for percentages: a fraction, x100 for points)
+    relative: float | None  # (current - comparison) / |comparison|
+    good: bool | None  # True when the change goes the KPI's right way; None when flat or unknown
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    start: datetime
+    end: datetime
+    value: Value
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    key: str  # the dimension value, or "other"
+    value: Value
+    comparison: Value | None = None
+    change: Change | None = None
+    share: float | None = None  # share of the total sample (or of the total, for additive KPIs)
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    metric: Metric
+    period: Period
+    current: Value
+    compare: str | None = None
+    comparison_period: Period | None = None
+    comparison: Value | None = None
+    change: Change | None = None
+    series: list[SeriesPoint] = field(default_factory=list)
+    granularity: str | None = None
+    breakdown_by: str | None = None
+    breakdown: list[BreakdownRow] = field(default_factory=list)
+    breakdown_total_groups: int = 0
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    as_of: datetime | None = None  # the data is complete up to here (oldest of the newest rows)
+
+    @property
+    def stale(self) -> bool:
+        return self.as_of is None or self.as_of < self.period.end
+
+
+def change_between(metric: Metric, current: Value, previous: Value | None) -> Change | None:
+    if previous is None:
+        return None
+    a, b = current.value, previous.value
+    if a is None or b is None:
+        return Change(None, None, None)
+    diff = a - b
+    rel = diff / abs(b) if b != 0 else None
+    good = None if diff == 0 else (diff > 0) == metric.higher_is_better
+    return Change(diff, rel, good)
+
+
+def metric_value(catalog: Catalog, metric: Metric, mv: dict[str, float | None]) -> Value:
+    """A KPI's value from its measures' aggregates."""
+    if metric.type == "simple":
+        v = mv.get(metric.measure or "")
+        sample = mv.get(metric.sample) if metric.sample else (v if metric.format == "count" else None)
+        return Value(v, v, None, sample)
+    if metric.type == "ratio":
+        num = evaluate(metric.numerator or "", mv)
+        den = evaluate(metric.denominator or "", mv)
+        value = None if num is None or not den else num / den
+        sample = mv.get(metric.sample) if metric.sample else den
+        return Value(value, num, den, sample)
+    subs = {k: metric_value(catalog, catalog.metrics[k], mv) for k in expression_names(metric.expression or "")}
+    value = evaluate(metric.expression or "", {k: s.value for k, s in subs.items()})
+    tree = ast.parse(metric.expression or "", mode="eval").body
+    num = den = None
+    if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Div):
+        num = evaluate(ast.unparse(tree.left), {k: s.value for k, s in subs.items()})
+        den = evaluate(ast.unparse(tree.right), {k: s.value for k, s in subs.items()})
+    samples = [s.sample for s in subs.values() if s.sample is not None]
+    return Value(value, num, den, min(samples) if samples else None)
+
+
+def auto_granularity(period: Period) -> str:
+    if period.total_days <= 62:
+        return "day"
+    if period.total_days <= 190:
+        return "week"
+    return "month"
+
+
+class KpiEngine:
+    def __init__(self, catalog: Catalog, source: Engine, *, tz: ZoneInfo,
+                 clock: Callable[[], datetime] | None = None, check_source: bool = True):
+        if check_source:
+            catalog.check_source(source)
+        self.catalog = catalog
+        self.sql = SqlLayer(catalog, source)
+        self.tz = tz
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self._clock().astimezone(self.tz)
+
+    # -- the one public question ----------------------------------------------------------------
+    def ask(self, req: KpiRequest) -> KpiResult:
+        metric = self.catalog.metric(req.metric)
+        dims = self.catalog.dimensions_of(metric)
+        for dim, _ in req.filters:
+            if dim not in dims:
+                raise UnknownDimension(metric.name(), dim, dims)
+        if req.breakdown and req.breakdown not in dims:
+            raise UnknownDimension(metric.name(), req.breakdown, dims)
+        if req.compare not in (None, *COMPARISONS):
+            raise QueryError(f"unknown comparison '{req.compare}' (use previous or year)")
+        measures = tuple(self.catalog.measures_of(metric))
+        period = req.period
+        cmp_period = None if req.compare is None else (period.previous() if req.compare == "previous" else period.year_ago())
+        ranges = [TimeRange(period.start, period.end)]
+        if cmp_period is not None:
+            ranges.append(TimeRange(cmp_period.start, cmp_period.end))
+        gran = None
+        buckets: list[tuple[datetime, datetime]] = []
+        if req.series:
+            gran = req.granularity or auto_granularity(period)
+            if gran not in GRANULARITIES:
+                raise QueryError(f"unknown granularity '{gran}' (use {', '.join(GRANULARITIES)})")
+            buckets = period.buckets(gran)
+            ranges += [TimeRange(s, e) for s, e in buckets]
+
+        with self.sql.engine.connect() as conn:
+            values = self.sql.run(MeasureQuery(measures, tuple(ranges), req.filters), conn)
+            latest = self.sql.latest(measures, conn)
+            rows, total_groups = ([], 0)
+            if req.breakdown:
+                rows, total_groups = self._breakdown(metric, measures, req, ranges[:2], conn)
+
+        current = metric_value(self.catalog, metric, values[(0, None)])
+        comparison = metric_value(self.catalog, metric, values[(1, None)]) if cmp_period else None
+        first_bucket = 2 if cmp_period else 1
+        series = [SeriesPoint(s, e, metric_value(self.catalog, metric, values[(first_bucket + i, None)]))
+                  for i, (s, e) in enumerate(buckets)]
+        return KpiResult(
+            metric=metric, period=period, current=current, compare=req.compare, comparison_period=cmp_period,
+            comparison=comparison, change=change_between(metric, current, comparison), series=series,
+            granularity=gran, breakdown_by=req.breakdown, breakdown=rows, breakdown_total_groups=total_groups,
+            filters=req.filters, as_of=self._as_of(latest),
+        )
+
+    def _breakdown(self, metric: Metric, measures: Sequence, req: KpiRequest, ranges: list[TimeRange], conn):
+        q = MeasureQuery(measures, tuple(ranges), req.filters, group_by=req.breakdown)
+        values: Values = self.sql.run(q, conn)
+        keys = sorted({g for (_, g) in values if g is not None})
+        current = {g: metric_value(self.catalog, metric, values.get((0, g), _zeros(measures))) for g in keys}
+
+        def weight(g: str) -> tuple:
+            v = current[g]
+            size = v.sample if v.sample is not None else (v.value or 0)
+            return (-(size or 0), -(v.value or 0), g)
+
+        ranked = sorted(keys, key=weight)
+        top, rest = ranked[: req.top], ranked[req.top:]
+        groups: list[tuple[str, dict, dict | None]] = [
+            (g, values.get((0, g), _zeros(measures)), values.get((1, g), _zeros(measures)) if len(ranges) > 1 else None)
+            for g in top
+        ]
+        if rest:  # "other", computed exactly by one more query (distinct counts do not add up across groups)
+            other = self.sql.run(MeasureQuery(measures, tuple(ranges), req.filters, exclude=((req.breakdown, tuple(top)),)), conn)
+            groups.append((OTHER, other[(0, None)], other.get((1, None))))
+        total = sum((current[g].sample if current[g].sample is not None else (current[g].value or 0)) or 0 for g in keys)
+        rows = []
+        for g, cur_mv, cmp_mv in groups:
+            cur = metric_value(self.catalog, metric, cur_mv)
+            cmpv = metric_value(self.catalog, metric, cmp_mv) if cmp_mv is not None else None
+            size = cur.sample if cur.sample is not None else (cur.value or 0)
+            rows.append(BreakdownRow(
+                key=g, value=cur, comparison=cmpv,
+                change=change_between(metric, cur, cmpv), share=(size / total) if total else None,
+            ))
+        return rows, len(keys)
+
+    def _as_of(self, latest: dict) -> datetime | None:
+        points = []
+        for v in latest.values():
+            if v is None:
+                return None
+            if isinstance(v, datetime):
+                points.append(v.replace(tzinfo=UTC).astimezone(self.tz))
+            elif isinstance(v, date):  # a local day is complete at its end
+                points.append(datetime.combine(v + timedelta(days=1), time(0), tzinfo=self.tz))
+        return min(points) if points else None
+
+
+def _zeros(measures) -> dict[str, float | None]:
+    return {m.key: (0.0 if m.agg in ("sum", "count", "count_distinct") else None) for m in measures}

@@ -1,0 +1,366 @@
+"""Periods: what "last 7 days", "octobre", "Q3 2026" or "MTD" mean, as half-open local ranges.
+
+Pure functions: the current time is always a parameter, never read from the clock. A period is
+[start, end) between local midnights of the shop's time zone; ``end`` never goes past the start of
+tomorrow, ``full_end`` is where the calendar period ends (later than ``end`` while it is not over).
+
+Every period has a ``key``, a canonical machine form that ``parse_period`` accepts back
+("last_7_days", "mtd", "2026-10", "q3_2026", "2026-W46", "2026-10-01..2026-10-31"), and its
+English and French labels are derived from that key.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from kpi.errors import PeriodError
+
+GRANULARITIES = ("day", "week", "month")
+
+ACCEPTED_FORMS: dict[str, list[str]] = {
+    "en": ["today", "yesterday", "last 7 days", "last 4 weeks", "last 3 months", "this week", "last week",
+           "this month", "last month", "MTD", "this quarter", "last quarter", "QTD", "this year", "last year",
+           "YTD", "october", "october 2026", "Q3 2026", "2026", "2026-10-05", "2026-10-01..2026-10-31"],
+    "fr": ["aujourd'hui", "hier", "les 7 derniers jours", "cette semaine", "la semaine dernière",
+           "ce mois-ci", "le mois dernier", "depuis le début du mois", "ce trimestre", "le trimestre dernier",
+           "cette année", "l'année dernière", "depuis le début de l'année", "octobre", "octobre 2026",
+           "T3 2026", "2026", "2026-10-05", "du 2026-10-01 au 2026-10-31"],
+}
+
+_MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+              "October", "November", "December"]
+_MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+              "octobre", "novembre", "décembre"]
+_MONTH_WORDS = {
+    **{name.lower(): i + 1 for i, name in enumerate(_MONTHS_EN)},
+    **{w: i + 1 for i, w in enumerate(["janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout",
+                                        "septembre", "octobre", "novembre", "decembre"])},
+    "jan": 1, "janv": 1, "feb": 2, "fev": 2, "fevr": 2, "mar": 3, "apr": 4, "avr": 4, "jun": 6, "jul": 7,
+    "juil": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+}
+
+# canonical key -> phrases (accents removed, lower case, after leading articles are dropped)
+_PHRASES = {
+    "today": ["today", "aujourd'hui", "aujourdhui", "aujourd hui"],
+    "yesterday": ["yesterday", "hier"],
+    "this_week": ["this week", "current week", "cette semaine"],
+    "this_month": ["this month", "current month", "ce mois", "ce mois-ci", "ce mois ci"],
+    "this_quarter": ["this quarter", "current quarter", "ce trimestre"],
+    "this_year": ["this year", "current year", "cette annee"],
+    "wtd": ["wtd", "week to date", "semaine en cours"],
+    "mtd": ["mtd", "month to date", "mois en cours"],
+    "qtd": ["qtd", "quarter to date", "trimestre en cours"],
+    "ytd": ["ytd", "year to date", "annee en cours"],
+    "last_week": ["last week", "previous week", "semaine derniere", "semaine precedente", "semaine passee"],
+    "last_month": ["last month", "previous month", "mois dernier", "mois precedent", "mois passe"],
+    "last_quarter": ["last quarter", "previous quarter", "trimestre dernier", "trimestre precedent",
+                     "trimestre passe"],
+    "last_year": ["last year", "previous year", "annee derniere", "an dernier", "an passe", "annee precedente",
+                  "annee passee"],
+}
+_PHRASE_KEYS = {phrase: key for key, phrases in _PHRASES.items() for phrase in phrases}
+_TD_UNITS = {"wtd": "week", "mtd": "month", "qtd": "quarter", "ytd": "year"}
+_FR_UNITS = {"semaine": "week", "mois": "month", "trimestre": "quarter", "annee": "year", "an": "year"}
+_ROLL_UNITS = {"d": "days", "day": "days", "days": "days", "j": "days", "jour": "days", "jours": "days",
+               "w": "weeks", "wk": "weeks", "wks": "weeks", "week": "weeks", "weeks": "weeks",
+               "semaine": "weeks", "semaines": "weeks",
+               "mo": "months", "mos": "months", "month": "months", "months": "months", "mois": "months"}
+
+_DATE = r"(\d{4}-\d{2}-\d{2})"
+_LEADING = re.compile(r"^(?:(?:in|for|during|over|the|on|en|pour|sur|durant|pendant|le|la|les)\s+|l')+")
+_RANGE = re.compile(rf"(?:du|from|between)?\s*{_DATE}\s*(?:\.\.\.?|to|until|au|a|-|–|—|and|et)\s*{_DATE}")
+_SINCE_START = re.compile(r"depuis (?:le )?debut (?:de la |du |de l'|de l |de )?(semaine|mois|trimestre|annee|an)")
+_ROLLING = [
+    re.compile(r"(?:(?:last|past|previous|trailing)\s*)?(\d{1,4})\s*([a-z]+)"),  # last 7 days, 7d, 7 jours
+    re.compile(r"(\d{1,4})\s+(?:derniers|dernieres|precedents|precedentes)\s+([a-z]+)"),  # 7 derniers jours
+    re.compile(r"(?:derniers|dernieres)\s+(\d{1,4})\s+([a-z]+)"),  # derniers 7 jours
+]
+_MONTH_YEAR = re.compile(r"([a-z]+)\.?\s*(\d{4})?|(\d{4})\s+([a-z]+)")
+_QUARTER = re.compile(r"[qt]([1-4])(?:\s*-?\s*(\d{4}))?|(\d{4})\s*-?\s*[qt]([1-4])")
+_ISO_WEEK = re.compile(r"(\d{4})\s*-?\s*w(\d{1,2})")
+_ISO_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # local midnight, inclusive
+    end: datetime  # local midnight, exclusive, never after the start of tomorrow
+    full_end: datetime  # end of the whole calendar period (== end when the period is over)
+    label: str  # English label
+    unit: str  # day | week | month | quarter | year: the unit comparisons shift by
+    count: int  # how many units
+    rolling: bool  # "last N days/weeks/months", today, yesterday
+    key: str  # canonical machine form, accepted back by parse_period
+
+    @property
+    def partial(self) -> bool:
+        return self.end < self.full_end
+
+    @property
+    def days(self) -> int:
+        return (self.end.date() - self.start.date()).days
+
+    @property
+    def total_days(self) -> int:
+        return (self.full_end.date() - self.start.date()).days
+
+    def previous(self) -> Period:
+        """The period before, of equal length: rolling periods and whole calendar periods move back by
+        count × unit; a calendar period that is not over keeps its elapsed days, clipped at the end of
+        the earlier unit (March 1..30 → February 1..28)."""
+        start, end = self.start.date(), self.end.date()
+        earlier = _shift(start, self.unit, -self.count)
+        if _shift(start, self.unit, self.count) == end:  # whole units
+            new_end = start
+        else:
+            new_end = min(earlier + timedelta(days=(end - start).days), start)
+        key = "yesterday" if self.key == "today" else None
+        return self._derived(earlier, new_end, key)
+
+    def year_ago(self) -> Period:
+        """The same dates a year earlier (29 February → 28 February); ISO-week periods move back 52
+        weeks so that weekdays match."""
+        start, end = self.start.date(), self.end.date()
+        if self.unit == "week":
+            return self._derived(start - timedelta(weeks=52), end - timedelta(weeks=52))
+        last = _add_months(end - timedelta(days=1), -12)
+        return self._derived(_add_months(start, -12), last + timedelta(days=1))
+
+    def buckets(self, granularity: str) -> list[tuple[datetime, datetime]]:
+        """Consecutive [start, end) local ranges covering the period: days, ISO weeks or calendar
+        months, the first and last clipped to the period."""
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, not {granularity!r}")
+        tz = self.start.tzinfo
+        day, stop, out = self.start.date(), self.end.date(), []
+        while day < stop:
+            nxt = min(_shift(_unit_start(day, granularity), granularity, 1), stop)
+            out.append((_midnight(day, tz), _midnight(nxt, tz)))
+            day = nxt
+        return out
+
+    def describe(self, lang: str = "en") -> str:
+        """The label in English or French; a period that is not over says how far it has gone."""
+        text = _label(self.key, lang)
+        if self.partial:
+            if lang == "fr":
+                text += f", {self.days} jour{'s' if self.days > 1 else ''} sur {self.total_days}"
+            else:
+                text += f", {self.days} of {self.total_days} days"
+        return text
+
+    def _derived(self, start: date, end: date, key: str | None = None) -> Period:
+        key = key or _natural_key(start, end, self.unit)
+        return _make(start, end, end, self.unit, self.count, self.rolling, key, self.start.tzinfo)
+
+
+def parse_period(text: str, *, now: datetime, tz: tzinfo) -> Period:
+    """Parse an English or French period; raise PeriodError, with the accepted forms, if it cannot."""
+    today = _today(now, tz)
+    try:
+        key = _to_key(_normalise(text), today)
+        return _build(key, today, tz, text)
+    except (ValueError, OverflowError) as exc:  # 2026-02-30, week 60, "last 9999 months"...
+        raise PeriodError(text, ACCEPTED_FORMS["en"]) from exc
+
+
+def default_period(*, now: datetime, tz: tzinfo) -> Period:
+    """The last 7 complete days."""
+    return _build("last_7_days", _today(now, tz), tz, "last 7 days")
+
+
+def day_range(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """Local midnights for the dates [start, end)."""
+    return _midnight(start, tz), _midnight(end, tz)
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+def _normalise(text: str) -> str:
+    s = unicodedata.normalize("NFKD", text.strip().lower())
+    s = "".join(c for c in s if not unicodedata.combining(c))
+    s = s.replace("’", "'").replace("ʼ", "'").replace("_", " ").replace(",", " ")
+    s = re.sub(r"\s+", " ", s).strip(" ?!.")
+    s = re.sub(r"\s+(?:so far|jusqu'ici|jusqu'a present)$", "", s)
+    return _LEADING.sub("", s).strip()
+
+
+def _to_key(s: str, today: date) -> str:
+    """The canonical key of a normalised text; ValueError if it is not a period."""
+    if s in _PHRASE_KEYS:
+        return _PHRASE_KEYS[s]
+    if m := _SINCE_START.fullmatch(s):
+        return {"week": "wtd", "month": "mtd", "quarter": "qtd", "year": "ytd"}[_FR_UNITS[m[1]]]
+    if m := _RANGE.fullmatch(s):
+        return f"{m[1]}..{m[2]}"
+    if re.fullmatch(_DATE, s):
+        return s
+    if m := _ISO_WEEK.fullmatch(s):
+        return f"{m[1]}-W{int(m[2]):02d}"
+    if m := _ISO_MONTH.fullmatch(s):
+        return f"{m[1]}-{m[2]}"
+    if re.fullmatch(r"\d{4}", s):
+        return s
+    if m := _QUARTER.fullmatch(s):
+        q = int(m[1] or m[4])
+        year = m[2] or m[3] or (today.year if q <= (today.month - 1) // 3 + 1 else today.year - 1)
+        return f"q{q}_{year}"
+    for pattern in _ROLLING:
+        if (m := pattern.fullmatch(s)) and m[2] in _ROLL_UNITS and int(m[1]) > 0:
+            return f"last_{int(m[1])}_{_ROLL_UNITS[m[2]]}"
+    if (m := _MONTH_YEAR.fullmatch(s)) and (m[1] or m[4]) in _MONTH_WORDS:
+        month = _MONTH_WORDS[m[1] or m[4]]
+        year = m[2] or m[3] or (today.year if month <= today.month else today.year - 1)
+        return f"{year}-{month:02d}"
+    raise ValueError(s)
+
+
+def _build(key: str, today: date, tz: tzinfo, text: str) -> Period:
+    """The period of a canonical key, as of ``today``."""
+    unit, count, rolling = "day", 1, False
+    if key == "today":
+        start, full_end, rolling = today, today + timedelta(days=1), True
+    elif key == "yesterday":
+        start, full_end, rolling = today - timedelta(days=1), today, True
+    elif m := re.fullmatch(r"last_(\d+)_(days|weeks|months)", key):
+        unit, count, rolling = m[2][:-1], int(m[1]), True
+        full_end = _unit_start(today, unit)
+        start = _shift(full_end, unit, -count)
+    elif key.startswith(("this_", "last_")) or key in _TD_UNITS:
+        unit = _TD_UNITS.get(key) or key[5:]
+        start = _unit_start(today, unit)
+        if key.startswith("last_"):
+            start = _shift(start, unit, -1)
+        full_end = _shift(start, unit, 1)
+    elif m := re.fullmatch(r"(\d{4})-(\d{2})", key):
+        unit, start = "month", date(int(m[1]), int(m[2]), 1)
+        full_end = _shift(start, unit, 1)
+    elif m := re.fullmatch(r"q(\d)_(\d{4})", key):
+        unit, start = "quarter", date(int(m[2]), 3 * int(m[1]) - 2, 1)
+        full_end = _shift(start, unit, 1)
+    elif re.fullmatch(r"\d{4}", key):
+        unit, start = "year", date(int(key), 1, 1)
+        full_end = _shift(start, unit, 1)
+    elif m := re.fullmatch(r"(\d{4})-W(\d{2})", key):
+        unit, start = "week", date.fromisocalendar(int(m[1]), int(m[2]), 1)
+        full_end = start + timedelta(weeks=1)
+    elif re.fullmatch(_DATE, key):
+        start = date.fromisoformat(key)
+        full_end = start + timedelta(days=1)
+    else:  # an explicit range, both dates inclusive
+        first, last = (date.fromisoformat(d) for d in key.split(".."))
+        if first > last:
+            raise _error(text, f"The period '{text}' starts after it ends ({first} is after {last}).")
+        start, full_end, count = first, last + timedelta(days=1), (last - first).days + 1
+    if start > today:
+        raise _error(text, f"The period '{text}' is in the future (it starts on {start}).")
+    end = min(full_end, today + timedelta(days=1))
+    return _make(start, end, full_end, unit, count, rolling, key, tz)
+
+
+def _error(text: str, message: str) -> PeriodError:
+    err = PeriodError(text, ACCEPTED_FORMS["en"])
+    err.args = (f"{message} Try one of: {', '.join(err.accepted)}.",)
+    return err
+
+
+# -- labels ----------------------------------------------------------------------------------------
+
+_THIS = {"en": "this {}", "fr": {"week": "cette semaine", "month": "ce mois-ci", "quarter": "ce trimestre",
+                                 "year": "cette année"}}
+_LAST = {"en": "last {}", "fr": {"week": "la semaine dernière", "month": "le mois dernier",
+                                 "quarter": "le trimestre dernier", "year": "l'année dernière"}}
+_TO_DATE = {"en": "{} to date", "fr": {"week": "semaine en cours", "month": "mois en cours",
+                                       "quarter": "trimestre en cours", "year": "année en cours"}}
+_ROLLING_FR = {"days": ("dernier jour", "derniers jours"), "weeks": ("dernière semaine", "dernières semaines"),
+               "months": ("dernier mois", "derniers mois")}
+
+
+def _label(key: str, lang: str) -> str:
+    fr = lang == "fr"
+
+    def pick(table: dict, unit: str) -> str:
+        return table["fr"][unit] if fr else table["en"].format(unit)
+
+    if key in ("today", "yesterday"):
+        return {"today": "aujourd'hui", "yesterday": "hier"}[key] if fr else key
+    if m := re.fullmatch(r"last_(\d+)_(days|weeks|months)", key):
+        n, units = int(m[1]), m[2]
+        if fr:
+            return _ROLLING_FR[units][0] if n == 1 else f"{n} {_ROLLING_FR[units][1]}"
+        return f"last {units[:-1]}" if n == 1 else f"last {n} {units}"
+    if key in _TD_UNITS:
+        return pick(_TO_DATE, _TD_UNITS[key])
+    if key.startswith("this_"):
+        return pick(_THIS, key[5:])
+    if key.startswith("last_"):
+        return pick(_LAST, key[5:])
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", key):
+        return f"{(_MONTHS_FR if fr else _MONTHS_EN)[int(m[2]) - 1]} {m[1]}"
+    if m := re.fullmatch(r"q(\d)_(\d{4})", key):
+        return f"{'T' if fr else 'Q'}{m[1]} {m[2]}"
+    if re.fullmatch(r"\d{4}-W\d{2}", key):
+        return f"{'semaine' if fr else 'week'} {key}"
+    return key  # a year, a date or a range reads the same in both languages
+
+
+def _natural_key(start: date, end: date, unit: str) -> str:
+    """The key of a derived period: its calendar name when it is exactly one calendar unit."""
+    if unit == "week" and start.weekday() == 0 and end == start + timedelta(weeks=1):
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if unit in ("month", "quarter", "year") and start.day == 1:
+        if end == _shift(start, "year", 1) and start.month == 1:
+            return str(start.year)
+        if end == _shift(start, "quarter", 1) and start.month % 3 == 1:
+            return f"q{start.month // 3 + 1}_{start.year}"
+        if end == _shift(start, "month", 1):
+            return f"{start.year}-{start.month:02d}"
+    if end == start + timedelta(days=1):
+        return start.isoformat()
+    return f"{start}..{end - timedelta(days=1)}"
+
+
+# -- calendar arithmetic on dates ------------------------------------------------------------------
+
+
+def _today(now: datetime, tz: tzinfo) -> date:
+    """The local date of ``now`` (a naive ``now`` is taken as local time)."""
+    return (now.replace(tzinfo=tz) if now.tzinfo is None else now.astimezone(tz)).date()
+
+
+def _midnight(day: date, tz: tzinfo | None) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _make(start: date, end: date, full_end: date, unit: str, count: int, rolling: bool, key: str,
+          tz: tzinfo | None) -> Period:
+    return Period(_midnight(start, tz), _midnight(end, tz), _midnight(full_end, tz), _label(key, "en"),
+                  unit, count, rolling, key)
+
+
+def _add_months(day: date, months: int) -> date:
+    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
+
+
+def _shift(day: date, unit: str, n: int) -> date:
+    if unit in ("day", "week"):
+        return day + timedelta(days=n * (7 if unit == "week" else 1))
+    return _add_months(day, n * {"month": 1, "quarter": 3, "year": 12}[unit])
+
+
+def _unit_start(day: date, unit: str) -> date:
+    if unit == "day":
+        return day
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    if unit == "year":
+        return date(day.year, 1, 1)
+    months = 3 if unit == "quarter" else 1
+    return date(day.year, (day.month - 1) // months * months + 1, 1)
