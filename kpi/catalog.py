@@ -52,8 +52,12 @@ class Measure:
 
     @property
     def additive(self) -> bool:
-        """Values of disjoint groups add up (so 'other' could be a difference). Distinct counts do not."""
-        return self.agg in ("sum", "count")
+        """Values over disjoint groups or disjoint time ranges add up to the value over their union.
+
+        Sums and counts over the period do; distinct counts, running totals (window to_date) and
+        conditions that depend on the period's bounds do not."""
+        return (self.agg in ("sum", "count") and self.window == "period"
+                and not any(isinstance(c.value, str) and c.value.startswith("$") for c in self.where))
 
 
 @dataclass(frozen=True)

@@ -159,9 +159,9 @@ class KpiEngine:
         measures = tuple(self.catalog.measures_of(metric))
         period = req.period
         cmp_period = None if req.compare is None else (period.previous() if req.compare == "previous" else period.year_ago())
-        ranges = [TimeRange(period.start, period.end)]
+        main = [TimeRange(period.start, period.end)]
         if cmp_period is not None:
-            ranges.append(TimeRange(cmp_period.start, cmp_period.end))
+            main.append(TimeRange(cmp_period.start, cmp_period.end))
         gran = None
         buckets: list[tuple[datetime, datetime]] = []
         if req.series:
@@ -169,20 +169,35 @@ class KpiEngine:
             if gran not in GRANULARITIES:
                 raise QueryError(f"unknown granularity '{gran}' (use {', '.join(GRANULARITIES)})")
             buckets = period.buckets(gran)
-            ranges += [TimeRange(s, e) for s, e in buckets]
+        # additive measures (sums and counts over the period) add up across groups and across buckets:
+        # the totals then come from the breakdown or the series, with no query of their own
+        additive = all(m.additive for m in measures)
 
         with self.sql.engine.connect() as conn:
-            values = self.sql.run(MeasureQuery(measures, tuple(ranges), req.filters), conn)
-            latest = self.sql.latest(measures, conn)
-            rows, total_groups = ([], 0)
+            totals: dict[int, dict[str, float | None]] = {}
+            rows, total_groups = [], 0
             if req.breakdown:
-                rows, total_groups = self._breakdown(metric, measures, req, ranges[:2], conn)
+                grouped = self.sql.run(MeasureQuery(measures, tuple(main), req.filters, group_by=req.breakdown), conn)
+                rows, total_groups = self._breakdown(metric, measures, req, main, grouped, conn)
+                # (not when grouping joins another table: rows without a match there would drop out)
+                if additive and all("." not in m.dimensions[req.breakdown] for m in measures):
+                    totals = {i: _sum_groups(grouped, i, measures) for i in range(len(main))}
+            if additive and buckets and 0 not in totals:
+                totals[0] = None  # filled from the buckets below
+            asked = [TimeRange(s, e) for s, e in buckets] + [r for i, r in enumerate(main) if i not in totals]
+            values = self.sql.run(MeasureQuery(measures, tuple(asked), req.filters), conn) if asked else {}
+            latest = self.sql.latest(measures, conn)
 
-        current = metric_value(self.catalog, metric, values[(0, None)])
-        comparison = metric_value(self.catalog, metric, values[(1, None)]) if cmp_period else None
-        first_bucket = 2 if cmp_period else 1
-        series = [SeriesPoint(s, e, metric_value(self.catalog, metric, values[(first_bucket + i, None)]))
-                  for i, (s, e) in enumerate(buckets)]
+        bucket_mv = [values[(i, None)] for i in range(len(buckets))]
+        rest = iter(range(len(buckets), len(asked)))
+        for i in range(len(main)):
+            if i not in totals:
+                totals[i] = values[(next(rest), None)]
+            elif totals[i] is None:
+                totals[i] = {m.key: sum(mv[m.key] or 0.0 for mv in bucket_mv) for m in measures}
+        current = metric_value(self.catalog, metric, totals[0])
+        comparison = metric_value(self.catalog, metric, totals[1]) if cmp_period else None
+        series = [SeriesPoint(s, e, metric_value(self.catalog, metric, mv)) for (s, e), mv in zip(buckets, bucket_mv, strict=True)]
         return KpiResult(
             metric=metric, period=period, current=current, compare=req.compare, comparison_period=cmp_period,
             comparison=comparison, change=change_between(metric, current, comparison), series=series,
@@ -190,9 +205,8 @@ class KpiEngine:
             filters=req.filters, as_of=self._as_of(latest),
         )
 
-    def _breakdown(self, metric: Metric, measures: Sequence, req: KpiRequest, ranges: list[TimeRange], conn):
-        q = MeasureQuery(measures, tuple(ranges), req.filters, group_by=req.breakdown)
-        values: Values = self.sql.run(q, conn)
+    def _breakdown(self, metric: Metric, measures: Sequence, req: KpiRequest, ranges: list[TimeRange],
+                   values: Values, conn):
         keys = sorted({g for (_, g) in values if g is not None})
         current = {g: metric_value(self.catalog, metric, values.get((0, g), _zeros(measures))) for g in keys}
 
@@ -232,6 +246,10 @@ class KpiEngine:
             elif isinstance(v, date):  # a local day is complete at its end
                 points.append(datetime.combine(v + timedelta(days=1), time(0), tzinfo=self.tz))
         return min(points) if points else None
+
+
+def _sum_groups(values: Values, index: int, measures) -> dict[str, float | None]:
+    return {m.key: sum(mv.get(m.key) or 0.0 for (i, _), mv in values.items() if i == index) for m in measures}
 
 
 def _zeros(measures) -> dict[str, float | None]:

@@ -1,0 +1,295 @@
+"""``kpibot``: the command line (DESIGN.md section 10). Scripts, cron jobs and tests rely on it.
+
+Every error is one clear line on stderr and a non-zero exit code (2: the input or the data, 1: the
+system); never a traceback (``KPIBOT_LOG_LEVEL=DEBUG`` logs one with the error's reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sys
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from .errors import CatalogError, ImportRefused, KpiError
+
+log = logging.getLogger("kpibot")
+
+
+# -- the shared context: settings, catalog, engines --------------------------------------------------
+class Context:
+    def __init__(self) -> None:
+        from .settings import Settings
+
+        self.settings = Settings.from_env()
+
+    @property
+    def config_dir(self) -> Path:
+        cfg = self.settings.config_dir
+        if not os.environ.get("KPIBOT_CONFIG") and not (cfg / "metrics.yaml").exists():
+            bundled = Path(__file__).resolve().parent.parent / "config"
+            if (bundled / "metrics.yaml").exists():
+                return bundled
+        return cfg
+
+    def catalog(self):
+        from .catalog import load_catalog
+
+        return load_catalog(self.config_dir / "metrics.yaml")
+
+    def source(self):
+        from .db import cached_engine
+
+        return cached_engine(self.settings.source_url)
+
+    def state(self):
+        from .db import cached_engine
+
+        return cached_engine(self.settings.database_url)
+
+    def kpi_engine(self):
+        from .engine import KpiEngine
+
+        try:
+            return KpiEngine(self.catalog(), self.source(), tz=self.settings.tz)
+        except CatalogError as exc:
+            if any("is not in the source database" in p for p in exc.problems):
+                raise KpiError(
+                    "the shop data is not there yet: run `kpibot db upgrade` then `kpibot demo-data` "
+                    "(or `kpibot import`), or point KPI_SOURCE_URL at your data.\n" + str(exc)
+                ) from None
+            raise
+
+
+# -- commands ------------------------------------------------------------------------------------------
+def cmd_db_upgrade(ctx: Context, args) -> int:
+    from .schema import create_source_tables
+    from .state import upgrade
+
+    upgrade(ctx.settings.database_url)
+    print(f"state database up to date ({_safe_url(ctx.settings.database_url)})")
+    if not args.no_source:
+        created = create_source_tables(ctx.source())
+        what = ", ".join(created) if created else "nothing to create"
+        print(f"source database ({_safe_url(ctx.settings.source_url)}): {what}")
+    return 0
+
+
+def cmd_metrics(ctx: Context, args) -> int:
+    cat = ctx.catalog()
+    if args.json:
+        out = [{"key": m.key, "label": m.label, "aliases": m.aliases, "type": m.type, "format": m.format,
+                "higher_is_better": m.higher_is_better, "dimensions": cat.dimensions_of(m)} for m in cat.metrics.values()]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    lang = args.lang
+    width = max(len(m.name(lang)) for m in cat.metrics.values())
+    for m in cat.metrics.values():
+        better = "↑ better" if m.higher_is_better else "↓ better"
+        aliases = ", ".join(dict.fromkeys(a for al in m.aliases.values() for a in al))
+        dims = ", ".join(cat.dimensions_of(m)) or "-"
+        print(f"{m.name(lang):<{width}}  {m.format:<8} {better}  by: {dims:<22} ({aliases})")
+    return 0
+
+
+def cmd_ask(ctx: Context, args) -> int:
+    from .formatting import result_lines
+    from .query import parse_query
+
+    text = " ".join(args.text)
+    engine = ctx.kpi_engine()
+    parsed = parse_query(text, engine.catalog, now=engine.now(), tz=ctx.settings.tz)
+    result = engine.ask(parsed.request)
+    if args.json:
+        print(json.dumps(_jsonable(result), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(result_lines(result, currency=ctx.settings.currency, lang=args.lang)))
+    return 0
+
+
+def cmd_import(ctx: Context, args) -> int:
+    from . import importer
+    from .state import import_runs
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise KpiError(f"{path}: no such file")
+    column_map = {}
+    for item in args.map or []:
+        if "=" not in item:
+            raise KpiError(f"--map {item!r}: write it as 'column in the file=field', e.g. --map \"Order Number=order_id\"")
+        col, fld = item.rsplit("=", 1)
+        column_map[col.strip()] = fld.strip()
+    if args.format == "shopify-orders":
+        fmt = "shopify-orders"
+        run = lambda: importer.import_shopify_orders(ctx.source(), path, tz=ctx.settings.tz, currency=args.currency)  # noqa: E731
+    elif args.table:
+        fmt = args.table
+        run = lambda: importer.import_csv(ctx.source(), path, args.table, tz=ctx.settings.tz,  # noqa: E731
+                                          column_map=column_map or None, currency=args.currency)
+    else:
+        raise KpiError("say what the file holds: --table orders|returns|traffic|spend|campaigns|customers, or --format shopify-orders")
+    started = datetime.now(UTC).replace(tzinfo=None)
+    record = {"started_at": started, "file_name": str(path)[-512:], "file_sha256": _sha256(path), "format": fmt}
+    try:
+        result = run()
+    except ImportRefused as exc:
+        _record_import(ctx, import_runs, {**record, "status": "refused", "message": str(exc)[:4000]})
+        raise
+    _record_import(ctx, import_runs, {**record, "status": "loaded", "rows_read": result.rows_read,
+                                      "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged})
+    print(f"{path}: {result.rows_read} rows read into {result.table}: {result.inserted} inserted, "
+          f"{result.updated} updated, {result.unchanged} unchanged")
+    for table, counts in result.per_table.items():
+        if table != result.table:
+            print(f"  {table}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    ignored = getattr(result, "ignored_columns", None)
+    if ignored:
+        print(f"  columns ignored: {', '.join(ignored)}")
+    return 0
+
+
+def _record_import(ctx: Context, table, row: dict) -> None:
+    """The import log lives in the state database; a state database not upgraded yet only warns."""
+    try:
+        with ctx.state().begin() as conn:
+            conn.execute(table.insert().values(**row, finished_at=datetime.now(UTC).replace(tzinfo=None)))
+    except SQLAlchemyError:
+        print("note: the import was not logged (run `kpibot db upgrade` to create the state tables)", file=sys.stderr)
+
+
+def cmd_demo_data(ctx: Context, args) -> int:
+    from .demo import generate_demo_data
+    from .schema import create_source_tables
+
+    create_source_tables(ctx.source())
+    today = datetime.now(UTC).astimezone(ctx.settings.tz).date()
+    summary = generate_demo_data(ctx.source(), days=args.days, orders_per_day=args.orders_per_day, seed=args.seed,
+                                 today=today, tz=ctx.settings.tz, currency=ctx.settings.currency, replace=args.replace)
+    print(f"demo shop data from {summary.first_day} to {summary.last_day} in {_safe_url(ctx.settings.source_url)}: "
+          f"{summary.orders:,} orders, {summary.customers:,} customers, {summary.returns:,} returns, "
+          f"{summary.traffic_rows:,} traffic rows, {summary.spend_rows:,} spend rows, {summary.campaigns:,} campaigns "
+          f"({summary.seconds:.1f} s)")
+    return 0
+
+
+# -- plumbing ------------------------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as nothing rather than leak a secret
+        return "<database>"
+
+
+def _jsonable(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if hasattr(obj, "partial") and hasattr(obj, "describe"):
+            out.update(partial=obj.partial, days=obj.days, total_days=obj.total_days, description=obj.describe())
+        return out
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kpibot", description="KPI Bot: e-commerce KPIs in Slack, and on the command line.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="database maintenance")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="migrate the state database and create the missing shop tables in the source")
+    up.add_argument("--no-source", action="store_true", help="leave the source database alone")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    m = sub.add_parser("metrics", help="list the KPI catalog")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--lang", default="en", choices=["en", "fr"])
+    m.set_defaults(func=cmd_metrics)
+
+    a = sub.add_parser("ask", help='answer a question, e.g. kpibot ask "aov by channel this month"')
+    a.add_argument("text", nargs="+", help="KPI [period] [vs previous|vs last year] [by dimension] [dim=value] [top N]")
+    a.add_argument("--json", action="store_true", help="machine-readable answer")
+    a.add_argument("--lang", default=None, choices=["en", "fr"], help="answer language (default KPIBOT_LOCALE or en)")
+    a.set_defaults(func=cmd_ask)
+
+    i = sub.add_parser("import", help="load a CSV file into the shop data (all rows or none)")
+    i.add_argument("file")
+    i.add_argument("--table", choices=["orders", "returns", "traffic", "spend", "campaigns", "customers"])
+    i.add_argument("--format", choices=["shopify-orders"], help="a known export format instead of --table")
+    i.add_argument("--map", action="append", metavar="COLUMN=FIELD", help="file column to canonical field; repeatable")
+    i.add_argument("--currency", help="currency of the amounts when the file has no currency column (default KPIBOT_CURRENCY)")
+    i.set_defaults(func=cmd_import)
+
+    d = sub.add_parser("demo-data", help="fill the source with a realistic synthetic shop")
+    d.add_argument("--days", type=_positive, default=730)
+    d.add_argument("--orders-per-day", type=_positive, default=300)
+    d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--replace", action="store_true", help="delete the existing shop data first")
+    d.set_defaults(func=cmd_demo_data)
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("KPIBOT_LOG_LEVEL", "WARNING").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        ctx = Context()
+        if getattr(args, "lang", "x") is None:
+            args.lang = "fr" if ctx.settings.locale.startswith("fr") else "en"
+        if getattr(args, "currency", "x") is None:
+            args.currency = ctx.settings.currency
+        return args.func(ctx, args)
+    except KpiError as exc:  # the user's input or data: one line saying what to do
+        print(f"kpibot: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        ref = uuid.uuid4().hex[:8]
+        log.debug("database error [%s]", ref, exc_info=True)
+        print(f"kpibot: the database could not answer ({type(exc.orig if hasattr(exc, 'orig') and exc.orig else exc).__name__}); "
+              f"check DATABASE_URL / KPI_SOURCE_URL [ref {ref}]", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001 - the last line of defence: one line, the details in the log
+        ref = uuid.uuid4().hex[:8]
+        log.debug("unexpected error [%s]", ref, exc_info=True)
+        print(f"kpibot: unexpected error [ref {ref}]; run again with KPIBOT_LOG_LEVEL=DEBUG for details", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
