@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
@@ -29,7 +27,18 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+
+
 def cached_engine(url: str) -> Engine:
     """One engine (one pool) per URL per process."""
-    return make_engine(url)
+    if url not in _engines:
+        _engines[url] = make_engine(url)
+    return _engines[url]
+
+
+def dispose_cached_engines() -> None:
+    """Close every cached pool (tests, and processes that fork)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()

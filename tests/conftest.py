@@ -44,6 +44,15 @@ def _postgres_reachable():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _close_cached_engines():
+    """The CLI and the app cache one engine per URL; each test starts and ends without open pools."""
+    yield
+    from kpi.db import dispose_cached_engines
+
+    dispose_cached_engines()
+
+
 @pytest.fixture
 def database_url(request, tmp_path):
     """A fresh, empty database URL for the backend in ``request.param`` (default sqlite)."""
@@ -57,6 +66,9 @@ def database_url(request, tmp_path):
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in _pg_url() else "?"
     yield f"{_pg_url()}{sep}options={quote(f'-csearch_path={schema}')}"
+    from kpi.db import dispose_cached_engines
+
+    dispose_cached_engines()
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
