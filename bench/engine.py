@@ -23,7 +23,7 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -62,6 +62,7 @@ def source_url(backend: str, size: int) -> str:
 def build(backend: str, size: int) -> None:
     """Create the demo shop of ``size`` orders unless it is already there."""
     from kpi.demo import generate_demo_data, source_is_empty
+
     from kpi.schema import create_source_tables
 
     if backend == "sqlite":
