@@ -14,59 +14,20 @@ import logging
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import CatalogError, ImportRefused, KpiError
+from .errors import ImportRefused, KpiError
+from .services import Services
 
 log = logging.getLogger("kpibot")
 
 
-# -- the shared context: settings, catalog, engines --------------------------------------------------
-class Context:
-    def __init__(self) -> None:
-        from .settings import Settings
-
-        self.settings = Settings.from_env()
-
-    @property
-    def config_dir(self) -> Path:
-        cfg = self.settings.config_dir
-        if not os.environ.get("KPIBOT_CONFIG") and not (cfg / "metrics.yaml").exists():
-            bundled = Path(__file__).resolve().parent.parent / "config"
-            if (bundled / "metrics.yaml").exists():
-                return bundled
-        return cfg
-
-    def catalog(self):
-        from .catalog import load_catalog
-
-        return load_catalog(self.config_dir / "metrics.yaml")
-
-    def source(self):
-        from .db import cached_engine
-
-        return cached_engine(self.settings.source_url)
-
-    def state(self):
-        from .db import cached_engine
-
-        return cached_engine(self.settings.database_url)
-
-    def kpi_engine(self):
-        from .engine import KpiEngine
-
-        try:
-            return KpiEngine(self.catalog(), self.source(), tz=self.settings.tz)
-        except CatalogError as exc:
-            if any("is not in the source database" in p for p in exc.problems):
-                raise KpiError(
-                    "the shop data is not there yet: run `kpibot db upgrade` then `kpibot demo-data` "
-                    "(or `kpibot import`), or point KPI_SOURCE_URL at your data.\n" + str(exc)
-                ) from None
-            raise
+# -- the shared context: settings, catalog, engines (the same object the Slack app and the worker use) -----
+Context = Services
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -214,7 +175,8 @@ def _jsonable(obj):
     return obj
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
+    """The parser; ``extend(subparsers)`` adds commands of other layers (the Slack app's serve, socket, demo)."""
     p = argparse.ArgumentParser(prog="kpibot", description="KPI Bot: e-commerce KPIs in Slack, and on the command line.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -223,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = dbsub.add_parser("upgrade", help="migrate the state database and create the missing shop tables in the source")
     up.add_argument("--no-source", action="store_true", help="leave the source database alone")
     up.set_defaults(func=cmd_db_upgrade)
+    sub.db_upgrade = up  # other layers chain their own tables to it
 
     m = sub.add_parser("metrics", help="list the KPI catalog")
     m.add_argument("--json", action="store_true")
@@ -249,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--replace", action="store_true", help="delete the existing shop data first")
     d.set_defaults(func=cmd_demo_data)
+    if extend is not None:
+        extend(sub)
     return p
 
 
@@ -262,10 +227,10 @@ def _positive(text: str) -> int:
     return v
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
     logging.basicConfig(level=os.environ.get("KPIBOT_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    args = build_parser().parse_args(argv)
+    args = build_parser(extend).parse_args(argv)
     try:
         ctx = Context()
         if getattr(args, "lang", "x") is None:

@@ -65,6 +65,7 @@ class BreakdownRow:
     comparison: Value | None = None
     change: Change | None = None
     share: float | None = None  # share of the total sample (or of the total, for additive KPIs)
+    is_other: bool = False  # the row that sums up every group beyond the top N
 
 
 @dataclass(frozen=True)
@@ -217,21 +218,22 @@ class KpiEngine:
 
         ranked = sorted(keys, key=weight)
         top, rest = ranked[: req.top], ranked[req.top:]
-        groups: list[tuple[str, dict, dict | None]] = [
-            (g, values.get((0, g), _zeros(measures)), values.get((1, g), _zeros(measures)) if len(ranges) > 1 else None)
+        groups: list[tuple[str, dict, dict | None, bool]] = [
+            (g, values.get((0, g), _zeros(measures)), values.get((1, g), _zeros(measures)) if len(ranges) > 1 else None,
+             False)
             for g in top
         ]
         if rest:  # "other", computed exactly by one more query (distinct counts do not add up across groups)
             other = self.sql.run(MeasureQuery(measures, tuple(ranges), req.filters, exclude=((req.breakdown, tuple(top)),)), conn)
-            groups.append((OTHER, other[(0, None)], other.get((1, None))))
+            groups.append((OTHER, other[(0, None)], other.get((1, None)), True))
         total = sum((current[g].sample if current[g].sample is not None else (current[g].value or 0)) or 0 for g in keys)
         rows = []
-        for g, cur_mv, cmp_mv in groups:
+        for g, cur_mv, cmp_mv, is_other in groups:
             cur = metric_value(self.catalog, metric, cur_mv)
             cmpv = metric_value(self.catalog, metric, cmp_mv) if cmp_mv is not None else None
             size = cur.sample if cur.sample is not None else (cur.value or 0)
             rows.append(BreakdownRow(
-                key=g, value=cur, comparison=cmpv,
+                key=g, value=cur, comparison=cmpv, is_other=is_other,
                 change=change_between(metric, cur, cmpv), share=(size / total) if total else None,
             ))
         return rows, len(keys)

@@ -22,6 +22,10 @@ from .engine import Change, KpiResult, Value
 LOCALES = {"en": "en_US", "fr": "fr_FR"}
 NO_DATA = {"en": "no data", "fr": "pas de données"}
 SPARK = "▁▂▃▄▅▆▇█"
+DIMENSION_WORDS = {"en": {}, "fr": {"channel": "canal", "device": "appareil", "country": "pays"}}
+GRANULARITY_WORDS = {"en": {"day": "daily", "week": "weekly", "month": "monthly"},
+                     "fr": {"day": "par jour", "week": "par semaine", "month": "par mois"}}
+OTHER_WORD = {"en": "other", "fr": "autres"}
 
 
 def babel_locale(lang: str) -> str:
@@ -124,17 +128,20 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
     sample = sample_text(m, result.current, lang)
     if sample:
         lines.append(f"  sample: {sample}" if lang_of(lang) == "en" else f"  échantillon : {sample}")
+    fr = lang_of(lang) == "fr"
     if result.series:
         spark = sparkline([p.value.value for p in result.series])
-        lines.append(f"  {result.granularity}: {spark}")
+        lines.append(f"  {GRANULARITY_WORDS[lang_of(lang)].get(result.granularity or '', result.granularity)}: {spark}")
     if result.breakdown:
-        width = max(len(r.key) for r in result.breakdown)
-        lines.append(f"  by {result.breakdown_by}:" if lang_of(lang) == "en" else f"  par {result.breakdown_by} :")
-        for r in result.breakdown:
+        keys = [OTHER_WORD[lang_of(lang)] if r.is_other else r.key for r in result.breakdown]
+        width = max(len(k) for k in keys)
+        dim = DIMENSION_WORDS[lang_of(lang)].get(result.breakdown_by or "", result.breakdown_by)
+        lines.append(f"  par {dim} :" if fr else f"  by {dim}:")
+        for key, r in zip(keys, result.breakdown, strict=True):
             val = format_value(r.value.value, m.format, currency=currency, lang=lang)
             ch = format_change(m, r.change, currency=currency, lang=lang)
-            share = f"{r.share * 100:5.1f}%" if r.share is not None else ""
-            lines.append(f"    {r.key:<{width}}  {val:>12}  {share:>6}  {ch}")
+            share = format_value(r.share, "percent", lang=lang) if r.share is not None else ""
+            lines.append(f"    {key:<{width}}  {val:>12}  {share:>7}  {ch}")
     if result.as_of is not None:
         lines.append(f"  as of {result.as_of:%Y-%m-%d %H:%M %Z}" if lang_of(lang) == "en"
                      else f"  données au {result.as_of:%d/%m/%Y %H:%M %Z}")

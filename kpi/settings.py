@@ -34,11 +34,17 @@ class Settings:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise KpiError(f"KPIBOT_TIMEZONE='{timezone}' is not a time zone (use an IANA name such as Europe/Paris).") from None
+        config_dir = Path(env.get("KPIBOT_CONFIG") or "config")
+        if not env.get("KPIBOT_CONFIG") and not (config_dir / "metrics.yaml").exists():
+            # run from elsewhere than the repository: the repository's own config/ (an editable install)
+            bundled = Path(__file__).resolve().parent.parent / "config"
+            if (bundled / "metrics.yaml").exists():
+                config_dir = bundled
         return cls(
             database_url=_normalise_url(database_url),
             source_url=_normalise_url(env.get("KPI_SOURCE_URL") or database_url),
             timezone=timezone,
-            config_dir=Path(env.get("KPIBOT_CONFIG") or "config"),
+            config_dir=config_dir,
             currency=(env.get("KPIBOT_CURRENCY") or "USD").upper(),
             locale=env.get("KPIBOT_LOCALE") or "en",
         )

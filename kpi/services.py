@@ -1,0 +1,51 @@
+"""What every process needs, built once: settings, the KPI catalog, the source and state engines, and
+the KPI engine. The command line, the Slack app and the worker share it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from .catalog import Catalog, load_catalog
+from .db import cached_engine
+from .engine import KpiEngine
+from .errors import CatalogError, KpiError
+from .settings import Settings
+
+
+class Services:
+    def __init__(self, settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None):
+        self.settings = settings or Settings.from_env()
+        self.clock = clock
+        self._catalog: Catalog | None = None
+        self._engine: KpiEngine | None = None
+        self._lock = threading.Lock()
+
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.settings.config_dir / "metrics.yaml")
+        return self._catalog
+
+    def source(self) -> Engine:
+        return cached_engine(self.settings.source_url)
+
+    def state(self) -> Engine:
+        return cached_engine(self.settings.database_url)
+
+    def kpi_engine(self) -> KpiEngine:
+        """The KPI engine, built on first use (it checks the catalog against the source once)."""
+        with self._lock:
+            if self._engine is None:
+                try:
+                    self._engine = KpiEngine(self.catalog(), self.source(), tz=self.settings.tz, clock=self.clock)
+                except CatalogError as exc:
+                    if any("is not in the source database" in p for p in exc.problems):
+                        raise KpiError(
+                            "the shop data is not there yet: run `kpibot db upgrade` then `kpibot demo-data` "
+                            "(or `kpibot import`), or point KPI_SOURCE_URL at your data.\n" + str(exc)
+                        ) from None
+                    raise
+            return self._engine
