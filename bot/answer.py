@@ -1,0 +1,121 @@
+"""Answering ``/kpi``: text in, a Block Kit message out. No Bolt here: listeners call these functions.
+
+The steps are the same for the ephemeral answer, the shared one and the sandbox: parse the text, ask
+the engine, draw the chart and upload it where the reader can see it, render.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from kpi.errors import KpiError, PeriodError, UnknownDimension, UnknownMetric
+from kpi.periods import ACCEPTED_FORMS
+from kpi.query import parse_query
+from kpi.services import Services
+
+from .blocks import Message, catalog_message, error_message, help_message, kpi_answer
+from .charts import chart_filename, series_chart
+
+log = logging.getLogger("kpibot.answer")
+
+HELP_WORDS = {"", "help", "aide", "?"}
+LIST_WORDS = {"list", "liste", "metrics", "kpis", "catalog", "catalogue"}
+EXAMPLES = {
+    "en": ["conversion", "aov last month by channel", "revenue ytd vs last year", "return rate this week",
+           "cac last quarter by channel", "conversion last 30 days channel=email"],
+    "fr": ["taux de conversion", "panier moyen le mois dernier par canal", "chiffre d'affaires cette année vs l'an dernier",
+           "taux de retour cette semaine", "cac le trimestre dernier par canal"],
+}
+
+
+@dataclass
+class Asked:
+    """Who asks, where, in which language: what a listener knows about a request."""
+
+    team_id: str
+    user_id: str
+    channel_id: str
+    lang: str = "en"
+
+
+def share_value(text: str, lang: str) -> str | None:
+    """What the Share button carries: the question, to answer it again with fresh numbers."""
+    value = json.dumps({"q": text, "l": lang}, ensure_ascii=False)
+    return value if len(value) <= 2000 else None
+
+
+def answer(services: Services, text: str, who: Asked, client: WebClient | None, *, shared: bool = False,
+           chart_channel: str | None = None) -> tuple[Message, bytes | None]:
+    """The message for ``/kpi <text>``, and the chart PNG (None when there is no series).
+
+    With a ``client`` and a ``chart_channel``, the chart is uploaded there first and shown in the message.
+    Errors the user can fix become a helpful message; anything else an apology with a reference that
+    the log carries with the details.
+    """
+    words = text.strip().lower()
+    if words in HELP_WORDS:
+        return help_message(lang=who.lang, examples=EXAMPLES[who.lang]), None
+    if words in LIST_WORDS:
+        return catalog_message(services.catalog(), lang=who.lang), None
+    try:
+        engine = services.kpi_engine()
+        parsed = parse_query(text, engine.catalog, now=engine.now(), tz=services.settings.tz)
+        started = time.perf_counter()
+        result = engine.ask(parsed.request)
+        log.info("answered %s in %.0f ms", result.metric.key, (time.perf_counter() - started) * 1000)
+    except UnknownMetric as exc:
+        short = f"KPI inconnu : « {exc.name} »." if who.lang == "fr" else f"Unknown KPI '{exc.name}'."
+        return error_message(short, lang=who.lang, suggestions=exc.suggestions), None
+    except PeriodError as exc:
+        short = (f"Je ne comprends pas la période « {exc.text} »." if who.lang == "fr"
+                 else f"I don't understand the period '{exc.text}'.")
+        if "future" in str(exc) or "starts after" in str(exc):
+            short = str(exc).split(" Try one of")[0]
+        return error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS[who.lang]), None
+    except UnknownDimension as exc:
+        return error_message(str(exc), lang=who.lang), None
+    except KpiError as exc:
+        return error_message(str(exc), lang=who.lang), None
+    except Exception:  # noqa: BLE001 - the user gets an apology and a reference, the log the details
+        ref = uuid.uuid4().hex[:8]
+        log.exception("query failed [ref %s] team=%s text=%r", ref, who.team_id, text[:200])
+        return error_message("", lang=who.lang, ref=ref), None
+
+    png = series_chart(result, lang=who.lang, currency=services.settings.currency) if result.series else None
+    file_id = None
+    if png is not None and client is not None and chart_channel:
+        file_id = upload_chart(client, chart_channel, png, chart_filename(result), title=result.metric.name(who.lang))
+    message = kpi_answer(
+        result, lang=who.lang, currency=services.settings.currency, chart_file_id=file_id,
+        share_value=None if shared else share_value(text, who.lang), shared_by=who.user_id if shared else None,
+    )
+    return message, png
+
+
+def upload_chart(client: WebClient, channel: str, png: bytes, filename: str, *, title: str,
+                 thread_ts: str | None = None) -> str | None:
+    """Upload a chart with Slack's external upload flow; its file id, or None (the answer then shows a
+    text sparkline instead: a chart is never worth failing an answer)."""
+    try:
+        resp = client.files_upload_v2(channel=channel, file=png, filename=filename, title=title, thread_ts=thread_ts)
+        files = resp.get("files") or ([resp.get("file")] if resp.get("file") else [])
+        return files[0]["id"] if files else None
+    except SlackApiError as exc:
+        log.warning("chart upload to %s failed: %s", channel, exc.response.get("error"))
+        return None
+
+
+def dm_channel(client: WebClient, user_id: str) -> str | None:
+    """The bot's DM with the user: where a private answer's chart can be shared so that only they see it."""
+    try:
+        return client.conversations_open(users=user_id)["channel"]["id"]
+    except SlackApiError as exc:
+        log.warning("cannot open a DM with %s: %s", user_id, exc.response.get("error"))
+        return None

@@ -1,0 +1,88 @@
+"""One Bolt app, built from settings: single workspace (bot token) or several (OAuth), HTTP or Socket Mode.
+
+    services = Services()
+    app = build_app(services, SlackSettings.from_env())
+    register_listeners(app, services)   # done by build_app
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_bolt import App
+from slack_bolt.oauth import OAuthFlow
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import text
+
+from kpi.services import Services
+
+from .config import BOT_SCOPES, SlackSettings
+from .listeners import register_listeners
+from .request import SlackWsgi
+
+log = logging.getLogger("kpibot.app")
+
+
+def retry_handlers():
+    """Connection errors, 429 (honouring Retry-After) and 5xx are retried; slack_sdk retries only the first by default."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2)]
+
+
+def web_client(slack: SlackSettings, token: str | None = None) -> WebClient:
+    return WebClient(token=token, base_url=slack.api_url, retry_handlers=retry_handlers(), timeout=15)
+
+
+def installation_stores(services: Services, slack: SlackSettings):
+    """slack-sdk's SQLAlchemy stores on the state database (tables created by ``kpibot db upgrade``)."""
+    return (SQLAlchemyInstallationStore(client_id=slack.client_id, engine=services.state()),
+            SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=services.state()))
+
+
+def create_slack_tables(services: Services, slack: SlackSettings) -> None:
+    installations, states = installation_stores(services, slack)
+    installations.create_tables()
+    states.metadata.create_all(services.state())
+
+
+def build_app(services: Services, slack: SlackSettings, *, verify_requests: bool = True) -> App:
+    """The Bolt app. ``verify_requests`` is False only in unit tests that call handlers directly."""
+    if slack.multi_workspace:
+        installations, states = installation_stores(services, slack)
+        flow = OAuthFlow(client=web_client(slack), settings=OAuthSettings(
+            client_id=slack.client_id, client_secret=slack.client_secret, scopes=BOT_SCOPES,
+            install_path="/slack/install", redirect_uri_path="/slack/oauth_redirect",
+            installation_store=installations, state_store=states,
+        ))
+        app = App(signing_secret=slack.signing_secret, client=web_client(slack), oauth_flow=flow,
+                  installation_store=installations, request_verification_enabled=verify_requests,
+                  name="kpibot")
+    else:
+        app = App(signing_secret=slack.signing_secret or None, client=web_client(slack, slack.bot_token),
+                  request_verification_enabled=verify_requests, name="kpibot")
+    register_listeners(app, services, slack)
+    return app
+
+
+def wsgi_app(services: Services, slack: SlackSettings, app: App | None = None) -> SlackWsgi:
+    """The WSGI application the web process serves: /slack/events, the OAuth pages, /healthz."""
+    app = app or build_app(services, slack)
+
+    def health():
+        try:
+            with services.state().connect() as conn:
+                conn.execute(text("select 1"))
+            return True, json.dumps({"ok": True})
+        except Exception as exc:  # noqa: BLE001 - reported as unhealthy, never raised
+            return False, json.dumps({"ok": False, "error": type(exc).__name__})
+
+    return SlackWsgi(app, health=health)

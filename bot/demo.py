@@ -1,0 +1,199 @@
+"""``kpibot demo``: the real app, without Slack.
+
+One command on a fresh machine: the embedded SQLite database gets demo shop data if it is empty, the
+same Bolt app as in production starts on a loopback port (signatures verified), a local stand-in
+plays the Slack Web API, and a prompt plays the Slack client: type ``/kpi conversion``, ``share``
+(clicks the last answer's Share button), ``home`` (opens the App Home), ``lang fr``, ``quit``.
+Works with a pipe too: ``echo "/kpi conversion" | kpibot demo``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kpi.demo import generate_demo_data, source_is_empty
+from kpi.schema import create_source_tables
+from kpi.services import Services
+from kpi.state import upgrade
+
+from .app import build_app, create_slack_tables, wsgi_app
+from .config import SlackSettings
+from .sandbox import AppServer, SlackSide, app_home_opened, block_action
+from .standin import SlackStandIn
+from .terminal import render_message, render_view
+
+USERS = {"en": ("U0ALICE", "alice"), "fr": ("U0BRUNO", "bruno")}
+INTRO = """KPI Bot sandbox: the real app on {url}, Slack played by a local stand-in.
+Type a slash command as in Slack: /kpi conversion, /kpi aov last month by channel,
+/kpi taux de retour cette semaine vs l'an dernier, /kpi list, /kpi help.
+Then: share (share the last answer in #general), home (the App Home), lang fr|en, quit.
+"""
+
+
+class Sandbox:
+    def __init__(self, services: Services, out=sys.stdout, charts_dir: Path = Path("charts")):
+        self.services = services
+        self.out = out
+        self.charts_dir = charts_dir
+        self.standin = SlackStandIn().start()
+        secret = secrets.token_hex(16)
+        self.slack = SlackSettings(signing_secret=secret, bot_token=self.standin.bot_token, api_url=self.standin.base_url)
+        app = build_app(services, self.slack)
+        self.server = AppServer(wsgi_app(services, self.slack, app)).start()
+        self.side = SlackSide(self.server.url, secret)
+        self.lang = "en"
+        self.last_answer: dict | None = None
+
+    def close(self) -> None:
+        self.server.stop()
+        self.standin.stop()
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def handle(self, line: str) -> bool:
+        """One line of input; False to stop."""
+        line = line.strip()
+        if not line:
+            return True
+        word = line.lower()
+        if word in ("quit", "exit", "q"):
+            return False
+        if word.startswith("lang"):
+            self.lang = "fr" if word.endswith("fr") else "en"
+            self.print(f"(now asking as {USERS[self.lang][1]}, whose Slack locale is {'fr-FR' if self.lang == 'fr' else 'en-US'})")
+            return True
+        if word == "share":
+            self.share()
+        elif word == "home":
+            self.home()
+        elif line.startswith("/"):
+            self.command(line)
+        else:
+            self.print("Type a slash command (/kpi conversion), share, home, lang fr|en or quit.")
+        return True
+
+    def command(self, line: str) -> None:
+        command, _, text = line.partition(" ")
+        user_id, user_name = USERS[self.lang]
+        url = self.standin.new_response_url(user_id=user_id)
+        seen = len(self.standin.messages)
+        reply = self.side.command(text, response_url=url, user_id=user_id, user_name=user_name, command=command)
+        if reply.status != 200:
+            self.print(f"(the app answered HTTP {reply.status}: {reply.body[:200]})")
+            return
+        if command != "/kpi":
+            self.print(f"(Slack would say: {command} is not a valid command)")
+            return
+        self.print(f"(acknowledged in {reply.seconds * 1000:.0f} ms)")
+        message = self._wait_message(seen, lambda m: m.kind == "response_url")
+        if message is None:
+            return
+        self.last_answer = {"text": message.text, "blocks": message.blocks or []}
+        self.print(render_message(self.last_answer))
+        self._show_charts(seen)
+
+    def share(self) -> None:
+        button = _find_button(self.last_answer, "kpi_share") if self.last_answer else None
+        if button is None:
+            self.print("(nothing to share: ask something first, e.g. /kpi conversion)")
+            return
+        user_id, _ = USERS[self.lang]
+        seen = len(self.standin.messages)
+        body = block_action("kpi_share", button["value"], response_url=self.standin.new_response_url(user_id=user_id),
+                            user_id=user_id, message=self.last_answer)
+        reply = self.side.post(body)
+        if reply.status != 200:
+            self.print(f"(the app answered HTTP {reply.status})")
+            return
+        message = self._wait_message(seen, lambda m: m.kind in ("message", "response_url") and m.channel == "C0GENERAL"
+                                     and not m.thread_ts)
+        if message is not None:
+            self.print("#general:")
+            self.print(render_message({"text": message.text, "blocks": message.blocks or []}))
+            self._show_charts(seen)
+
+    def home(self) -> None:
+        user_id, _ = USERS[self.lang]
+        before = self.standin.home_views.get((self.standin.team_id, user_id))
+        reply = self.side.post(app_home_opened(user_id), "application/json")
+        if reply.status != 200:
+            self.print(f"(the app answered HTTP {reply.status})")
+            return
+        try:
+            self.standin.wait_for(lambda: self.standin.home_views.get((self.standin.team_id, user_id)) not in (None, before),
+                                  timeout=60)
+        except AssertionError:
+            self.print("(no Home tab was published within 60 s)")
+            return
+        self.print(render_view(self.standin.home_views[(self.standin.team_id, user_id)]))
+
+    def _wait_message(self, seen: int, match):
+        try:
+            self.standin.wait_for(lambda: any(match(m) for m in self.standin.messages[seen:]), timeout=60)
+        except AssertionError:
+            self.print("(no answer within 60 s)")
+            return None
+        return next(m for m in self.standin.messages[seen:] if match(m))
+
+    def _show_charts(self, seen_files_before: int) -> None:
+        for f in self.standin.files:
+            if f.get("shown"):
+                continue
+            f["shown"] = True
+            self.charts_dir.mkdir(parents=True, exist_ok=True)
+            path = self.charts_dir / f["filename"]
+            path.write_bytes(f["content"])
+            self.print(f"  chart: {path.resolve()}")
+
+
+def _find_button(message: dict, action_id: str) -> dict | None:
+    for block in message.get("blocks", []):
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return element
+    return None
+
+
+def prepare_data(services: Services, *, days: int, orders_per_day: int, out=sys.stdout) -> None:
+    """Migrations, then demo shop data if the source is empty (a fresh machine needs nothing else)."""
+    upgrade(services.settings.database_url)
+    create_slack_tables(services, SlackSettings())
+    create_source_tables(services.source())
+    if source_is_empty(services.source()):
+        print(f"filling {services.settings.source_url} with {days} days of demo shop data...", file=out, flush=True)
+        today = datetime.now(UTC).astimezone(services.settings.tz).date()
+        summary = generate_demo_data(services.source(), days=days, orders_per_day=orders_per_day, today=today,
+                                     tz=services.settings.tz, currency=services.settings.currency)
+        print(f"  {summary.orders:,} orders, {summary.customers:,} customers in {summary.seconds:.1f} s", file=out, flush=True)
+
+
+def run_demo(services: Services, *, interactive: bool, days: int = 400, orders_per_day: int = 250,
+             stdin=sys.stdin, out=sys.stdout) -> int:
+    prepare_data(services, days=days, orders_per_day=orders_per_day, out=out)
+    sandbox = Sandbox(services, out=out)
+    try:
+        sandbox.print(INTRO.format(url=sandbox.server.url))
+        while True:
+            if interactive:
+                sandbox.print("")
+                try:
+                    line = input("slack> ")
+                except EOFError:
+                    break
+            else:
+                line = stdin.readline()
+                if not line:
+                    break
+                sandbox.print(f"slack> {line.rstrip()}")
+            if not sandbox.handle(line):
+                break
+    finally:
+        sandbox.close()
+    return 0
+
+
+__all__ = ["Sandbox", "run_demo", "prepare_data"]

@@ -1,0 +1,138 @@
+"""Listeners: a few lines each (ack, who asks, call ``bot.answer`` / ``kpi``, respond).
+
+Every listener that touches the database or Slack runs lazily: Bolt acknowledges first (well inside
+Slack's 3 seconds, whatever the database is doing) and runs the work in a thread.
+Dependencies reach handlers by closure: Bolt passes arguments by parameter name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from kpi.engine import KpiRequest
+from kpi.formatting import lang_of
+from kpi.periods import default_period
+from kpi.services import Services
+
+from .answer import Asked, answer, dm_channel, upload_chart
+from .blocks import error_message, home_view
+from .config import SlackSettings
+
+log = logging.getLogger("kpibot.listeners")
+
+
+class UserLocales:
+    """Slack does not send the user's locale with a command: ``users.info`` says it; cached an hour."""
+
+    def __init__(self, ttl: float = 3600):
+        self.ttl = ttl
+        self._cache: dict[tuple[str, str], tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def lang(self, client, team_id: str, user_id: str) -> str:
+        key = (team_id, user_id)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            user = client.users_info(user=user_id, include_locale=True)["user"]
+            lang = lang_of(user.get("locale"))
+        except SlackApiError as exc:
+            log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
+            lang = "en"
+        with self._lock:
+            self._cache[key] = (time.monotonic(), lang)
+        return lang
+
+
+def send(response_url: str, body: dict, retry_handlers) -> bool:
+    """Post to a response_url with retries; False (and a log line) when Slack refuses it."""
+    resp = WebhookClient(response_url, retry_handlers=retry_handlers, timeout=15).send_dict(body)
+    if resp.status_code != 200:
+        log.warning("response_url answered %s: %s", resp.status_code, (resp.body or "")[:200])
+        return False
+    return True
+
+
+def register_listeners(app: App, services: Services, slack: SlackSettings) -> None:
+    from .app import retry_handlers
+
+    locales = UserLocales()
+    retries = retry_handlers()
+
+    def ack_now(ack):
+        ack()
+
+    def kpi_command(body, client):
+        who = Asked(team_id=body.get("team_id", ""), user_id=body.get("user_id", ""),
+                    channel_id=body.get("channel_id", ""))
+        who.lang = locales.lang(client, who.team_id, who.user_id)
+        text = body.get("text", "") or ""
+        message, _ = answer(services, text, who, client, chart_channel=_chart_dm(client, who.user_id, text))
+        send(body["response_url"], message.as_response("ephemeral"), retries)
+
+    def _chart_dm(client, user_id: str, text: str) -> str | None:
+        """A private answer's chart goes to the asker's DM with the bot: a file only they can see."""
+        if text.strip().lower() in ("", "help", "aide", "?", "list", "liste"):
+            return None
+        return dm_channel(client, user_id)
+
+    def share(body, client):
+        action = body["actions"][0]
+        value = json.loads(action.get("value") or "{}")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id=channel,
+                    lang=value.get("l", "en"))
+        message, png = answer(services, value.get("q", ""), who, client, shared=True)
+        try:
+            posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+            if png is not None:
+                upload_chart(client, channel, png, "chart.png", title=message.text[:80], thread_ts=posted["ts"])
+            send(body["response_url"], {"delete_original": True}, retries)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.info("share in %s: chat.postMessage said %s; sharing through the response_url", channel, error)
+            # the bot is not in that channel: the response_url can still post there, without the chart
+            if not send(body["response_url"], message.as_response("in_channel"), retries):
+                send(body["response_url"], error_message(
+                    f"I could not post in this channel ({error}). Invite me with /invite and try again.",
+                    lang=who.lang).as_response("ephemeral"), retries)
+
+    def home(event, client, context):
+        if event.get("tab", "home") != "home":
+            return
+        user = event["user"]
+        lang = locales.lang(client, context.get("team_id") or "", user)
+        client.views_publish(user_id=user, view=build_home(services, lang))
+
+    app.command("/kpi")(ack=ack_now, lazy=[kpi_command])
+    app.action("kpi_share")(ack=ack_now, lazy=[share])
+    app.event("app_home_opened")(ack=ack_now, lazy=[home])
+
+    @app.error
+    def on_error(error, body):
+        log.error("unhandled error in a listener: %s (%s)", type(error).__name__, (body or {}).get("type"))
+
+
+def build_home(services: Services, lang: str) -> dict:
+    """The Home tab: the headline KPIs over the last 7 days against the 7 before, with their trend."""
+    try:
+        engine = services.kpi_engine()
+        period = default_period(now=engine.now(), tz=services.settings.tz)
+        headline = [engine.ask(KpiRequest(m.key, period)) for m in engine.catalog.metrics.values() if m.headline]
+    except Exception:  # noqa: BLE001 - the Home tab says so rather than stay blank
+        log.exception("home tab: KPIs unavailable")
+        return home_view(headline=[], lang=lang, currency=services.settings.currency,
+                         sections=[error_message("", lang=lang, ref="home")])
+    return home_view(headline=headline, lang=lang, currency=services.settings.currency)
+
+
+__all__ = ["register_listeners", "build_home", "send", "UserLocales"]
