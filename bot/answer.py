@@ -51,9 +51,16 @@ def share_value(text: str, lang: str) -> str | None:
     return value if len(value) <= 2000 else None
 
 
+@dataclass
+class Answer:
+    message: Message
+    chart: bytes | None = None  # PNG, when the answer has a series
+    chart_name: str = "chart.png"
+
+
 def answer(services: Services, text: str, who: Asked, client: WebClient | None, *, shared: bool = False,
-           chart_channel: str | None = None) -> tuple[Message, bytes | None]:
-    """The message for ``/kpi <text>``, and the chart PNG (None when there is no series).
+           chart_channel: str | None = None) -> Answer:
+    """The message for ``/kpi <text>``, and its chart (None when there is no series).
 
     With a ``client`` and a ``chart_channel``, the chart is uploaded there first and shown in the message.
     Errors the user can fix become a helpful message; anything else an apology with a reference that
@@ -61,9 +68,9 @@ def answer(services: Services, text: str, who: Asked, client: WebClient | None, 
     """
     words = text.strip().lower()
     if words in HELP_WORDS:
-        return help_message(lang=who.lang, examples=EXAMPLES[who.lang]), None
+        return Answer(help_message(lang=who.lang, examples=EXAMPLES[who.lang]))
     if words in LIST_WORDS:
-        return catalog_message(services.catalog(), lang=who.lang), None
+        return Answer(catalog_message(services.catalog(), lang=who.lang))
     try:
         engine = services.kpi_engine()
         parsed = parse_query(text, engine.catalog, now=engine.now(), tz=services.settings.tz)
@@ -72,21 +79,21 @@ def answer(services: Services, text: str, who: Asked, client: WebClient | None, 
         log.info("answered %s in %.0f ms", result.metric.key, (time.perf_counter() - started) * 1000)
     except UnknownMetric as exc:
         short = f"KPI inconnu : « {exc.name} »." if who.lang == "fr" else f"Unknown KPI '{exc.name}'."
-        return error_message(short, lang=who.lang, suggestions=exc.suggestions), None
+        return Answer(error_message(short, lang=who.lang, suggestions=exc.suggestions))
     except PeriodError as exc:
         short = (f"Je ne comprends pas la période « {exc.text} »." if who.lang == "fr"
                  else f"I don't understand the period '{exc.text}'.")
         if "future" in str(exc) or "starts after" in str(exc):
             short = str(exc).split(" Try one of")[0]
-        return error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS[who.lang]), None
+        return Answer(error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS[who.lang]))
     except UnknownDimension as exc:
-        return error_message(str(exc), lang=who.lang), None
+        return Answer(error_message(str(exc), lang=who.lang))
     except KpiError as exc:
-        return error_message(str(exc), lang=who.lang), None
+        return Answer(error_message(str(exc), lang=who.lang))
     except Exception:  # noqa: BLE001 - the user gets an apology and a reference, the log the details
         ref = uuid.uuid4().hex[:8]
         log.exception("query failed [ref %s] team=%s text=%r", ref, who.team_id, text[:200])
-        return error_message("", lang=who.lang, ref=ref), None
+        return Answer(error_message("", lang=who.lang, ref=ref))
 
     png = series_chart(result, lang=who.lang, currency=services.settings.currency) if result.series else None
     file_id = None
@@ -96,7 +103,7 @@ def answer(services: Services, text: str, who: Asked, client: WebClient | None, 
         result, lang=who.lang, currency=services.settings.currency, chart_file_id=file_id,
         share_value=None if shared else share_value(text, who.lang), shared_by=who.user_id if shared else None,
     )
-    return message, png
+    return Answer(message, png, chart_filename(result))
 
 
 def upload_chart(client: WebClient, channel: str, png: bytes, filename: str, *, title: str,

@@ -76,8 +76,8 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
                     channel_id=body.get("channel_id", ""))
         who.lang = locales.lang(client, who.team_id, who.user_id)
         text = body.get("text", "") or ""
-        message, _ = answer(services, text, who, client, chart_channel=_chart_dm(client, who.user_id, text))
-        send(body["response_url"], message.as_response("ephemeral"), retries)
+        reply = answer(services, text, who, client, chart_channel=_chart_dm(client, who.user_id, text))
+        send(body["response_url"], reply.message.as_response("ephemeral"), retries)
 
     def _chart_dm(client, user_id: str, text: str) -> str | None:
         """A private answer's chart goes to the asker's DM with the bot: a file only they can see."""
@@ -91,11 +91,13 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
         who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id=channel,
                     lang=value.get("l", "en"))
-        message, png = answer(services, value.get("q", ""), who, client, shared=True)
+        reply = answer(services, value.get("q", ""), who, client, shared=True)
+        message = reply.message
         try:
             posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
-            if png is not None:
-                upload_chart(client, channel, png, "chart.png", title=message.text[:80], thread_ts=posted["ts"])
+            if reply.chart is not None:
+                upload_chart(client, channel, reply.chart, reply.chart_name, title=message.text[:80],
+                             thread_ts=posted["ts"])
             send(body["response_url"], {"delete_original": True}, retries)
         except SlackApiError as exc:
             error = exc.response.get("error")

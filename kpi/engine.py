@@ -87,7 +87,8 @@ class KpiResult:
 
     @property
     def stale(self) -> bool:
-        return self.as_of is None or self.as_of < self.period.end
+        """The source has no data at all for the period's last day (a feed stopped, or an import is late)."""
+        return self.as_of is None or self.as_of < self.period.end - timedelta(days=1)
 
 
 def change_between(metric: Metric, current: Value, previous: Value | None) -> Change | None:

@@ -257,8 +257,11 @@ def test_french_numbers_and_strings():
 
 def test_as_of_in_shop_time_and_stale_note():
     assert "as of 2026-11-24 06:00 CET" in all_text(kpi_answer(conversion()).blocks)
-    stale = all_text(kpi_answer(revenue_mtd()).blocks)  # month to date: data up to 06:00 today
-    assert ":hourglass_flowing_sand:" in stale and "2026-11-24 06:00 CET" in stale
+    current = all_text(kpi_answer(revenue_mtd()).blocks)  # month to date, data up to 06:00 today: not stale
+    assert ":hourglass_flowing_sand:" not in current and "as of 2026-11-24 06:00 CET" in current
+    late = datetime(2026, 11, 20, 6, tzinfo=ZoneInfo("Europe/Paris"))  # nothing since Thursday: the feed stopped
+    stale = all_text(kpi_answer(conversion(as_of=late)).blocks)
+    assert ":hourglass_flowing_sand:" in stale and "2026-11-20 06:00 CET" in stale
     none = all_text(kpi_answer(conversion(as_of=None)).blocks)
     assert "No data in the source yet" in none
 
