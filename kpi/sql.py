@@ -15,11 +15,13 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     Date,
+    DateTime,
     MetaData,
     Table,
     and_,
     distinct,
     func,
+    literal,
     literal_column,
     not_,
     select,
@@ -99,13 +101,38 @@ class SqlLayer:
             refs.append(m.dimensions[q.group_by])
         return any(r.startswith(m.join_table + ".") for r in refs)
 
-    def _branch(self, q: MeasureQuery, group: Sequence[Measure], index: int, rng: TimeRange):
-        m = group[0]
+    def _source(self, q: MeasureQuery, m: Measure):
         base = self._tables[m.table]
-        source = base
         if self._needs_join(q, m):
             other = self._tables[m.join_table]
-            source = base.join(other, base.c[m.join_on] == other.c[m.join_on])
+            return base.join(other, base.c[m.join_on] == other.c[m.join_on])
+        return base
+
+    def _dimension_conditions(self, q: MeasureQuery, m: Measure) -> list:
+        conds = []
+        for dim, values in q.filters:  # case-insensitive: people type "email" for "Email"
+            conds.append(func.lower(self._col(m, m.dimensions[dim])).in_([v.lower() for v in values]))
+        for dim, values in q.exclude:
+            col = self._col(m, m.dimensions[dim])
+            conds.append(not_(col.in_(list(values))) | col.is_(None))
+        return conds
+
+    def _select(self, q: MeasureQuery, group: Sequence[Measure], range_col, source, conds: list, extra_group=()):
+        m = group[0]
+        cols = [range_col.label("r")]
+        group_cols = list(extra_group)
+        if q.group_by:
+            group_col = self._col(m, m.dimensions[q.group_by])
+            cols.append(group_col.label("g"))
+            group_cols.append(group_col)
+        for ms in group:
+            cols.append(_aggregate(ms, self._col(ms, ms.column) if ms.column else None).label(ms.key))
+        stmt = select(*cols).select_from(source).where(and_(*conds))
+        return stmt.group_by(*group_cols) if group_cols else stmt
+
+    def _branch(self, q: MeasureQuery, group: Sequence[Measure], index: int, rng: TimeRange):
+        """One range: ``WHERE time >= :start AND time < :end`` (an index range scan)."""
+        m = group[0]
         time_col = self._col(m, m.time)
         conds = []
         start = None if m.window == "to_date" else rng.start
@@ -113,22 +140,57 @@ class SqlLayer:
             conds.append(time_col >= self._bound(m, start))
         conds.append(time_col < self._bound(m, rng.end))
         conds += [self._condition(m, c, rng) for c in m.where]
-        for dim, values in q.filters:  # case-insensitive: people type "email" for "Email"
-            conds.append(func.lower(self._col(m, m.dimensions[dim])).in_([v.lower() for v in values]))
-        for dim, values in q.exclude:
-            col = self._col(m, m.dimensions[dim])
-            conds.append(not_(col.in_(list(values))) | col.is_(None))
-        cols = [literal_column(str(int(index))).label("r")]
-        group_col = None
-        if q.group_by:
-            group_col = self._col(m, m.dimensions[q.group_by])
-            cols.append(group_col.label("g"))
-        for ms in group:
-            cols.append(_aggregate(ms, self._col(ms, ms.column) if ms.column else None).label(ms.key))
-        stmt = select(*cols).select_from(source).where(and_(*conds))
-        if group_col is not None:
-            stmt = stmt.group_by(group_col)
-        return stmt
+        conds += self._dimension_conditions(q, m)
+        return self._select(q, group, literal_column(str(int(index))), self._source(q, m), conds)
+
+    def _bucket_join(self, q: MeasureQuery, group: Sequence[Measure], indexes: Sequence[int]):
+        """Many ranges in one statement: the rows of the overall window joined to a small table of ranges.
+
+        PostgreSQL plans it as one loop of index range scans, 2-5x faster than a UNION ALL of 90
+        branches; SQLite does better with the UNION ALL (see ``statements``)."""
+        m = group[0]
+        time_col = self._col(m, m.time)
+        kind = Date if isinstance(time_col.type, Date) else DateTime
+        rows = [select(literal_column(str(i)).label("r"), literal(self._bound(m, q.ranges[i].start), kind).label("s"),
+                       literal(self._bound(m, q.ranges[i].end), kind).label("e")) for i in indexes]
+        ranges = union_all(*rows).subquery("ranges")
+        lo = self._bound(m, min(q.ranges[i].start for i in indexes))
+        hi = self._bound(m, max(q.ranges[i].end for i in indexes))
+        source = self._source(q, m).join(ranges, and_(time_col >= ranges.c.s, time_col < ranges.c.e))
+        conds = [time_col >= lo, time_col < hi]
+        conds += [self._condition(m, c, q.ranges[0]) for c in m.where]
+        conds += self._dimension_conditions(q, m)
+        return self._select(q, group, ranges.c.r, source, conds, extra_group=[ranges.c.r])
+
+    def _joinable(self, q: MeasureQuery, group: Sequence[Measure]) -> bool:
+        m = group[0]
+        return (self.engine.dialect.name != "sqlite" and m.window == "period"
+                and all(r.start is not None for r in q.ranges)
+                and not any(isinstance(c.value, str) and c.value.startswith("$") for c in m.where))
+
+    def _pieces(self, q: MeasureQuery, group: Sequence[Measure]) -> list:
+        """Ranges that overlap or touch (a period and its buckets) form a cluster; a cluster of more than
+        a few ranges is one bucket join, the rest are UNION ALL branches. Distant ranges (a year ago)
+        never widen another cluster's scan."""
+        if not self._joinable(q, group):
+            return [self._branch(q, group, i, r) for i, r in enumerate(q.ranges)]
+        order = sorted(range(len(q.ranges)), key=lambda i: q.ranges[i].start)
+        clusters: list[list[int]] = []
+        hi = None
+        for i in order:
+            if clusters and q.ranges[i].start <= hi:
+                clusters[-1].append(i)
+                hi = max(hi, q.ranges[i].end)
+            else:
+                clusters.append([i])
+                hi = q.ranges[i].end
+        pieces = []
+        for cluster in clusters:
+            if len(cluster) > 4:
+                pieces.append(self._bucket_join(q, group, cluster))
+            else:
+                pieces += [self._branch(q, group, i, q.ranges[i]) for i in cluster]
+        return pieces
 
     def statements(self, q: MeasureQuery):
         """One statement per group of measures that scan the same rows."""
@@ -140,8 +202,8 @@ class SqlLayer:
             groups.setdefault(key, []).append(m)
         out = []
         for group in groups.values():
-            branches = [self._branch(q, group, i, r) for i, r in enumerate(q.ranges)]
-            out.append((group, branches[0] if len(branches) == 1 else union_all(*branches)))
+            pieces = self._pieces(q, group)
+            out.append((group, pieces[0] if len(pieces) == 1 else union_all(*pieces)))
         return out
 
     # -- running ------------------------------------------------------------------------------------
