@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from kpi.errors import KpiError, PeriodError, UnknownDimension, UnknownMetric
+from kpi.engine import KpiResult
+from kpi.errors import KpiError, PeriodError, UnknownMetric
 from kpi.periods import ACCEPTED_FORMS
 from kpi.query import parse_query
 from kpi.services import Services
@@ -53,18 +54,38 @@ def share_value(text: str, lang: str) -> str | None:
 
 @dataclass
 class Answer:
+    """The message for a question, and what is needed to draw its chart afterwards."""
+
     message: Message
-    chart: bytes | None = None  # PNG, when the answer has a series
-    chart_name: str = "chart.png"
+    result: KpiResult | None = None
+    lang: str = "en"
+    currency: str = "USD"
+    share: str | None = None
+    shared_by: str | None = None
+
+    @property
+    def has_chart(self) -> bool:
+        return self.result is not None and bool(self.result.series)
+
+    def chart(self) -> bytes:
+        assert self.result is not None
+        return series_chart(self.result, lang=self.lang, currency=self.currency)
+
+    @property
+    def chart_name(self) -> str:
+        return chart_filename(self.result) if self.result is not None else "chart.png"
+
+    def with_chart(self, file_id: str) -> Message:
+        """The same answer with its uploaded chart shown in place of the sparkline."""
+        assert self.result is not None
+        return kpi_answer(self.result, lang=self.lang, currency=self.currency, chart_file_id=file_id,
+                          share_value=self.share, shared_by=self.shared_by)
 
 
-def answer(services: Services, text: str, who: Asked, client: WebClient | None, *, shared: bool = False,
-           chart_channel: str | None = None) -> Answer:
-    """The message for ``/kpi <text>``, and its chart (None when there is no series).
-
-    With a ``client`` and a ``chart_channel``, the chart is uploaded there first and shown in the message.
-    Errors the user can fix become a helpful message; anything else an apology with a reference that
-    the log carries with the details.
+def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -> Answer:
+    """The answer to ``/kpi <text>``: numbers first (the chart is drawn and uploaded afterwards, so the
+    reader never waits for it). Errors the user can fix become a helpful message; anything else an
+    apology with a reference that the log carries with the details.
     """
     words = text.strip().lower()
     if words in HELP_WORDS:
@@ -86,24 +107,18 @@ def answer(services: Services, text: str, who: Asked, client: WebClient | None, 
         if "future" in str(exc) or "starts after" in str(exc):
             short = str(exc).split(" Try one of")[0]
         return Answer(error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS[who.lang]))
-    except UnknownDimension as exc:
-        return Answer(error_message(str(exc), lang=who.lang))
-    except KpiError as exc:
+    except KpiError as exc:  # unknown dimension, a catalog or data problem: said as it is
         return Answer(error_message(str(exc), lang=who.lang))
     except Exception:  # noqa: BLE001 - the user gets an apology and a reference, the log the details
         ref = uuid.uuid4().hex[:8]
         log.exception("query failed [ref %s] team=%s text=%r", ref, who.team_id, text[:200])
         return Answer(error_message("", lang=who.lang, ref=ref))
 
-    png = series_chart(result, lang=who.lang, currency=services.settings.currency) if result.series else None
-    file_id = None
-    if png is not None and client is not None and chart_channel:
-        file_id = upload_chart(client, chart_channel, png, chart_filename(result), title=result.metric.name(who.lang))
-    message = kpi_answer(
-        result, lang=who.lang, currency=services.settings.currency, chart_file_id=file_id,
-        share_value=None if shared else share_value(text, who.lang), shared_by=who.user_id if shared else None,
-    )
-    return Answer(message, png, chart_filename(result))
+    share = None if shared else share_value(text, who.lang)
+    shared_by = who.user_id if shared else None
+    currency = services.settings.currency
+    message = kpi_answer(result, lang=who.lang, currency=currency, share_value=share, shared_by=shared_by)
+    return Answer(message, result, who.lang, currency, share, shared_by)
 
 
 def upload_chart(client: WebClient, channel: str, png: bytes, filename: str, *, title: str,

@@ -92,6 +92,12 @@ class Sandbox:
         message = self._wait_message(seen, lambda m: m.kind == "response_url")
         if message is None:
             return
+        if _find_button({"blocks": message.blocks or []}, "kpi_share"):  # an answer: its chart follows
+            try:
+                self.standin.wait_for(lambda: any(m.replace_original for m in self.standin.messages[seen:]), timeout=10)
+                message = next(m for m in self.standin.messages[seen:] if m.replace_original)
+            except AssertionError:
+                pass  # no chart (the upload failed): the answer keeps its text sparkline
         self.last_answer = {"text": message.text, "blocks": message.blocks or []}
         self.print(render_message(self.last_answer))
         self._show_charts(seen)

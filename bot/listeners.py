@@ -53,6 +53,24 @@ class UserLocales:
         return lang
 
 
+class DirectMessages:
+    """The bot's DM channel with each user (``conversations.open`` once per user and process)."""
+
+    def __init__(self):
+        self._cache: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def channel(self, client, team_id: str, user_id: str) -> str | None:
+        with self._lock:
+            hit = self._cache.get((team_id, user_id))
+        if hit is None:
+            hit = dm_channel(client, user_id)
+            if hit:
+                with self._lock:
+                    self._cache[(team_id, user_id)] = hit
+        return hit
+
+
 def send(response_url: str, body: dict, retry_handlers) -> bool:
     """Post to a response_url with retries; False (and a log line) when Slack refuses it."""
     resp = WebhookClient(response_url, retry_handlers=retry_handlers, timeout=15).send_dict(body)
@@ -66,6 +84,7 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
     from .app import retry_handlers
 
     locales = UserLocales()
+    dms = DirectMessages()
     retries = retry_handlers()
 
     def ack_now(ack):
@@ -76,14 +95,15 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
                     channel_id=body.get("channel_id", ""))
         who.lang = locales.lang(client, who.team_id, who.user_id)
         text = body.get("text", "") or ""
-        reply = answer(services, text, who, client, chart_channel=_chart_dm(client, who.user_id, text))
-        send(body["response_url"], reply.message.as_response("ephemeral"), retries)
-
-    def _chart_dm(client, user_id: str, text: str) -> str | None:
-        """A private answer's chart goes to the asker's DM with the bot: a file only they can see."""
-        if text.strip().lower() in ("", "help", "aide", "?", "list", "liste"):
-            return None
-        return dm_channel(client, user_id)
+        reply = answer(services, text, who)
+        if not send(body["response_url"], reply.message.as_response("ephemeral"), retries) or not reply.has_chart:
+            return
+        # then the chart: shared in the asker's DM with the bot (a file only they can see), and shown
+        # in place of the sparkline
+        dm = dms.channel(client, who.team_id, who.user_id)
+        file_id = dm and upload_chart(client, dm, reply.chart(), reply.chart_name, title=reply.result.metric.name(who.lang))
+        if file_id:
+            send(body["response_url"], reply.with_chart(file_id).as_response("ephemeral", replace_original=True), retries)
 
     def share(body, client):
         action = body["actions"][0]
@@ -91,12 +111,12 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
         who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id=channel,
                     lang=value.get("l", "en"))
-        reply = answer(services, value.get("q", ""), who, client, shared=True)
+        reply = answer(services, value.get("q", ""), who, shared=True)
         message = reply.message
         try:
             posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
-            if reply.chart is not None:
-                upload_chart(client, channel, reply.chart, reply.chart_name, title=message.text[:80],
+            if reply.has_chart:
+                upload_chart(client, channel, reply.chart(), reply.chart_name, title=message.text[:80],
                              thread_ts=posted["ts"])
             send(body["response_url"], {"delete_original": True}, retries)
         except SlackApiError as exc:
