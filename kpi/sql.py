@@ -9,6 +9,7 @@ All aggregation happens in the database; only aggregates come back. Identifiers 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,9 +17,11 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     Date,
     DateTime,
+    Integer,
     MetaData,
     Table,
     and_,
+    column,
     distinct,
     func,
     literal,
@@ -26,6 +29,7 @@ from sqlalchemy import (
     not_,
     select,
     union_all,
+    values,
 )
 from sqlalchemy.engine import Connection, Engine
 
@@ -52,6 +56,8 @@ class MeasureQuery:
     exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dimension, values) to leave out ("other" rows)
 
 
+LATEST_TTL = 30.0  # seconds an "as of" stays cached
+
 # result: (range index, group value or None) -> measure key -> value
 Values = dict[tuple[int, str | None], dict[str, float | None]]
 
@@ -61,6 +67,7 @@ class SqlLayer:
         self.catalog = catalog
         self.engine = engine
         self._tables: dict[str, Table] = {}
+        self._latest: dict[tuple[str, str], tuple[float, object]] = {}
         meta = MetaData()
         for name in sorted(catalog.tables()):
             if name in SOURCE_TABLES:
@@ -110,11 +117,11 @@ class SqlLayer:
 
     def _dimension_conditions(self, q: MeasureQuery, m: Measure) -> list:
         conds = []
-        for dim, values in q.filters:  # case-insensitive: people type "email" for "Email"
-            conds.append(func.lower(self._col(m, m.dimensions[dim])).in_([v.lower() for v in values]))
-        for dim, values in q.exclude:
+        for dim, wanted in q.filters:  # case-insensitive: people type "email" for "Email"
+            conds.append(func.lower(self._col(m, m.dimensions[dim])).in_([v.lower() for v in wanted]))
+        for dim, unwanted in q.exclude:
             col = self._col(m, m.dimensions[dim])
-            conds.append(not_(col.in_(list(values))) | col.is_(None))
+            conds.append(not_(col.in_(list(unwanted))) | col.is_(None))
         return conds
 
     def _select(self, q: MeasureQuery, group: Sequence[Measure], range_col, source, conds: list, extra_group=()):
@@ -151,9 +158,13 @@ class SqlLayer:
         m = group[0]
         time_col = self._col(m, m.time)
         kind = Date if isinstance(time_col.type, Date) else DateTime
-        rows = [select(literal_column(str(i)).label("r"), literal(self._bound(m, q.ranges[i].start), kind).label("s"),
-                       literal(self._bound(m, q.ranges[i].end), kind).label("e")) for i in indexes]
-        ranges = union_all(*rows).subquery("ranges")
+        if self.engine.dialect.name == "postgresql":  # a VALUES list plans in a fraction of a UNION's time
+            ranges = values(column("r", Integer), column("s", kind), column("e", kind), name="ranges").data(
+                [(i, self._bound(m, q.ranges[i].start), self._bound(m, q.ranges[i].end)) for i in indexes])
+        else:
+            rows = [select(literal_column(str(i)).label("r"), literal(self._bound(m, q.ranges[i].start), kind).label("s"),
+                           literal(self._bound(m, q.ranges[i].end), kind).label("e")) for i in indexes]
+            ranges = union_all(*rows).subquery("ranges")
         lo = self._bound(m, min(q.ranges[i].start for i in indexes))
         hi = self._bound(m, max(q.ranges[i].end for i in indexes))
         source = self._source(q, m).join(ranges, and_(time_col >= ranges.c.s, time_col < ranges.c.e))
@@ -227,15 +238,21 @@ class SqlLayer:
         return values
 
     def latest(self, measures: Iterable[Measure], conn: Connection | None = None) -> dict[str, datetime | date | None]:
-        """The newest time value of each table the measures read (index-backed MAX)."""
+        """The newest time value of each table the measures read (index-backed MAX), remembered for
+        ``LATEST_TTL`` seconds: data freshness moves slowly, and every answer shows it."""
         if conn is None:
             with self.engine.connect() as c:
                 return self.latest(measures, c)
         out: dict[str, datetime | date | None] = {}
+        now = time.monotonic()
         for m in measures:
             if m.table in out:
                 continue
-            out[m.table] = conn.execute(select(func.max(self._col(m, m.time)))).scalar()
+            hit = self._latest.get((m.table, m.time))
+            if hit is None or now - hit[0] > LATEST_TTL:
+                hit = (now, conn.execute(select(func.max(self._col(m, m.time)))).scalar())
+                self._latest[(m.table, m.time)] = hit
+            out[m.table] = hit[1]
         return out
 
 
