@@ -1,0 +1,205 @@
+"""Reading a CSV file into text columns, knowing the file line of every record.
+
+The file is decoded here (UTF-8 with or without BOM, UTF-16 with BOM, else Windows-1252 — never a
+silent latin-1 garble), its delimiter sniffed from the header, and it is tokenised with the ``csv``
+module, which gives what pandas' reader hides: the number of fields of each record (a truncated line
+has fewer) and the file line where each record starts (quoted values may span lines). The columns then
+go to pandas for the vectorised conversion.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gc
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadRow, ImportRefused
+from .values import Problems
+
+_DELIMITERS = [",", ";", "\t", "|"]
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+@dataclass
+class RawFile:
+    path: str
+    header: list[str]  # column names as written (stripped)
+    columns: list[pd.Series]  # one ``str`` Series per header column, values stripped
+    lines: np.ndarray  # the file line where each record starts (the header is line 1)
+    encoding: str
+    delimiter: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.lines)
+
+
+def _line_of_offset(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def decode(path: str, data: bytes) -> tuple[str, str, list[str]]:
+    """The text of the file, the encoding used, and notes for the user."""
+    notes: list[str] = []
+    if data.startswith(codecs.BOM_UTF8):
+        encoding, body = "utf-8-sig", data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16", notes
+        except UnicodeDecodeError:
+            raise ImportRefused(
+                path=path, reason="the file starts like UTF-16 but is not valid UTF-16"
+            ) from None
+    else:
+        encoding, body = "utf-8", data
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = _line_of_offset(body, exc.start)
+        if encoding == "utf-8-sig":
+            raise ImportRefused(
+                path=path,
+                bad_rows=[BadRow(line, f"byte 0x{body[exc.start]:02x} is not valid UTF-8")],
+                reason="the file says it is UTF-8 (it starts with a byte-order mark) but is not",
+            ) from None
+        try:
+            text = body.decode("cp1252")
+        except UnicodeDecodeError as exc2:
+            raise ImportRefused(
+                path=path,
+                bad_rows=[BadRow(_line_of_offset(body, exc2.start), f"byte 0x{body[exc2.start]:02x}")],
+                reason="the file is neither UTF-8 nor Windows-1252 text: save it as CSV UTF-8",
+            ) from None
+        encoding = "cp1252"
+        notes.append(f"the file is not UTF-8 (line {line}); it was read as Windows-1252 (Western European)")
+    if "\x00" in text:
+        raise ImportRefused(
+            path=path,
+            bad_rows=[BadRow(text.count("\n", 0, text.index("\x00")) + 1, "NUL character")],
+            reason="the file contains NUL characters (a binary file, or UTF-16 without a byte-order mark?)",
+        )
+    return text, encoding, notes
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the same number of fields as the header."""
+    sample = text[:65536]
+    first = sample.split("\n", 1)[0]
+    candidates = [d for d in _DELIMITERS if d in first]
+    if not candidates:
+        return ","
+    if len(candidates) == 1:
+        return candidates[0]
+    lines = sample.splitlines()[:50]
+    best, best_score = candidates[0], (-1, -1)
+    for d in candidates:
+        try:
+            rows = list(csv.reader(lines, delimiter=d))
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = len(rows[0])
+        same = sum(1 for r in rows[1:] if len(r) == width)
+        score = (same, width)
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def read_file(path: str | Path, problems: Problems) -> RawFile:
+    """Decode and tokenise ``path``; lines with the wrong number of fields are recorded in ``problems``
+    (and left out of the columns) so that the other lines can still be checked."""
+    spath = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ImportRefused(path=spath, reason="no such file") from None
+    except OSError as exc:
+        raise ImportRefused(path=spath, reason=f"cannot read the file: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise ImportRefused(path=spath, reason="the file is empty")
+    text, encoding, notes = decode(spath, data)
+    delimiter = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a million small lists: the cyclic collector only slows their creation down
+    try:
+        try:
+            records = list(reader)
+        except csv.Error as exc:
+            raise ImportRefused(
+                path=spath,
+                bad_rows=[BadRow(reader.line_num, f"cannot be read as CSV: {exc}")],
+                reason="the file is not valid CSV",
+            ) from None
+        physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+        if len(records) == physical:
+            starts = np.arange(1, len(records) + 1, dtype=np.int64)
+        else:  # quoted values span lines: ask the reader where each record starts
+            starts_list = []
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+            previous = 0
+            for _ in reader:
+                starts_list.append(previous + 1)
+                previous = reader.line_num
+            starts = np.asarray(starts_list, dtype=np.int64)
+        header = [h.strip() for h in records[0]]
+        if not any(header):
+            raise ImportRefused(
+                path=spath,
+                bad_rows=[BadRow(1, "empty")],
+                reason="the first line should hold the column names",
+            )
+        width = len(header)
+        body = records[1:]
+        lines = starts[1:]
+        lengths = np.fromiter(map(len, body), dtype=np.int64, count=len(body))
+        ragged = np.flatnonzero(lengths != width)
+        keep = np.ones(len(body), dtype=bool)
+        blank = 0
+        for i in ragged:
+            rec = body[i]
+            keep[i] = False
+            if not "".join(rec).strip():
+                blank += 1
+                continue
+            if len(rec) < width:
+                problems.add(
+                    lines[i],
+                    f"has {len(rec)} field{'s' if len(rec) != 1 else ''} but the header has {width}: "
+                    "a truncated or incomplete line",
+                )
+            else:
+                problems.add(
+                    lines[i],
+                    f"has {len(rec)} fields but the header has {width}: a value with an unquoted "
+                    f"{_DELIMITER_NAMES[delimiter]}?",
+                )
+        if ragged.size:
+            body = [r for r, k in zip(body, keep, strict=True) if k]
+            lines = lines[keep]
+        columns_raw = list(zip(*body, strict=True)) if body else [() for _ in header]
+        columns = [pd.Series(list(map(str.strip, c)), dtype="str") for c in columns_raw]
+        del columns_raw, body, records
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if columns and len(lines):
+        empty = np.logical_and.reduce([(c == "").to_numpy(dtype=bool) for c in columns])
+        if empty.any():  # spreadsheet exports end with lines of empty cells
+            blank += int(empty.sum())
+            columns = [c[~empty].reset_index(drop=True) for c in columns]
+            lines = lines[~empty]
+    if blank:
+        notes.append(f"{blank} empty line{'s' if blank != 1 else ''} skipped")
+    if delimiter != ",":
+        notes.append(f"columns separated by {_DELIMITER_NAMES[delimiter]}s")
+    return RawFile(spath, header, columns, lines, encoding, delimiter, notes)

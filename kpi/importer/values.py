@@ -1,0 +1,524 @@
+"""Turning the text of a CSV column into typed values, naming every line that does not convert.
+
+A :class:`Column` is the stripped text of one column and the file line of each value. Each distinct
+value is converted once (a column of a million rows holds far fewer distinct amounts, days or
+countries), and the result is spread back over the rows. Every bad value is recorded in a
+:class:`Problems` collector with its line and reason. Conventions that only the whole file can settle
+(the decimal separator, day/month order) are decided once by :class:`Conventions` from every numeric
+and every date column of the file, then applied to each column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BadRow
+
+# -- collecting problems -----------------------------------------------------------------------------
+
+
+class Problems:
+    """Reasons per file line; one line may collect several."""
+
+    def __init__(self) -> None:
+        self._by_line: dict[int, list[str]] = {}
+
+    def add(self, line: int, reason: str) -> None:
+        self._by_line.setdefault(int(line), []).append(reason)
+
+    def flag_rows(self, rows: np.ndarray, lines: np.ndarray, reason: Callable[[int], str]) -> None:
+        """Record ``reason(row)`` for every row index in ``rows``."""
+        for i in np.asarray(rows).tolist():
+            self.add(lines[i], reason(i))
+
+    def __bool__(self) -> bool:
+        return bool(self._by_line)
+
+    def __len__(self) -> int:
+        return len(self._by_line)
+
+    def bad_rows(self) -> list[BadRow]:
+        return [BadRow(line, "; ".join(reasons)) for line, reasons in sorted(self._by_line.items())]
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """A value quoted for a message, shortened when long."""
+    value = str(value)
+    return repr(value if len(value) <= limit else value[: limit - 1] + "…")
+
+
+class Column:
+    """The stripped text of one column (``values``), the file line of each row, and its distinct values
+    (``uniques``, with ``codes`` giving each row's position in them)."""
+
+    def __init__(self, name: str, values: pd.Series, lines: np.ndarray):
+        self.name = name
+        self.values = values.reset_index(drop=True)
+        self.lines = np.asarray(lines)
+
+    @cached_property
+    def _factorized(self) -> tuple[np.ndarray, list[str]]:
+        codes, uniques = pd.factorize(self.values)
+        return codes, uniques.tolist()
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self._factorized[0]
+
+    @property
+    def uniques(self) -> list[str]:
+        return self._factorized[1]
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.codes, minlength=len(self.uniques))
+
+    def spread(self, per_unique: np.ndarray) -> np.ndarray:
+        """Per-row values from per-unique ones."""
+        return np.asarray(per_unique)[self.codes]
+
+    def flag(self, problems: Problems, bad: np.ndarray, reason: Callable[[str], str]) -> None:
+        """Record ``reason(value)`` on every row whose distinct value is marked in ``bad``."""
+        uniques = self.uniques
+        self.flag_index(problems, bad, lambda i: reason(uniques[i]))
+
+    def flag_index(self, problems: Problems, bad: np.ndarray, reason: Callable[[int], str]) -> None:
+        """Record ``reason(i)`` on every row whose distinct value ``i`` is marked in ``bad``."""
+        bad = np.asarray(bad, dtype=bool)
+        if not bad.any():
+            return
+        messages: dict[int, str] = {}
+        codes = self.codes
+        for i in np.flatnonzero(bad[codes]).tolist():
+            c = int(codes[i])
+            if c not in messages:
+                messages[c] = reason(c)
+            problems.add(self.lines[i], messages[c])
+
+
+# -- numbers -----------------------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"-?\d+(?:\.\d{1,2})?")  # the common case: no grouping, at most two decimals
+_GROUP_SPACE = "\u00a0\u202f "  # spaces used to group thousands (never a decimal separator)
+_DOT = re.compile(rf"-?(?:\d{{1,3}}(?:[,{_GROUP_SPACE}]\d{{3}})+|\d+)(?:\.\d+)?")
+_COMMA = re.compile(rf"-?(?:\d{{1,3}}(?:[.{_GROUP_SPACE}]\d{{3}})+|\d+)(?:,\d+)?")
+_STRIP_DOT = re.compile(f"[,{_GROUP_SPACE}]")
+_STRIP_COMMA = re.compile(f"[.{_GROUP_SPACE}]")
+
+
+@dataclass
+class _NumberScan:
+    """Per distinct value: does it read as a decimal-point number, a decimal-comma one, and as what."""
+
+    dot: np.ndarray
+    comma: np.ndarray
+    dot_value: np.ndarray
+    comma_value: np.ndarray
+
+
+def _scan_numbers(uniques: list[str]) -> _NumberScan:
+    n = len(uniques)
+    dot, comma = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    dot_value, comma_value = np.full(n, np.nan), np.full(n, np.nan)
+    for i, v in enumerate(uniques):
+        if not v:
+            continue
+        if _PLAIN.fullmatch(v):
+            dot[i] = True
+            dot_value[i] = float(v)
+            if "." not in v:  # reads the same in both conventions
+                comma[i] = True
+                comma_value[i] = dot_value[i]
+            continue
+        if _DOT.fullmatch(v):
+            dot[i] = True
+            dot_value[i] = float(_STRIP_DOT.sub("", v))
+        if _COMMA.fullmatch(v):
+            comma[i] = True
+            comma_value[i] = float(_STRIP_COMMA.sub("", v).replace(",", "."))
+    return _NumberScan(dot, comma, dot_value, comma_value)
+
+
+class NumberColumn(Column):
+    @cached_property
+    def scan(self) -> _NumberScan:
+        return _scan_numbers(self.uniques)
+
+
+# -- dates and times ---------------------------------------------------------------------------------
+
+_TIME_TAIL = (
+    r"(?:[ T,]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:[.,](?P<F>\d{1,9}))?)?\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?)?"
+    r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+)
+_YMD = re.compile(r"(?P<y>\d{4})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,2})" + _TIME_TAIL)
+_XYY = re.compile(r"(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4})" + _TIME_TAIL)
+_MIN_YEAR, _MAX_YEAR = 1900, 2199
+
+
+def _parts_to_datetime(y: int, mo: int, d: int, m: re.Match) -> datetime | None:
+    """A datetime from the date parts and the time tail of a match (aware when it has an offset)."""
+    hour = int(m["H"]) if m["H"] else 0
+    minute = int(m["M"]) if m["M"] else 0
+    second = int(m["S"]) if m["S"] else 0
+    micro = int((m["F"] or "0")[:6].ljust(6, "0"))
+    if m["ampm"]:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if m["ampm"][0] in "Pp" else 0)
+    tz = m["tz"]
+    if tz in ("Z", "UTC", "GMT"):
+        tz = "+00:00"
+    try:
+        naive = datetime(y, mo, d, hour, minute, second, micro)
+    except ValueError:
+        return None
+    if not tz:
+        return naive
+    sign = 1 if tz[0] == "+" else -1
+    digits = tz[1:].replace(":", "")
+    offset = timedelta(minutes=int(digits[:2]) * 60 + int(digits[2:4] or 0))
+    try:
+        return naive.replace(tzinfo=timezone(sign * offset))
+    except ValueError:
+        return None
+
+
+@dataclass
+class _DateScan:
+    """Per distinct value: the datetime ISO 8601 (or yyyy/mm/dd) gave, or the nn/nn/yyyy match that
+    waits for the file's day/month order, or neither (not a date)."""
+
+    parsed: list  # datetime (naive = local, aware = with an offset) or None
+    pending: dict[int, re.Match]
+
+
+def _scan_dates(uniques: list[str]) -> _DateScan:
+    fromiso = datetime.fromisoformat
+    parsed: list = [None] * len(uniques)
+    pending: dict[int, re.Match] = {}
+    for i, v in enumerate(uniques):
+        if not v:
+            continue
+        try:
+            parsed[i] = fromiso(v)
+            continue
+        except ValueError:
+            pass
+        m = _YMD.fullmatch(v)
+        if m:
+            parsed[i] = _parts_to_datetime(int(m["y"]), int(m["b"]), int(m["c"]), m)
+            continue
+        m = _XYY.fullmatch(v)
+        if m:
+            pending[i] = m
+    return _DateScan(parsed, pending)
+
+
+class DateColumn(Column):
+    @cached_property
+    def scan(self) -> _DateScan:
+        return _scan_dates(self.uniques)
+
+
+# -- file-wide conventions ---------------------------------------------------------------------------
+
+
+@dataclass
+class Conventions:
+    """What the file as a whole says about its number and date formats.
+
+    - ``decimal``: "." or ","; decided by the values that can only be read one way ("12.50", "1,234.50"
+      → point; "12,50", "1.234,50" → comma). With no such value, "." is assumed and values that would
+      read differently in the two conventions ("1,234", "1.234") are refused as ambiguous. A file using
+      both has the lines of the less frequent convention refused.
+    - ``day_first``: for dates written nn/nn/yyyy (or nn-nn-yyyy): True when a value has its first
+      number above 12, False when a value has its second number above 12, None when no value settles
+      it (then every such date whose two numbers differ is refused as ambiguous). A file with both
+      kinds follows the more frequent one and has the others refused. Dates written with dots
+      (01.10.2026) are always day first.
+    """
+
+    decimal: str = "."
+    decimal_settled: bool = False
+    day_first: bool | None = None
+    order_example: tuple[int, str] | None = None  # a line that settled day_first, for messages
+
+    @classmethod
+    def detect(cls, numbers: list[NumberColumn], dates: list[DateColumn], problems: Problems) -> Conventions:
+        conv = cls()
+        counts = {".": 0, ",": 0}
+        example: dict[str, tuple[int, str]] = {}
+        for col in numbers:
+            for style, mask in ((".", col.scan.dot & ~col.scan.comma), (",", col.scan.comma & ~col.scan.dot)):
+                if mask.any():
+                    counts[style] += int(col.counts[mask].sum())
+                    if style not in example:
+                        row = int(np.flatnonzero(mask[col.codes])[0])
+                        example[style] = (int(col.lines[row]), col.values.iat[row])
+        if counts["."] or counts[","]:
+            conv.decimal = "," if counts[","] > counts["."] else "."
+            conv.decimal_settled = True
+        if counts["."] and counts[","]:
+            minority = "." if conv.decimal == "," else ","
+            ref_line, ref_value = example[conv.decimal]
+            what = {".": "a decimal point", ",": "a decimal comma"}
+            for col in numbers:
+                s = col.scan
+                col.flag(
+                    problems,
+                    (s.comma & ~s.dot) if minority == "," else (s.dot & ~s.comma),
+                    lambda v, name=col.name: (
+                        f"{name} {shown(v)} uses {what[minority]} but line {ref_line} ({shown(ref_value)}) "
+                        f"uses {what[conv.decimal]}: one file, one number format"
+                    ),
+                )
+
+        order_counts = {True: 0, False: 0}
+        order_example: dict[bool, tuple[int, str]] = {}
+        for col in dates:
+            for i, m in col.scan.pending.items():
+                a, b = int(m["a"]), int(m["b"])
+                if m["sep"] != "." and (a > 12) != (b > 12):
+                    first = a > 12
+                    order_counts[first] += int(col.counts[i])
+                    if first not in order_example:
+                        row = int(np.flatnonzero(col.codes == i)[0])
+                        order_example[first] = (int(col.lines[row]), m.string)
+        if order_counts[True] or order_counts[False]:
+            conv.day_first = order_counts[True] >= order_counts[False]
+            conv.order_example = order_example[conv.day_first]
+        return conv
+
+
+# -- converters --------------------------------------------------------------------------------------
+
+
+def parse_numbers(
+    col: NumberColumn,
+    conv: Conventions,
+    problems: Problems,
+    *,
+    default: float | int | None,
+    integer: bool = False,
+) -> np.ndarray:
+    """Floats (money, rounded to cents) or integers (counts), never negative; ``default`` fills empty
+    values (None: an empty value is a bad line)."""
+    scan, name = col.scan, col.name
+    empty = np.array([u == "" for u in col.uniques], dtype=bool)
+    ok = scan.dot if conv.decimal == "." else scan.comma
+    value = (scan.dot_value if conv.decimal == "." else scan.comma_value).copy()
+    other_only = (scan.comma & ~scan.dot) if conv.decimal == "." else (scan.dot & ~scan.comma)
+    if conv.decimal_settled:
+        ambiguous = np.zeros(len(empty), dtype=bool)
+    else:
+        ambiguous = scan.dot & scan.comma & ~np.isclose(scan.dot_value, scan.comma_value, equal_nan=True)
+    if default is None:
+        col.flag(problems, empty, lambda v: f"{name} is empty")
+    # a value of the other convention was refused already, by Conventions.detect
+    col.flag(problems, ~empty & ~ok & ~other_only, lambda v: f"{name} {shown(v)} is not a number")
+    col.flag(
+        problems,
+        ambiguous & ~empty,
+        lambda v: (
+            f"{name} {shown(v)} is ambiguous (a thousands separator or a decimal one?) and no other number "
+            "in the file tells: write it without a thousands separator"
+        ),
+    )
+    good = ~empty & ok & ~ambiguous
+    col.flag(problems, good & (value < 0), lambda v: f"{name} {shown(v)} is negative")
+    good &= ~(value < 0)
+    if integer:
+        whole = np.isfinite(value) & (np.floor(value) == value)
+        col.flag(problems, good & ~whole, lambda v: f"{name} {shown(v)} is not a whole number")
+        too_big = good & whole & (np.nan_to_num(value) > 2**31 - 1)
+        col.flag(problems, too_big, lambda v: f"{name} {shown(v)} is too large")
+        out = np.where(good & whole & ~too_big, value, 0).astype(np.int64)
+    else:
+        too_big = good & (np.nan_to_num(value) >= 1e12)
+        col.flag(problems, too_big, lambda v: f"{name} {shown(v)} is too large")
+        out = np.round(np.where(good & ~too_big, value, 0.0), 2)
+    if default is not None:
+        out[empty] = default
+    return col.spread(out)
+
+
+def parse_datetimes(
+    col: DateColumn, conv: Conventions, problems: Problems, *, tz: ZoneInfo, required: bool, day: bool = False
+) -> np.ndarray:
+    """Naive UTC ``datetime64[us]`` (NaT where empty or bad); with ``day=True``, ``date`` objects of the
+    day as written (a time other than midnight, or an offset, is refused)."""
+    scan, name = col.scan, col.name
+    uniques = col.uniques
+    parsed = list(scan.parsed)
+    reasons: dict[int, str] = {}
+    for i, m in scan.pending.items():
+        a, b, y = int(m["a"]), int(m["b"]), int(m["y"])
+        if m["sep"] == "." or a == b:
+            day_first = True
+        elif (a > 12) != (b > 12):
+            day_first = a > 12
+            if conv.day_first is not None and day_first != conv.day_first:
+                line, example = conv.order_example or (0, "")
+                mine, theirs = ("day/month", "month/day") if day_first else ("month/day", "day/month")
+                reasons[i] = (
+                    f"{name} {shown(m.string)} reads {mine}/year but line {line} ({shown(example)}) is "
+                    f"{theirs}/year: one file, one date format"
+                )
+                continue
+        elif conv.day_first is None:
+            reasons[i] = (
+                f"{name} {shown(m.string)} is ambiguous (day/month or month/day?) and no date in the file "
+                "has a day above 12 to tell: write dates as YYYY-MM-DD"
+            )
+            continue
+        else:
+            day_first = conv.day_first
+        d, mo = (a, b) if day_first else (b, a)
+        parsed[i] = _parts_to_datetime(y, mo, d, m)
+    n = len(uniques)
+    out: list = [None] * n
+    local = np.zeros(n, dtype=bool)
+    for i, dt in enumerate(parsed):
+        if dt is None:
+            if i in reasons:
+                pass
+            elif uniques[i] == "":
+                if required:
+                    reasons[i] = f"{name} is empty"
+            else:
+                reasons[i] = f"{name} {shown(uniques[i])} is not a date or time"
+            continue
+        if not _MIN_YEAR <= dt.year <= _MAX_YEAR:
+            reasons[i] = f"{name} {shown(uniques[i])} is out of range (years {_MIN_YEAR}–{_MAX_YEAR})"
+            continue
+        off = dt.utcoffset()
+        if day:
+            if off is not None or dt.hour or dt.minute or dt.second or dt.microsecond:
+                reasons[i] = f"{name} {shown(uniques[i])} should be a day (YYYY-MM-DD), not a time"
+            else:
+                out[i] = dt.date()
+            continue
+        if off is None:
+            out[i] = dt
+            local[i] = True
+        else:
+            out[i] = dt.replace(tzinfo=None) - off
+    if reasons:
+        bad = np.zeros(n, dtype=bool)
+        bad[list(reasons)] = True
+        col.flag_index(problems, bad, reasons.__getitem__)
+    if day:
+        return col.spread(np.array(out, dtype=object))
+    stamps = pd.DatetimeIndex(out).as_unit("us").to_numpy().copy()
+    if local.any() and str(tz) not in ("UTC", "Etc/UTC"):
+        sub = pd.DatetimeIndex(stamps[local])
+        # a local time that happens twice (clocks go back) is taken at its first occurrence; one that
+        # never happens (clocks go forward) is moved forward by the gap
+        aware = sub.tz_localize(tz, ambiguous=np.ones(len(sub), dtype=bool), nonexistent="shift_forward")
+        stamps[local] = aware.tz_convert("UTC").tz_localize(None).as_unit("us").to_numpy()
+    return col.spread(stamps)
+
+
+def parse_text(
+    col: Column,
+    problems: Problems,
+    *,
+    max_len: int | None,
+    default: str | None,
+    lower: bool = False,
+) -> np.ndarray:
+    """Text as given (lower-cased for dimensions); ``default`` fills empty values (None: an empty value
+    is a bad line)."""
+    name = col.name
+    uniques = col.uniques
+    empty = np.array([u == "" for u in uniques], dtype=bool)
+    if default is None:
+        col.flag(problems, empty, lambda v: f"{name} is empty")
+    out = [default if u == "" else (u.lower() if lower else u) for u in uniques]
+    if max_len:
+        long = np.array([len(u) > max_len for u in uniques], dtype=bool)
+        col.flag(problems, long, lambda v: f"{name} {shown(v)} is longer than {max_len} characters")
+    return col.spread(np.array(out, dtype=object))
+
+
+@lru_cache(maxsize=1)
+def _countries() -> dict[str, str]:
+    from babel import Locale
+
+    names: dict[str, str] = {}
+    for code, label in Locale("en").territories.items():
+        if len(code) == 2 and code.isalpha():
+            names[code.casefold()] = code
+            names.setdefault(label.casefold(), code)
+    names["uk"] = "GB"  # reserved by ISO for the United Kingdom, and common in exports
+    names.setdefault("usa", "US")
+    return names
+
+
+def parse_country(col: Column, problems: Problems) -> np.ndarray:
+    """ISO 3166 alpha-2 codes (upper case); English country names are translated; empty → ZZ."""
+    known = _countries()
+    out = ["ZZ" if u == "" else known.get(u.casefold()) for u in col.uniques]
+    bad = np.array([c is None for c in out], dtype=bool)
+    name = col.name
+    col.flag(problems, bad, lambda v: f"{name} {shown(v)} is not a country (use ISO 3166 codes: FR, US, ...)")
+    return col.spread(np.array([c or "ZZ" for c in out], dtype=object))
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+def normalise_currency(value: str) -> str | None:
+    code = value.strip().upper()
+    return code if len(code) == 3 and code in _currencies() else None
+
+
+_PLACED = {
+    "placed", "paid", "partially_paid", "authorized", "pending", "fulfilled", "unfulfilled", "partial",
+    "partially_fulfilled", "shipped", "delivered", "completed", "complete", "processing", "open", "closed",
+    "on_hold", "refunded", "partially_refunded",
+}  # fmt: skip
+_CANCELLED = {"cancelled", "canceled", "voided", "void"}
+
+
+def parse_status(col: Column, problems: Problems) -> np.ndarray:
+    def one(v: str) -> str | None:
+        key = re.sub(r"[\s\-]+", "_", v.casefold())
+        if key == "":
+            return "placed"
+        if key in _CANCELLED:
+            return "cancelled"
+        return "placed" if key in _PLACED else None
+
+    out = [one(u) for u in col.uniques]
+    name = col.name
+    col.flag(
+        problems,
+        np.array([s is None for s in out], dtype=bool),
+        lambda v: (
+            f"{name} {shown(v)} is not a status: use placed or cancelled (paid, fulfilled, ... mean "
+            "placed; canceled, voided mean cancelled)"
+        ),
+    )
+    return col.spread(np.array([s or "placed" for s in out], dtype=object))
+
+
+def as_python(values: pd.Series | np.ndarray) -> list:
+    """Plain Python values for a driver: datetime, date, float, int, str, None."""
+    arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[us]").astype(object).tolist()
+    return arr.tolist()
