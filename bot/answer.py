@@ -22,7 +22,8 @@ from kpi.query import parse_query
 from kpi.services import Services
 
 from .blocks import Message, catalog_message, error_message, help_message, kpi_answer
-from .charts import chart_filename, series_chart
+from .charts import chart_filename
+from .drawing import draw_chart
 
 log = logging.getLogger("kpibot.answer")
 
@@ -67,9 +68,9 @@ class Answer:
     def has_chart(self) -> bool:
         return self.result is not None and bool(self.result.series)
 
-    def chart(self) -> bytes:
+    def chart(self) -> bytes | None:
         assert self.result is not None
-        return series_chart(self.result, lang=self.lang, currency=self.currency)
+        return draw_chart(self.result, lang=self.lang, currency=self.currency)
 
     @property
     def chart_name(self) -> str:

@@ -46,6 +46,8 @@ def cmd_serve(ctx: Services, args) -> int:
             self.cfg.set("accesslog", "-" if os.environ.get("KPIBOT_ACCESS_LOG") else None)
 
         def load(self):
+            # threads that only acknowledge must get the GIL back quickly from threads that compute
+            sys.setswitchinterval(0.001)
             return application
 
     print(f"kpibot: serving Slack on http://{args.host}:{port}/slack/events (health: /healthz)", file=sys.stderr)

@@ -100,8 +100,9 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
             return
         # then the chart: shared in the asker's DM with the bot (a file only they can see), and shown
         # in place of the sparkline
-        dm = dms.channel(client, who.team_id, who.user_id)
-        file_id = dm and upload_chart(client, dm, reply.chart(), reply.chart_name, title=reply.result.metric.name(who.lang))
+        png = reply.chart()
+        dm = png and dms.channel(client, who.team_id, who.user_id)
+        file_id = dm and upload_chart(client, dm, png, reply.chart_name, title=reply.result.metric.name(who.lang))
         if file_id:
             send(body["response_url"], reply.with_chart(file_id).as_response("ephemeral", replace_original=True), retries)
 
@@ -115,9 +116,9 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
         message = reply.message
         try:
             posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
-            if reply.has_chart:
-                upload_chart(client, channel, reply.chart(), reply.chart_name, title=message.text[:80],
-                             thread_ts=posted["ts"])
+            png = reply.chart() if reply.has_chart else None
+            if png:
+                upload_chart(client, channel, png, reply.chart_name, title=message.text[:80], thread_ts=posted["ts"])
             send(body["response_url"], {"delete_original": True}, retries)
         except SlackApiError as exc:
             error = exc.response.get("error")
