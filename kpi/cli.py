@@ -235,8 +235,8 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
         ctx = Context()
         if getattr(args, "lang", "x") is None:
             args.lang = "fr" if ctx.settings.locale.startswith("fr") else "en"
-        if getattr(args, "currency", "x") is None:
-            args.currency = ctx.settings.currency
+        if getattr(args, "currency", "x") is None and os.environ.get("KPIBOT_CURRENCY"):
+            args.currency = ctx.settings.currency  # a shop currency set explicitly; never the USD default
         return args.func(ctx, args)
     except KpiError as exc:  # the user's input or data: one line saying what to do
         print(f"kpibot: {exc}", file=sys.stderr)
