@@ -10,7 +10,21 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
 
 VERSION_TABLE = "kpibot_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,6 +47,80 @@ import_runs = Table(
     Column("updated", Integer, nullable=False, server_default="0"),
     Column("unchanged", Integer, nullable=False, server_default="0"),
     Column("message", Text, nullable=True),
+)
+
+
+# one row per Slack team the bot has served: when its defaults (config/goals.yaml, digests.yaml) were seeded
+teams = Table(
+    "teams",
+    state_metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("seeded_at", DateTime(), nullable=False),
+)
+
+# SMART goals, per team (DESIGN.md section 6). filters and watch are JSON text.
+goals = Table(
+    "goals",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", String(32), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("filters", Text, nullable=False, server_default="[]"),
+    Column("target_kind", String(16), nullable=False),  # absolute | relative_pct | relative_pt
+    Column("target_value", Float, nullable=False),
+    Column("baseline", Float, nullable=True),  # given by the user; else computed
+    Column("start", Date, nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column("owner", String(64), nullable=True),
+    Column("channel", String(64), nullable=True),
+    Column("watch", Text, nullable=False, server_default="[]"),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", DateTime(), nullable=False),
+    Column("archived_at", DateTime(), nullable=True),
+    Column("final_value", Float, nullable=True),  # frozen once the deadline passed
+    Column("final_status", String(16), nullable=True),
+    Index("ix_goals_team", "team_id", "archived_at"),
+)
+
+# digest schedules, per team and channel (DESIGN.md section 7)
+digest_schedules = Table(
+    "digest_schedules",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", String(32), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("local_time", String(5), nullable=False, server_default="08:00"),
+    Column("timezone", String(64), nullable=False),
+    Column("days", String(64), nullable=False, server_default="mon,tue,wed,thu,fri"),
+    Column("content", String(128), nullable=False, server_default="goals,watch,movers"),
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", DateTime(), nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_at", DateTime(), nullable=True),
+    Index("ix_digest_schedules_team", "team_id"),
+)
+
+# every notification the worker sends claims its row first; the unique key makes a second send impossible
+deliveries = Table(
+    "deliveries",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", String(32), nullable=False),
+    Column("key", String(255), nullable=False),  # digest:<schedule>:<local date>, alert:<rule>:<episode>:<step>
+    Column("kind", String(16), nullable=False),  # digest | alert
+    Column("status", String(16), nullable=False),  # claimed | sent | failed | skipped | interrupted
+    Column("due_at", DateTime(), nullable=True),  # UTC
+    Column("claimed_at", DateTime(), nullable=False),
+    Column("claimed_by", String(128), nullable=False),
+    Column("finished_at", DateTime(), nullable=True),
+    Column("late", Boolean, nullable=False, server_default=false()),
+    Column("channel", String(64), nullable=True),
+    Column("slack_ts", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("key", name="uq_deliveries_key"),
+    Index("ix_deliveries_status", "status", "claimed_at"),
 )
 
 
