@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -75,6 +76,191 @@ def cmd_demo(ctx: Services, args) -> int:
                     days=args.days, orders_per_day=args.orders_per_day)
 
 
+# -- goals and digests: scripts and cron rely on these (issue contract) -----------------------------------
+def _team(ctx: Services, args) -> tuple[str, object]:
+    from kpi.seed import ensure_seeded
+
+    from .teams import TeamClients
+
+    slack = SlackSettings.from_env()
+    clients = TeamClients(ctx, slack)
+    team = clients.team(getattr(args, "team", None))
+    ensure_seeded(ctx.state(), team, config_dir=ctx.settings.config_dir, catalog=ctx.catalog(),
+                  shop_tz=ctx.settings.timezone, today=_today(ctx))
+    return team, clients
+
+
+def _today(ctx: Services):
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).astimezone(ctx.settings.tz).date()
+
+
+def _lang(ctx: Services) -> str:
+    return "fr" if ctx.settings.locale.startswith("fr") else "en"
+
+
+def cmd_goals_add(ctx: Services, args) -> int:
+    from kpi.goals import parse_goal, smart_check
+    from kpi.store import Goals
+
+    team, _ = _team(ctx, args)
+    engine = ctx.kpi_engine()
+    spec = parse_goal(" ".join(args.text), engine.catalog, today=_today(ctx), tz=ctx.settings.tz)
+    check = smart_check(engine, spec, today=_today(ctx), lang=_lang(ctx))
+    goal = Goals(ctx.state(), team).add(spec, created_by="cli")
+    print(f"goal #{goal.id} added")
+    for line in (check.specific, check.measurable, check.achievable, check.time_bound):
+        print(f"  {line}")
+    for warning in check.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
+def _goal_rows(ctx: Services, goals):
+    from kpi.digest import spec_of
+    from kpi.goals import goal_progress
+
+    engine = ctx.kpi_engine()
+    for g in goals:
+        yield g, engine.catalog.metrics[g.metric], goal_progress(engine, spec_of(g), today=_today(ctx))
+
+
+def cmd_goals_list(ctx: Services, args) -> int:
+    from kpi.store import Goals
+
+    team, _ = _team(ctx, args)
+    rows = list(_goal_rows(ctx, Goals(ctx.state(), team).list(include_archived=args.all)))
+    if args.json:
+        print(json.dumps([{**domain_cli._jsonable(g), "progress": domain_cli._jsonable(p)} for g, _, p in rows],
+                         indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no goals yet: kpibot goals add \"revenue +10% by 2026-12-31\"")
+    for g, metric, p in rows:
+        pct = "  n/a" if p.progress is None else f"{p.progress * 100:4.0f}%"
+        print(f"#{g.id:<4} {p.status:<9} {pct} of target, expected {p.expected * 100:3.0f}%  {metric.name(_lang(ctx))}: "
+              f"{g.text or g.metric}  (deadline {g.deadline}, {p.days_left} days left)"
+              + ("  [archived]" if g.archived_at else ""))
+    return 0
+
+
+def cmd_goals_show(ctx: Services, args) -> int:
+    from kpi.store import Goals
+
+    from .render.goals import goal_detail_message
+    from .terminal import render_message
+
+    team, _ = _team(ctx, args)
+    [(goal, metric, progress)] = list(_goal_rows(ctx, [Goals(ctx.state(), team).get(args.id)]))
+    message = goal_detail_message(goal, metric, progress, lang=_lang(ctx), currency=ctx.settings.currency)
+    print(render_message({"text": message.text, "blocks": message.blocks}))
+    return 0
+
+
+def cmd_goals_archive(ctx: Services, args) -> int:
+    from kpi.store import Goals
+
+    team, _ = _team(ctx, args)
+    goal = Goals(ctx.state(), team).archive(args.id)
+    print(f"goal #{goal.id} archived ({goal.text or goal.metric})")
+    return 0
+
+
+def cmd_digest_list(ctx: Services, args) -> int:
+    from datetime import UTC, datetime
+
+    from kpi.scheduling import next_due
+    from kpi.store import Schedules
+
+    team, _ = _team(ctx, args)
+    schedules = Schedules(ctx.state(), team).list()
+    if not schedules:
+        print("no digest schedules: kpibot digest add '#channel' --time 08:00 --days mon-fri")
+    for s in schedules:
+        nxt = next_due(s, datetime.now(UTC)).astimezone(s.tz)
+        print(f"#{s.id:<4} {s.channel:<20} {s.local_time} {s.timezone} {','.join(s.days)}  content: {','.join(s.content)}  "
+              f"next: {nxt:%a %Y-%m-%d %H:%M %Z}")
+        if s.last_error:
+            print(f"      last error ({s.last_error_at:%Y-%m-%d %H:%M} UTC): {s.last_error}")
+    return 0
+
+
+def cmd_digest_add(ctx: Services, args) -> int:
+    from kpi.store import Schedules, parse_days
+
+    team, _ = _team(ctx, args)
+    s = Schedules(ctx.state(), team).add(args.channel, local_time=args.time, timezone=args.timezone or ctx.settings.timezone,
+                                         days=parse_days(args.days), content=tuple(args.content.split(",")),
+                                         created_by="cli")
+    print(f"digest #{s.id}: {s.channel} at {s.local_time} {s.timezone}, {','.join(s.days)}")
+    return 0
+
+
+def cmd_digest_remove(ctx: Services, args) -> int:
+    from kpi.store import Schedules
+
+    team, _ = _team(ctx, args)
+    s = Schedules(ctx.state(), team).remove(args.id)
+    print(f"digest #{s.id} ({s.channel}) removed")
+    return 0
+
+
+def _schedules_for(ctx: Services, team: str, schedule_id: int | None):
+    from kpi.store import Schedules
+
+    store = Schedules(ctx.state(), team)
+    return [store.get(schedule_id)] if schedule_id else store.list()
+
+
+def cmd_digest_preview(ctx: Services, args) -> int:
+    from kpi.digest import compose_digest
+    from kpi.store import Goals
+
+    from .render.digest import digest_text
+
+    team, _ = _team(ctx, args)
+    content = ("goals", "watch", "movers")
+    if args.schedule:
+        content = _schedules_for(ctx, team, args.schedule)[0].content
+    digest = compose_digest(ctx.kpi_engine(), Goals(ctx.state(), team).list(), team_id=team, today=_today(ctx),
+                            content=content)
+    print(digest_text(digest, lang=_lang(ctx), currency=ctx.settings.currency))
+    return 0
+
+
+def cmd_digest_send(ctx: Services, args) -> int:
+    from .digests import DigestSender, today_for
+
+    team, clients = _team(ctx, args)
+    sender = DigestSender(ctx, clients)
+    failed = 0
+    for s in _schedules_for(ctx, team, args.schedule):
+        day = today_for(s, sender.clock())
+        if not s.runs_on(day) and not args.force:
+            print(f"#{s.id} {s.channel}: no digest on {day:%A}")
+            continue
+        outcome = sender.send(s, day, force=args.force)
+        words = {"sent": "sent", "already": "already sent today (use --force to send again)",
+                 "failed": f"failed: {outcome.detail}", "retry": f"not sent ({outcome.detail}); try again"}
+        print(f"#{s.id} {s.channel} {day}: {words.get(outcome.status, outcome.status)}")
+        failed += outcome.status in ("failed", "retry")
+    return 1 if failed else 0
+
+
+def cmd_worker(ctx: Services, args) -> int:
+    from .worker import run_worker
+
+    slack = SlackSettings.from_env()
+    if not slack.multi_workspace:
+        _team(ctx, args)  # seeds the defaults of the bot token's workspace
+    return run_worker(ctx, slack)
+
+
+def _team_option(p) -> None:
+    p.add_argument("--team", help="the Slack team id (required with several workspaces)")
+
+
 def extend(sub) -> None:
     sub.db_upgrade.set_defaults(func=cmd_db_upgrade)
 
@@ -88,9 +274,52 @@ def extend(sub) -> None:
 
     d = sub.add_parser("demo", help="try the bot without Slack: the real app against a local stand-in, with a prompt")
     d.add_argument("--interactive", action="store_true", default=None, help="prompt even when stdin is not a terminal")
-    d.add_argument("--days", type=int, default=400, help="days of demo data created when the source is empty")
+    d.add_argument("--days", type=int, default=730, help="days of demo data created when the source is empty")
     d.add_argument("--orders-per-day", type=int, default=250)
     d.set_defaults(func=cmd_demo)
+
+    w = sub.add_parser("worker", help="run the schedules: digests (the worker process)")
+    w.set_defaults(func=cmd_worker)
+
+    g = sub.add_parser("goals", help="SMART goals").add_subparsers(dest="goals_command", required=True, metavar="ACTION")
+    ga = g.add_parser("add", help='add a goal: kpibot goals add "revenue +10%% by 2026-12-31 owner @alice #growth"')
+    ga.add_argument("text", nargs="+")
+    ga.set_defaults(func=cmd_goals_add)
+    gl = g.add_parser("list", help="goals with their progress")
+    gl.add_argument("--json", action="store_true")
+    gl.add_argument("--all", action="store_true", help="archived goals too")
+    gl.set_defaults(func=cmd_goals_list)
+    gs = g.add_parser("show", help="one goal in detail")
+    gs.add_argument("id", type=int)
+    gs.set_defaults(func=cmd_goals_show)
+    gr = g.add_parser("archive", help="archive a goal")
+    gr.add_argument("id", type=int)
+    gr.set_defaults(func=cmd_goals_archive)
+    for p in (ga, gl, gs, gr):
+        _team_option(p)
+
+    dg = sub.add_parser("digest", help="morning digests").add_subparsers(dest="digest_command", required=True, metavar="ACTION")
+    dl = dg.add_parser("list", help="schedules, their next run and last error")
+    dl.set_defaults(func=cmd_digest_list)
+    da = dg.add_parser("add", help="add a schedule: kpibot digest add '#growth' --time 08:00 --days mon-fri")
+    da.add_argument("channel")
+    da.add_argument("--time", default="08:00")
+    da.add_argument("--days", default="mon-fri")
+    da.add_argument("--timezone", default=None, help="default KPIBOT_TIMEZONE")
+    da.add_argument("--content", default="goals,watch,movers")
+    da.set_defaults(func=cmd_digest_add)
+    dr = dg.add_parser("remove", help="remove a schedule")
+    dr.add_argument("id", type=int)
+    dr.set_defaults(func=cmd_digest_remove)
+    dp = dg.add_parser("preview", help="print today's digest")
+    dp.add_argument("--schedule", type=int)
+    dp.set_defaults(func=cmd_digest_preview)
+    ds = dg.add_parser("send", help="send the digests due today (idempotent without --force)")
+    ds.add_argument("--schedule", type=int)
+    ds.add_argument("--force", action="store_true", help="send again even if already sent today")
+    ds.set_defaults(func=cmd_digest_send)
+    for p in (dl, da, dr, dp, ds):
+        _team_option(p)
 
 
 def main(argv: list[str] | None = None) -> int:

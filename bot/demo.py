@@ -177,7 +177,7 @@ def prepare_data(services: Services, *, days: int, orders_per_day: int, out=sys.
         print(f"  {summary.orders:,} orders, {summary.customers:,} customers in {summary.seconds:.1f} s", file=out, flush=True)
 
 
-def run_demo(services: Services, *, interactive: bool, days: int = 400, orders_per_day: int = 250,
+def run_demo(services: Services, *, interactive: bool, days: int = 730, orders_per_day: int = 250,
              stdin=sys.stdin, out=sys.stdout) -> int:
     prepare_data(services, days=days, orders_per_day=orders_per_day, out=out)
     sandbox = Sandbox(services, out=out)

@@ -34,6 +34,24 @@ def _draw(result: KpiResult, lang: str, currency: str) -> bytes:
     return series_chart(result, lang=lang, currency=currency)
 
 
+def _draw_digest(digest, lang: str) -> bytes | None:
+    from .render.digest import digest_chart
+
+    return digest_chart(digest, lang=lang)
+
+
+def draw_digest_chart(digest, *, lang: str, timeout: float = 60) -> bytes | None:
+    """The PNG of a digest's goal trajectories, or None (no goals, or not drawn in time)."""
+    pool = _get_pool()
+    try:
+        if pool is None:
+            return _draw_digest(digest, lang)
+        return pool.submit(_draw_digest, digest, lang).result(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - logged; the digest goes out without its chart
+        log.warning("digest chart not drawn: %s: %s", type(exc).__name__, exc)
+        return None
+
+
 def _get_pool() -> ProcessPoolExecutor | None:
     global _pool
     if int(os.environ.get("KPIBOT_CHART_PROCESSES", "1")) <= 0:

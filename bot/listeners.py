@@ -16,14 +16,23 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from kpi.digest import spec_of
 from kpi.engine import KpiRequest
+from kpi.errors import KpiError
 from kpi.formatting import lang_of
+from kpi.goals import GoalError, goal_progress, parse_goal, smart_check
 from kpi.periods import default_period
 from kpi.services import Services
+from kpi.store import Goals
 
 from .answer import Asked, answer, dm_channel, upload_chart
 from .blocks import error_message, home_view
+from .commands import Commands
 from .config import SlackSettings
+from .modals import CALLBACK, goal_modal, goal_text
+from .render.goals import goal_list_message
+
+_FIELDS = ("metric", "target", "filters", "baseline", "start", "deadline", "owner", "channel", "watch")
 
 log = logging.getLogger("kpibot.listeners")
 
@@ -85,6 +94,7 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
 
     locales = UserLocales()
     dms = DirectMessages()
+    commands = Commands(services, slack)
     retries = retry_handlers()
 
     def ack_now(ack):
@@ -95,6 +105,19 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
                     channel_id=body.get("channel_id", ""))
         who.lang = locales.lang(client, who.team_id, who.user_id)
         text = body.get("text", "") or ""
+        if commands.handles(text):
+            message = commands.run(text, who, client)
+            if message is None:  # `/kpi goal add` alone: the form
+                try:
+                    client.views_open(trigger_id=body["trigger_id"], view=goal_modal(
+                        services.catalog(), lang=who.lang, today=commands.today().isoformat(), channel_id=who.channel_id))
+                    return
+                except SlackApiError as exc:  # the trigger expired (3 s) or was used: say how to do without
+                    log.warning("views.open failed: %s", exc.response.get("error"))
+                    message = error_message("The form could not open in time. Try again, or type the goal: "
+                                            "/kpi goal add revenue +10% by 2026-12-31", lang=who.lang)
+            send(body["response_url"], message.as_response("ephemeral"), retries)
+            return
         reply = answer(services, text, who)
         if not send(body["response_url"], reply.message.as_response("ephemeral"), retries) or not reply.has_chart:
             return
@@ -133,10 +156,49 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
         if event.get("tab", "home") != "home":
             return
         user = event["user"]
-        lang = locales.lang(client, context.get("team_id") or "", user)
-        client.views_publish(user_id=user, view=build_home(services, lang))
+        team = context.get("team_id") or ""
+        lang = locales.lang(client, team, user)
+        if team:
+            commands.seed(team)
+        client.views_publish(user_id=user, view=build_home(services, lang, team))
+
+    def goal_submitted_ack(ack, body, view, client):
+        """Validated in the acknowledgement, so that a problem shows on its field in the open form."""
+        user = body["user"]["id"]
+        if not commands.access.may_change(client, user):
+            ack(response_action="errors", errors={"metric": "Only workspace admins may change goals."})
+            return
+        try:
+            check_goal(view)
+        except GoalError as exc:
+            ack(response_action="errors", errors={exc.field if exc.field in _FIELDS else "target": str(exc)[:150]})
+            return
+        except KpiError as exc:
+            ack(response_action="errors", errors={"metric": str(exc)[:150]})
+            return
+        ack()
+
+    def check_goal(view):
+        """Parse and check a submitted goal as `/kpi goal add` would (unknown KPI, deadline in the past,
+        target equal to the baseline, a relative target without history...); raises GoalError."""
+        engine = services.kpi_engine()
+        spec = parse_goal(goal_text(view["state"]["values"]), engine.catalog, today=commands.today(),
+                          tz=services.settings.tz)
+        smart_check(engine, spec, today=commands.today())
+
+    def goal_submitted(body, view, client):
+        try:
+            check_goal(view)
+        except KpiError:
+            return  # the acknowledgement showed the problem on its field; nothing to do
+        lang = json.loads(view.get("private_metadata") or "{}").get("lang", "en")
+        who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id="", lang=lang)
+        message = commands.run("goal add " + goal_text(view["state"]["values"]), who, client)
+        if message is not None:
+            client.chat_postMessage(channel=who.user_id, text=message.text, blocks=message.blocks)
 
     app.command("/kpi")(ack=ack_now, lazy=[kpi_command])
+    app.view(CALLBACK)(ack=goal_submitted_ack, lazy=[goal_submitted])
     app.action("kpi_share")(ack=ack_now, lazy=[share])
     app.event("app_home_opened")(ack=ack_now, lazy=[home])
 
@@ -145,17 +207,24 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
         log.error("unhandled error in a listener: %s (%s)", type(error).__name__, (body or {}).get("type"))
 
 
-def build_home(services: Services, lang: str) -> dict:
-    """The Home tab: the headline KPIs over the last 7 days against the 7 before, with their trend."""
+def build_home(services: Services, lang: str, team_id: str = "") -> dict:
+    """The Home tab: the headline KPIs over the last 7 days against the 7 before, with their trend; then
+    the team's goals with their progress."""
     try:
         engine = services.kpi_engine()
         period = default_period(now=engine.now(), tz=services.settings.tz)
         headline = [engine.ask(KpiRequest(m.key, period)) for m in engine.catalog.metrics.values() if m.headline]
+        sections = []
+        if team_id:
+            today = engine.now().date()
+            goals = [(g, engine.catalog.metrics[g.metric], goal_progress(engine, spec_of(g), today=today))
+                     for g in Goals(services.state(), team_id).list()]
+            sections.append(goal_list_message(goals, lang=lang, currency=services.settings.currency))
     except Exception:  # noqa: BLE001 - the Home tab says so rather than stay blank
         log.exception("home tab: KPIs unavailable")
         return home_view(headline=[], lang=lang, currency=services.settings.currency,
                          sections=[error_message("", lang=lang, ref="home")])
-    return home_view(headline=headline, lang=lang, currency=services.settings.currency)
+    return home_view(headline=headline, lang=lang, currency=services.settings.currency, sections=sections)
 
 
 __all__ = ["register_listeners", "build_home", "send", "UserLocales"]

@@ -43,7 +43,7 @@ class Workspace:
 
 def slash_command(text: str, *, response_url: str, ws: Workspace | None = None, user_id: str = "U0ALICE",
                   user_name: str = "alice", channel_id: str = "C0GENERAL", channel_name: str = "general",
-                  command: str = "/kpi") -> str:
+                  command: str = "/kpi", trigger_id: str | None = None) -> str:
     ws = ws or Workspace()
     fields = {
         "token": "gIkuvaNzQIHg97ATvDxqgjtO",  # deprecated verification token: sent, never used
@@ -52,7 +52,7 @@ def slash_command(text: str, *, response_url: str, ws: Workspace | None = None, 
         "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id, "user_name": user_name,
         "command": command, "text": text, "api_app_id": ws.api_app_id,
         "is_enterprise_install": "false", "response_url": response_url,
-        "trigger_id": f"{next(_trigger)}.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+        "trigger_id": trigger_id or f"{next(_trigger)}.47445629121.803a0bc887a14d10d2c447fce8b6703c",
     }
     return urlencode(fields)
 

@@ -81,6 +81,7 @@ goals = Table(
     Column("final_value", Float, nullable=True),  # frozen once the deadline passed
     Column("final_status", String(16), nullable=True),
     Index("ix_goals_team", "team_id", "archived_at"),
+    sqlite_autoincrement=True,  # ids are never reused: a new goal never inherits an old one's history
 )
 
 # digest schedules, per team and channel (DESIGN.md section 7)
@@ -100,6 +101,7 @@ digest_schedules = Table(
     Column("last_error", Text, nullable=True),
     Column("last_error_at", DateTime(), nullable=True),
     Index("ix_digest_schedules_team", "team_id"),
+    sqlite_autoincrement=True,  # a new schedule must not inherit the delivery keys of a removed one
 )
 
 # every notification the worker sends claims its row first; the unique key makes a second send impossible
@@ -121,6 +123,7 @@ deliveries = Table(
     Column("error", Text, nullable=True),
     UniqueConstraint("key", name="uq_deliveries_key"),
     Index("ix_deliveries_status", "status", "claimed_at"),
+    sqlite_autoincrement=True,
 )
 
 

@@ -193,6 +193,7 @@ def test_app_home_shows_the_headline_kpis(rig):
     view = json.dumps(rig.standin.home_views[(rig.standin.team_id, "U0ALICE")], ensure_ascii=False)
     for label in ("Revenue", "Conversion rate", "Return rate"):
         assert label in view
+    assert "Visitors" in view and ("goal" in view.lower())  # the seeded goals, with their progress
 
 
 def test_a_failing_query_gets_an_apology_and_a_reference_the_log_carries(rig, caplog):

@@ -106,3 +106,11 @@ def test_a_delivery_key_is_claimed_once(state):
     second.sent(again, ts="1.2", channel="C0GENERAL")
     assert first.status("digest:1:2026-11-24")["status"] == "sent"
     assert not first.skip("digest:1:2026-11-24", team_id="T0A", kind="digest", reason="late")
+
+
+def test_a_removed_schedule_id_is_never_reused(state):
+    """Delivery keys carry the schedule id: a new schedule must not find an old one's digest 'already sent'."""
+    schedules = Schedules(state, "T0A")
+    first = schedules.add("C0GENERAL", timezone="UTC")
+    schedules.remove(first.id)
+    assert schedules.add("C0GROWTH", timezone="UTC").id != first.id

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("archived_at", sa.DateTime(), nullable=True),
         sa.Column("final_value", sa.Float, nullable=True),
         sa.Column("final_status", sa.String(16), nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_goals_team", "goals", ["team_id", "archived_at"])
     op.create_table(
@@ -56,6 +57,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("last_error", sa.Text, nullable=True),
         sa.Column("last_error_at", sa.DateTime(), nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_digest_schedules_team", "digest_schedules", ["team_id"])
     op.create_table(
@@ -74,6 +76,7 @@ def upgrade() -> None:
         sa.Column("slack_ts", sa.String(32), nullable=True),
         sa.Column("error", sa.Text, nullable=True),
         sa.UniqueConstraint("key", name="uq_deliveries_key"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_deliveries_status", "deliveries", ["status", "claimed_at"])
 

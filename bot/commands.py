@@ -1,0 +1,188 @@
+"""``/kpi goal ...`` and ``/kpi digest ...``: parse, check who may change what, call ``kpi``, render.
+
+Everybody may read goals and schedules; creating, changing or removing them is for workspace admins
+and owners, and the users listed in ``KPIBOT_ADMINS`` or ``config/access.yaml``. Every call is scoped to
+the team the request came from: an id from another workspace is simply not found.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from slack_sdk.errors import SlackApiError
+
+from kpi.digest import spec_of
+from kpi.errors import KpiError
+from kpi.goals import GoalError, goal_progress, parse_goal, smart_check
+from kpi.seed import ensure_seeded
+from kpi.services import Services
+from kpi.store import CONTENTS, Goals, NotFound, Schedules, parse_days
+
+from .answer import Asked
+from .blocks import Message, error_message
+from .config import SlackSettings
+from .render.goals import goal_detail_message, goal_list_message, smart_message
+
+log = logging.getLogger("kpibot.commands")
+GOAL_WORDS = ("goal", "goals", "objectif", "objectifs")
+DIGEST_WORDS = ("digest", "digests", "resume", "résumé")
+
+
+def _text(lang: str, en: str, fr: str) -> str:
+    return fr if lang == "fr" else en
+
+
+def plain(text: str) -> Message:
+    return Message(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}])
+
+
+class Access:
+    """Who may change goals, rules and schedules."""
+
+    def __init__(self, services: Services, slack: SlackSettings):
+        self.listed = set(slack.admins)
+        path = Path(services.settings.config_dir) / "access.yaml"
+        if path.exists():
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            self.listed |= {str(u) for u in data.get("admins") or []}
+
+    def may_change(self, client, user_id: str) -> bool:
+        if user_id in self.listed:
+            return True
+        try:
+            user = client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
+            return False
+        return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+
+class Commands:
+    def __init__(self, services: Services, slack: SlackSettings):
+        self.services = services
+        self.access = Access(services, slack)
+
+    def today(self):
+        """The shop's local date, by the engine's clock (injected in tests)."""
+        clock = self.services.clock or (lambda: datetime.now(UTC))
+        return clock().astimezone(self.services.settings.tz).date()
+
+    def seed(self, team_id: str) -> None:
+        ensure_seeded(self.services.state(), team_id, config_dir=self.services.settings.config_dir,
+                      catalog=self.services.catalog(), shop_tz=self.services.settings.timezone, today=self.today())
+
+    def handles(self, text: str) -> bool:
+        first = text.strip().split(" ", 1)[0].lower()
+        return first in GOAL_WORDS + DIGEST_WORDS
+
+    def run(self, text: str, who: Asked, client) -> Message | None:
+        """The reply to ``/kpi goal ...`` or ``/kpi digest ...``; None when a modal was opened instead."""
+        self.seed(who.team_id)
+        first, _, rest = text.strip().partition(" ")
+        try:
+            if first.lower() in GOAL_WORDS:
+                return self.goal(rest.strip(), who, client)
+            return self.digest(rest.strip(), who, client)
+        except (NotFound, GoalError, KpiError) as exc:
+            return error_message(str(exc), lang=who.lang)
+
+    # -- goals ---------------------------------------------------------------------------------------
+    def goal(self, rest: str, who: Asked, client) -> Message | None:
+        action, _, args = rest.partition(" ")
+        action = action.lower()
+        store = Goals(self.services.state(), who.team_id)
+        engine = self.services.kpi_engine()
+        currency = self.services.settings.currency
+        if action in ("", "list", "liste"):
+            items = [(g, engine.catalog.metrics[g.metric], goal_progress(engine, spec_of(g), today=self.today()))
+                     for g in store.list()]
+            return goal_list_message(items, lang=who.lang, currency=currency)
+        if action in ("show", "voir"):
+            goal = store.get(_ident(args, who.lang))
+            progress = goal_progress(engine, spec_of(goal), today=self.today())
+            return goal_detail_message(goal, engine.catalog.metrics[goal.metric], progress, lang=who.lang, currency=currency)
+        if action in ("add", "ajouter", "archive", "archiver"):
+            if not self.access.may_change(client, who.user_id):
+                return error_message(_text(who.lang, "Only workspace admins and the people listed in the bot's "
+                                                     "configuration may change goals. Anyone may read them: /kpi goal list",
+                                           "Seuls les administrateurs et les personnes listées dans la configuration "
+                                           "peuvent modifier les objectifs. Tout le monde peut les lire : /kpi goal list"),
+                                     lang=who.lang)
+            if action in ("archive", "archiver"):
+                goal = store.archive(_ident(args, who.lang))
+                return plain(_text(who.lang, f"Goal #{goal.id} archived.", f"Objectif n°{goal.id} archivé."))
+            if not args.strip():
+                return None  # the listener opens the modal
+            spec = parse_goal(args, engine.catalog, today=self.today(), tz=self.services.settings.tz)
+            check = smart_check(engine, spec, today=self.today(), lang=who.lang)
+            goal = store.add(spec, created_by=who.user_id)
+            return smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
+        return error_message(_text(who.lang, f"Unknown goal command '{action}'. Try: /kpi goal add|list|show|archive",
+                                   f"Commande inconnue « {action} ». Essayez : /kpi goal add|list|show|archive"),
+                             lang=who.lang)
+
+    # -- digests -------------------------------------------------------------------------------------
+    def digest(self, rest: str, who: Asked, client) -> Message | None:
+        action, _, args = rest.partition(" ")
+        action = action.lower()
+        store = Schedules(self.services.state(), who.team_id)
+        if action in ("", "list", "liste"):
+            lines = []
+            for s in store.list():
+                where = f"<#{s.channel}>" if re.fullmatch(r"[CG][A-Z0-9]+", s.channel) else s.channel
+                line = f"*#{s.id}* {where} {s.local_time} {s.timezone} · {','.join(s.days)} · {','.join(s.content)}"
+                if s.last_error:
+                    line += f"\n:warning: {s.last_error}"
+                lines.append(line)
+            return plain("\n".join(lines) or _text(who.lang, "No digest yet: /kpi digest add #channel 08:00 mon-fri",
+                                                   "Aucun résumé : /kpi digest add #canal 08:00 lun-ven"))
+        if action in ("preview", "apercu", "aperçu"):
+            from kpi.digest import compose_digest
+
+            from .render.digest import digest_message
+
+            content = store.get(_ident(args, who.lang)).content if args.strip() else CONTENTS
+            digest = compose_digest(self.services.kpi_engine(), Goals(self.services.state(), who.team_id).list(),
+                                    team_id=who.team_id, today=self.today(), content=content)
+            return digest_message(digest, lang=who.lang, currency=self.services.settings.currency)
+        if action in ("add", "ajouter", "remove", "supprimer", "delete"):
+            if not self.access.may_change(client, who.user_id):
+                return error_message(_text(who.lang, "Only workspace admins and the people listed in the bot's "
+                                                     "configuration may change digests.",
+                                           "Seuls les administrateurs peuvent modifier les résumés."), lang=who.lang)
+            if action in ("remove", "supprimer", "delete"):
+                s = store.remove(_ident(args, who.lang))
+                return plain(_text(who.lang, f"Digest #{s.id} removed.", f"Résumé n°{s.id} supprimé."))
+            channel, local_time, days, tz = _digest_args(args, who, self.services.settings.timezone)
+            s = store.add(channel, local_time=local_time, timezone=tz, days=days, created_by=who.user_id)
+            return plain(_text(who.lang, f"Digest #{s.id}: {s.channel} at {s.local_time} ({s.timezone}), {','.join(s.days)}.",
+                               f"Résumé n°{s.id} : {s.channel} à {s.local_time} ({s.timezone}), {','.join(s.days)}."))
+        return error_message(_text(who.lang, f"Unknown digest command '{action}'. Try: /kpi digest add|list|remove|preview",
+                                   f"Commande inconnue « {action} ». Essayez : /kpi digest add|list|remove|preview"),
+                             lang=who.lang)
+
+
+def _ident(args: str, lang: str) -> int:
+    m = re.search(r"\d+", args)
+    if not m:
+        raise KpiError(_text(lang, "Which one? Give its number, e.g. /kpi goal show 3", "Lequel ? Donnez son numéro."))
+    return int(m.group())
+
+
+def _digest_args(args: str, who: Asked, shop_tz: str) -> tuple[str, str, tuple[str, ...], str]:
+    """'#growth 08:30 mon-fri Europe/Paris' (Slack sends the channel as <#C123|growth>); defaults: here, 08:00."""
+    channel = who.channel_id
+    m = re.search(r"<#(\w+)(?:\|[^>]*)?>|(#[\w-]+)", args)
+    if m:
+        channel = m.group(1) or m.group(2)
+    tm = re.search(r"\b(\d{1,2}(?::\d{2}|h\d{0,2})?\s*(?:am|pm)?)(?=\s|$)", args)
+    local_time = tm.group(1) if tm else "08:00"
+    dm = re.search(r"\b(weekdays|daily|every day|(?:mon|tue|wed|thu|fri|sat|sun|lun|mar|mer|jeu|ven|sam|dim)"
+                   r"[a-z]*(?:[-,](?:mon|tue|wed|thu|fri|sat|sun|lun|mar|mer|jeu|ven|sam|dim)[a-z]*)*)\b", args.lower())
+    days = parse_days(dm.group(1)) if dm else parse_days("mon-fri")
+    zm = re.search(r"\b([A-Z][A-Za-z_]+/[A-Za-z_]+(?:/[A-Za-z_]+)?|UTC)\b", args)
+    return channel, local_time, days, zm.group(1) if zm else shop_tz

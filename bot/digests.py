@@ -1,0 +1,160 @@
+"""Sending digests: compose (kpi.digest), render (bot.render.digest), deliver through the delivery log.
+
+One ``DigestSender`` per process; the worker, ``kpibot digest send`` and the tests share it. Every send
+goes through ``DeliveryLog.claim``, so two workers, a restart or a retry never send a digest twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from kpi.delivery import DeliveryLog
+from kpi.digest import compose_digest
+from kpi.scheduling import GRACE, Due, digest_key, due_digests
+from kpi.services import Services
+from kpi.store import Goals, Schedule, Schedules, all_schedules
+
+from .answer import upload_chart
+from .drawing import draw_digest_chart
+from .render.digest import digest_message
+
+log = logging.getLogger("kpibot.digests")
+
+# Slack errors that a retry will not fix: the schedule shows them until someone acts
+PERMANENT = {"not_in_channel", "channel_not_found", "is_archived", "invalid_auth", "account_inactive",
+             "token_revoked", "missing_scope", "restricted_action", "team_access_not_granted", "invalid_blocks",
+             "msg_too_long", "no_permission"}
+HINTS = {"not_in_channel": "invite the bot to the channel (/invite @KPI Bot)",
+         "channel_not_found": "the channel does not exist or is private: invite the bot, or change the schedule",
+         "is_archived": "the channel is archived: change the schedule's channel"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    schedule_id: int
+    team_id: str
+    day: date
+    status: str  # sent | already | failed | retry | skipped | empty
+    detail: str = ""
+    ts: str | None = None
+
+
+class DigestSender:
+    def __init__(self, services: Services, client_for: Callable[[str], WebClient], *,
+                 clock: Callable[[], datetime] | None = None, worker: str | None = None):
+        self.services = services
+        self.client_for = client_for  # team id -> a WebClient with that team's bot token
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.log = DeliveryLog(services.state(), worker=worker, clock=self.clock)
+
+    def tick(self) -> list[Outcome]:
+        """What the worker does every minute: report interrupted sends, then send what is due."""
+        outcomes = self.recover()
+        outcomes += self.deliver_due()
+        return outcomes
+
+    def deliver_due(self, schedules: list[Schedule] | None = None) -> list[Outcome]:
+        schedules = all_schedules(self.services.state()) if schedules is None else schedules
+        outcomes = []
+        for due in due_digests(schedules, self.clock()):
+            if due.action == "skip":
+                if self.log.skip(due.key, team_id=due.schedule.team_id, kind="digest", due_at=due.due_at,
+                                 reason=f"not sent within the grace time ({GRACE}); due {due.due_at:%Y-%m-%d %H:%M} UTC"):
+                    Schedules(self.services.state(), due.schedule.team_id).record_error(
+                        due.schedule.id, f"digest of {due.day} skipped: the worker was down beyond the grace time")
+                    outcomes.append(Outcome(due.schedule.id, due.schedule.team_id, due.day, "skipped"))
+                continue
+            outcome = self.send(due.schedule, due.day, key=due.key, late_by=due.late_by if due.late else None)
+            if outcome.status != "already":  # the normal case of every tick after the send
+                outcomes.append(outcome)
+        return outcomes
+
+    def send(self, schedule: Schedule, day: date, *, key: str | None = None, late_by: timedelta | None = None,
+             resent: bool = False, force: bool = False) -> Outcome:
+        key = key or digest_key(schedule.id, day)
+        if force:
+            key = f"{key}#forced-{self.clock():%Y%m%dT%H%M%S%f}"
+        claim = self.log.claim(key, team_id=schedule.team_id, kind="digest", due_at=schedule.due_at(day),
+                               late=late_by is not None, channel=schedule.channel)
+        if claim is None:
+            return Outcome(schedule.id, schedule.team_id, day, "already")
+        schedules = Schedules(self.services.state(), schedule.team_id)
+        try:
+            engine = self.services.kpi_engine()
+            goals = Goals(self.services.state(), schedule.team_id).list()
+            late_minutes = int(late_by.total_seconds() // 60) if late_by else 0
+            digest = compose_digest(engine, goals, team_id=schedule.team_id, today=day, content=schedule.content,
+                                    late_by_minutes=late_minutes)
+            lang = self.services.settings.locale[:2] if self.services.settings.locale else "en"
+            message = digest_message(digest, lang=lang, currency=self.services.settings.currency)
+            if resent:
+                message.text = "(sent again: the first attempt was interrupted) " + message.text
+        except Exception as exc:  # noqa: BLE001 - the source or state database is down: retried next tick
+            log.exception("digest %s could not be composed", key)
+            self.log.release(claim, f"{type(exc).__name__}: {exc}")
+            schedules.record_error(schedule.id, f"digest of {day} not composed ({type(exc).__name__}); retrying")
+            return Outcome(schedule.id, schedule.team_id, day, "retry", type(exc).__name__)
+        client = self.client_for(schedule.team_id)
+        try:
+            posted = client.chat_postMessage(channel=schedule.channel, text=message.text, blocks=message.blocks,
+                                             unfurl_links=False)
+        except SlackApiError as exc:
+            error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+            if error in PERMANENT:
+                self.log.failed(claim, error)
+                hint = HINTS.get(error, "")
+                schedules.record_error(schedule.id, f"{error}: {hint}" if hint else error)
+                log.error("digest %s to %s failed: %s", key, schedule.channel, error)
+                return Outcome(schedule.id, schedule.team_id, day, "failed", error)
+            self.log.release(claim, error)
+            schedules.record_error(schedule.id, f"Slack answered {error}; retrying")
+            return Outcome(schedule.id, schedule.team_id, day, "retry", error)
+        except OSError as exc:  # Slack unreachable after the client's own retries
+            self.log.release(claim, str(exc))
+            return Outcome(schedule.id, schedule.team_id, day, "retry", type(exc).__name__)
+        channel_id = posted.get("channel") or schedule.channel
+        self.log.sent(claim, ts=posted.get("ts"), channel=channel_id)
+        if resent:  # the interruption stays on record, with what was done about it
+            schedules.record_error(schedule.id, f"digest of {day} was interrupted (a worker stopped between claim "
+                                                f"and send); sent again at {self.clock():%Y-%m-%d %H:%M} UTC")
+        else:
+            schedules.record_error(schedule.id, None)
+        png = draw_digest_chart(digest, lang=lang)
+        if png:
+            upload_chart(client, channel_id, png, f"goals-{day.isoformat()}.png", title="Goals", thread_ts=posted.get("ts"))
+        return Outcome(schedule.id, schedule.team_id, day, "sent", ts=posted.get("ts"))
+
+    def recover(self) -> list[Outcome]:
+        """Sends interrupted by a dead worker: reported on the schedule, then sent once more if still in time."""
+        outcomes = []
+        for lost in self.log.recover():
+            if lost.kind != "digest" or "#" in lost.key:
+                continue
+            _, schedule_id, day_text = lost.key.split(":")
+            day = date.fromisoformat(day_text)
+            schedules = Schedules(self.services.state(), lost.team_id)
+            try:
+                schedule = schedules.get(int(schedule_id))
+            except Exception:  # noqa: BLE001 - the schedule was removed meanwhile: nothing to resend
+                continue
+            schedules.record_error(schedule.id, f"digest of {day} was interrupted (worker {lost.claimed_by} stopped "
+                                                f"between claim and send)")
+            if lost.due_at and self.clock() - lost.due_at <= GRACE:
+                outcomes.append(self.send(schedule, day, key=f"{lost.key}#resent", resent=True,
+                                          late_by=self.clock() - lost.due_at))
+            else:
+                outcomes.append(Outcome(schedule.id, lost.team_id, day, "skipped", "interrupted beyond the grace time"))
+        return outcomes
+
+
+def today_for(schedule: Schedule, now: datetime) -> date:
+    return now.astimezone(schedule.tz).date()
+
+
+__all__ = ["DigestSender", "Outcome", "Due", "today_for"]

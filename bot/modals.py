@@ -1,0 +1,76 @@
+"""The ``/kpi goal add`` modal: the same fields as the text form, validated on submit field by field."""
+
+from __future__ import annotations
+
+import json
+
+from kpi.catalog import Catalog
+
+CALLBACK = "goal_add"
+TITLE = {"en": "New goal", "fr": "Nouvel objectif"}
+LABELS = {
+    "en": {"metric": "KPI", "filters": "Filters (optional)", "target": "Target", "baseline": "Baseline (optional)",
+           "start": "Start", "deadline": "Deadline", "owner": "Owner", "channel": "Channel", "watch": "KPIs to watch",
+           "submit": "Add goal", "close": "Cancel",
+           "target_hint": "+10%, 3.5%, +0.5pt, 150000", "filters_hint": "channel=email"},
+    "fr": {"metric": "KPI", "filters": "Filtres (facultatif)", "target": "Cible", "baseline": "Référence (facultatif)",
+           "start": "Début", "deadline": "Échéance", "owner": "Responsable", "channel": "Canal", "watch": "KPI à suivre",
+           "submit": "Ajouter", "close": "Annuler",
+           "target_hint": "+10 %, 3,5 %, +0,5 pt, 150000", "filters_hint": "channel=email"},
+}
+
+
+def _input(block_id: str, label: str, element: dict, optional: bool = False) -> dict:
+    return {"type": "input", "block_id": block_id, "optional": optional,
+            "label": {"type": "plain_text", "text": label}, "element": element}
+
+
+def goal_modal(catalog: Catalog, *, lang: str, today: str, channel_id: str | None) -> dict:
+    t = LABELS[lang]
+    options = [{"text": {"type": "plain_text", "text": m.name(lang)[:75]}, "value": m.key} for m in catalog.metrics.values()][:100]
+    channel = {"type": "conversations_select", "action_id": "value", "filter": {"include": ["public", "private"]}}
+    if channel_id:
+        channel["initial_conversation"] = channel_id
+    return {
+        "type": "modal", "callback_id": CALLBACK, "private_metadata": json.dumps({"lang": lang})[:3000],
+        "title": {"type": "plain_text", "text": TITLE[lang]},
+        "submit": {"type": "plain_text", "text": t["submit"]}, "close": {"type": "plain_text", "text": t["close"]},
+        "blocks": [
+            _input("metric", t["metric"], {"type": "static_select", "action_id": "value", "options": options}),
+            _input("target", t["target"], {"type": "plain_text_input", "action_id": "value",
+                                           "placeholder": {"type": "plain_text", "text": t["target_hint"]}}),
+            _input("filters", t["filters"], {"type": "plain_text_input", "action_id": "value",
+                                             "placeholder": {"type": "plain_text", "text": t["filters_hint"]}}, True),
+            _input("baseline", t["baseline"], {"type": "plain_text_input", "action_id": "value"}, True),
+            _input("start", t["start"], {"type": "datepicker", "action_id": "value", "initial_date": today}),
+            _input("deadline", t["deadline"], {"type": "datepicker", "action_id": "value"}),
+            _input("owner", t["owner"], {"type": "users_select", "action_id": "value"}, True),
+            _input("channel", t["channel"], channel, True),
+            _input("watch", t["watch"], {"type": "multi_static_select", "action_id": "value", "options": options}, True),
+        ],
+    }
+
+
+def goal_text(values: dict) -> str:
+    """The modal's fields as the text form of a goal, so both are parsed and checked by the same code."""
+    def value(block: str):
+        v = values.get(block, {}).get("value", {})
+        return (v.get("value") or (v.get("selected_option") or {}).get("value") or v.get("selected_date")
+                or v.get("selected_user") or v.get("selected_conversation")
+                or [o["value"] for o in v.get("selected_options") or []] or None)
+
+    parts = [value("metric") or "", value("target") or ""]
+    if value("filters"):
+        parts.append(value("filters"))
+    if value("baseline"):
+        parts.append(f"baseline {value('baseline')}")
+    if value("start"):
+        parts.append(f"from {value('start')}")
+    parts.append(f"by {value('deadline') or ''}")
+    if value("owner"):
+        parts.append(f"owner <@{value('owner')}>")
+    if value("channel"):
+        parts.append(f"<#{value('channel')}>")
+    if value("watch"):
+        parts.append("watch " + ",".join(value("watch")))
+    return " ".join(p for p in parts if p)

@@ -1,0 +1,337 @@
+"""The morning digest: Block Kit (``digest_message``), the goals chart (``digest_chart``) and the plain
+text preview of ``kpibot digest preview`` (``digest_text``).
+
+The message fits Slack's limits for any number of goals: a few goals get a section and a context line
+(their KPIs to watch) each; more are grouped several per section, and beyond what one message can
+carry the rest is summed up in one line that points to the Home tab. Goals needing attention come
+first (off track, at risk, missed...).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from kpi.digest import CHART_GOALS, Digest, GoalLine, behind_first
+from kpi.engine import KpiResult
+from kpi.formatting import babel_locale, change_arrow, format_value, lang_of
+
+from ..terminal import EMOJI
+from .answer import colour
+from .common import (
+    MAX_BLOCKS_MESSAGE,
+    Message,
+    clip,
+    context,
+    divider,
+    esc,
+    fit,
+    header,
+    image,
+    section,
+)
+from .goals import (
+    change_text,
+    fit_plain,
+    goal_line,
+    goal_plain,
+    pack_sections,
+    status_emoji,
+    watch_line,
+    watch_plain,
+)
+from .text import colon
+
+DETAILED_MAX = 8  # up to this many goals: one section + one context line each
+GROUPED_MAX = 20  # beyond: grouped several per section, at most this many in the message
+PLAIN_MAX = 60  # goal lines considered for the 3,000-character fallback text (fewer ever fit)
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "KPI digest · {date}",
+        "late": "(late: sent at {sent} instead of {due})",
+        "late_by": "(late: sent {minutes} minutes after its time)",
+        "goals": "Goals",
+        "no_goals": "No active goal. Set one with `/kpi goal add`.",
+        "movers": "Top movers",
+        "movers_note": "headline KPIs, last 7 days vs the 7 before",
+        "no_movers": "No headline KPI moved.",
+        "chart_alt": "Goals: progress against the expected path",
+        "errors": ":warning: Not computed: {goals}",
+        "more_goals": "…and {n} more goals: see the KPI Bot Home tab.",
+        "more_goals_nohint": "…and {n} more goals.",
+        "watch_note": "KPIs to watch: last 7 days vs the 7 before",
+        "chart_title": "Goal progress vs expected",
+        "expected": "expected",
+        "before": "before",
+    },
+    "fr": {
+        "title": "Résumé KPI · {date}",
+        "late": "(en retard : envoyé à {sent} au lieu de {due})",
+        "late_by": "(en retard : envoyé {minutes} minutes après l'heure prévue)",
+        "goals": "Objectifs",
+        "no_goals": "Aucun objectif en cours. Fixez-en un avec `/kpi goal add`.",
+        "movers": "Plus fortes variations",
+        "movers_note": "KPI principaux, 7 derniers jours vs les 7 précédents",
+        "no_movers": "Aucun KPI principal n'a bougé.",
+        "chart_alt": "Objectifs : avancement par rapport au rythme attendu",
+        "errors": ":warning: Non calculés : {goals}",
+        "more_goals": "…et {n} objectifs de plus : voir l'onglet Accueil de KPI Bot.",
+        "more_goals_nohint": "…et {n} objectifs de plus.",
+        "watch_note": "KPI à surveiller : 7 derniers jours vs les 7 précédents",
+        "chart_title": "Avancement des objectifs vs attendu",
+        "expected": "attendu",
+        "before": "avant",
+    },
+}
+
+
+def s(lang: str, key: str, **values: object) -> str:
+    text = STRINGS[lang_of(lang)].get(key) or STRINGS["en"][key]
+    return text.format(**values) if values else text
+
+
+# -- the pieces ------------------------------------------------------------------------------------
+
+
+def title_text(digest: Digest, lang: str) -> str:
+    day = format_date(digest.day, "EEEE d MMMM", locale=babel_locale(lang))
+    return s(lang, "title", date=day)
+
+
+def late_text(digest: Digest, lang: str) -> str:
+    """'(late: sent at 09:12 instead of 08:00)' in the digest's time zone; '' when on time."""
+    if not digest.late:
+        return ""
+    if digest.due_at is not None:
+        try:
+            tz = ZoneInfo(digest.tz)
+        except (KeyError, ValueError):
+            tz = None
+        due = digest.due_at.astimezone(tz) if tz else digest.due_at
+        sent = due + timedelta(minutes=digest.late_by_minutes)
+        return s(lang, "late", sent=f"{sent:%H:%M}", due=f"{due:%H:%M}")
+    return s(lang, "late_by", minutes=digest.late_by_minutes)
+
+
+def mover_line(result: KpiResult, lang: str, currency: str) -> str:
+    """':large_green_circle: ↑ *Revenue* +12.0% · $12,340.00 (before $11,020.00)'."""
+    m = result.metric
+    now = format_value(result.current.value, m.format, currency=currency, lang=lang)
+    before = format_value(result.comparison.value if result.comparison else None, m.format, currency=currency, lang=lang)
+    return (f"{colour(result.change)} {change_arrow(result.change)} *{esc(m.name(lang))}* "
+            f"{esc(change_text(result, lang, currency))} · {esc(now)} ({s(lang, 'before')} {esc(before)})")
+
+
+def mover_plain(result: KpiResult, lang: str, currency: str) -> str:
+    m = result.metric
+    now = format_value(result.current.value, m.format, currency=currency, lang=lang)
+    good = "" if result.change is None or result.change.good is None else (
+        (" good" if result.change.good else " bad") if lang_of(lang) == "en" else (" bien" if result.change.good else " mauvais"))
+    return f"{change_arrow(result.change)} {m.name(lang)} {change_text(result, lang, currency)} ({now}){good}"
+
+
+def _errors_text(digest: Digest, lang: str) -> str:
+    if not digest.errors:
+        return ""
+    items = ", ".join(f"#{g.id} ({esc(clip(msg, 120))})" for g, msg in digest.errors[:10])
+    if len(digest.errors) > 10:
+        items += f", +{len(digest.errors) - 10}"
+    return s(lang, "errors", goals=items)
+
+
+def _wants(digest: Digest, part: str) -> bool:
+    return part in digest.content
+
+
+def _more(n: int, lang: str, home_hint: bool) -> str:
+    return s(lang, "more_goals" if home_hint else "more_goals_nohint", n=n)
+
+
+# -- Block Kit -------------------------------------------------------------------------------------
+
+
+def digest_message(digest: Digest, *, lang: str = "en", currency: str = "USD", chart_file_id: str | None = None,
+                   home_hint: bool = True) -> Message:
+    """The digest as a Slack message, within every Block Kit limit whatever the number of goals."""
+    lang = lang_of(lang)
+    title = title_text(digest, lang)
+    top = [header(title)]
+    late = late_text(digest, lang)
+    if late:
+        top.append(context(late))
+    if errors := _errors_text(digest, lang):
+        top.append(context(errors))
+
+    tail: list[dict] = []
+    if digest.movers:
+        lines = [f"*{s(lang, 'movers')}*  _{s(lang, 'movers_note')}_"]
+        lines += [mover_line(r, lang, currency) for r in digest.movers]
+        tail += [divider(), section("\n".join(lines))]
+    chart = image(alt_text=s(lang, "chart_alt"), file_id=chart_file_id) if chart_file_id else None
+    if chart is not None:
+        tail.append(chart)
+
+    ordered = behind_first(digest.goals)
+    budget = MAX_BLOCKS_MESSAGE - len(top) - len(tail) - 1  # one for the "…and N more" note
+    goal_blocks, shown = _goal_blocks(ordered, lang=lang, currency=currency, budget=budget, day=digest.day)
+    if not ordered and _wants(digest, "goals") and not digest.errors:
+        goal_blocks = [section(f"*{s(lang, 'goals')}*\n{s(lang, 'no_goals')}")]
+    blocks = top + goal_blocks
+    if shown < len(ordered):
+        blocks.append(context(_more(len(ordered) - shown, lang, home_hint)))
+    blocks += tail
+    # within 50 blocks by construction (the goals get what the rest leaves); fit() is the last guard
+    return Message(text=_fallback(digest, ordered, lang=lang, currency=currency, home_hint=home_hint),
+                   blocks=fit(blocks, lang=lang))
+
+
+def _goal_blocks(ordered: list[GoalLine], *, lang: str, currency: str, budget: int, day) -> tuple[list[dict], int]:
+    """(blocks, goals shown): detailed when few, grouped several per section when many."""
+    if not ordered:
+        return [], 0
+    heading = f"*{s(lang, 'goals')}* ({len(ordered)})"
+    ordered = ordered[:GROUPED_MAX]  # never more: rendering 500 lines to show 20 would be wasted work
+    lines = [goal_line(x.goal, x.metric, x.progress, lang=lang, currency=currency, today=day) for x in ordered]
+    watches = [watch_line(x.watch, lang, currency) for x in ordered]
+    needed = sum(1 + bool(w) for w in watches)
+    if len(ordered) <= DETAILED_MAX and needed <= budget:
+        out: list[dict] = []
+        for i, (text, watch) in enumerate(zip(lines, watches, strict=True)):
+            out.append(section(f"{heading}\n{text}" if i == 0 else text))
+            if watch:
+                out.append(context(watch))
+        return out, len(ordered)
+    chunks = [text + (f"\n    {watch}" if watch else "") for text, watch in zip(lines, watches, strict=True)]
+    chunks[0] = f"{heading}\n{chunks[0]}"
+    texts, shown = pack_sections(chunks, max_blocks=max(budget, 1), max_items=GROUPED_MAX)
+    return [section(x) for x in texts], shown
+
+
+def _fallback(digest: Digest, ordered: list[GoalLine], *, lang: str, currency: str, home_hint: bool) -> str:
+    """The plain-text fallback (notifications): title, late note, one line per goal while they fit,
+    the top movers; at most 3,000 characters."""
+    head = [title_text(digest, lang)]
+    if late := late_text(digest, lang):
+        head[0] += " " + late
+    goals = [esc(goal_plain(x.goal, x.metric, x.progress, lang=lang, currency=currency)) for x in ordered[:PLAIN_MAX]]
+    tail = []
+    if digest.movers:
+        tail.append(f"{s(lang, 'movers')}{colon(lang)}" + "; ".join(esc(mover_plain(r, lang, currency)) for r in digest.movers))
+    if not ordered and _wants(digest, "goals"):
+        head.append(s(lang, "no_goals"))
+    return fit_plain([esc(head[0]), *head[1:], *goals], len(ordered), lang, first_goal=len(head), tail=tail,
+                     more=lambda n: _more(n, lang, home_hint))
+
+
+# -- plain text (terminal preview) -----------------------------------------------------------------
+
+
+def digest_text(digest: Digest, *, lang: str = "en", currency: str = "USD", all_goals: bool = False,
+                home_hint: bool = True) -> str:
+    """The digest as plain text for ``kpibot digest preview``: the goals the Slack message shows (the first
+    ``GROUPED_MAX``, then '…and N more goals'), or every goal with ``all_goals``."""
+    lang = lang_of(lang)
+    title = title_text(digest, lang)
+    out = [title, "=" * len(title)]
+    if late := late_text(digest, lang):
+        out.append(late)
+    ordered = behind_first(digest.goals)
+    shown = ordered if all_goals else ordered[:GROUPED_MAX]
+    if ordered or _wants(digest, "goals"):
+        out += ["", f"{s(lang, 'goals')} ({len(ordered)})"]
+    if not ordered and _wants(digest, "goals"):
+        out.append("  " + s(lang, "no_goals").replace("`", ""))
+    for x in shown:
+        emoji = EMOJI.get(status_emoji(x.progress).strip(":"), "")
+        out.append(f"  {emoji} {goal_plain(x.goal, x.metric, x.progress, lang=lang, currency=currency, with_id=True)}")
+        if x.goal.owner:
+            out[-1] += f" (@{x.goal.owner.strip('<@>')})"
+        if w := watch_plain(x.watch, lang, currency):
+            out.append(f"      {w}")
+    if len(shown) < len(ordered):
+        out.append("  " + _more(len(ordered) - len(shown), lang, home_hint))
+    for g, msg in digest.errors:
+        out.append(f"  ⚠ #{g.id} {g.metric}: {msg}")
+    if digest.movers:
+        out += ["", f"{s(lang, 'movers')} ({s(lang, 'movers_note')})"]
+        out += ["  " + mover_plain(r, lang, currency) for r in digest.movers]
+    return "\n".join(out) + "\n"
+
+
+# -- the chart ---------------------------------------------------------------------------------------
+
+WIDTH_IN, HEIGHT_IN, DPI = 8, 4.5, 100
+COLOURS = ["#1f6fb2", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#2c3e50"]
+GREY = "#666666"
+
+
+def chart_goals(digest: Digest) -> list[GoalLine]:
+    """The goals the chart draws: at most ``CHART_GOALS``, furthest behind first, with a trajectory."""
+    out = []
+    for x in behind_first(digest.goals):
+        points = digest.trajectories.get(x.goal.id) or []
+        base, target = getattr(x.progress, "baseline", None), getattr(x.progress, "target", None)
+        if points and base is not None and target is not None and target != base:
+            out.append(x)
+        if len(out) >= CHART_GOALS:
+            break
+    return out
+
+
+def digest_chart(digest: Digest, *, lang: str = "en") -> bytes | None:
+    """A PNG of each drawn goal's progress over time ((actual − baseline) ÷ (target − baseline)), solid,
+    against its expected path, dashed in the same colour; None when there is no goal to draw."""
+    lang = lang_of(lang)
+    goals = chart_goals(digest)
+    if not goals:
+        return None
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    fig.subplots_adjust(left=0.09, right=0.72, top=0.9, bottom=0.12)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(_literal(f"{s(lang, 'chart_title')} · {format_date(digest.day, 'd MMMM yyyy', locale=babel_locale(lang))}"),
+                 loc="left", fontsize=12)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="y", alpha=0.3)
+    ax.axhline(1.0, color=GREY, linewidth=0.8, linestyle=":")
+    first_day = min(p[0] for x in goals for p in digest.trajectories[x.goal.id])
+    for i, x in enumerate(goals):
+        base, target = float(x.progress.baseline), float(x.progress.target)
+        pts = digest.trajectories[x.goal.id]
+        xs = [(d - first_day).days for d, _, _ in pts]
+        actual = [math.nan if a is None else (a - base) / (target - base) for _, a, _ in pts]
+        expected = [math.nan if e is None else (e - base) / (target - base) for _, _, e in pts]
+        col = COLOURS[i % len(COLOURS)]
+        label = f"#{x.goal.id} {x.metric.name(lang)}"
+        if x.goal.filters:
+            label += " (" + ", ".join("/".join(v) for _, v in x.goal.filters) + ")"
+        ax.plot(xs, actual, color=col, linewidth=2, label=_literal(clip(label, 40)))
+        ax.plot(xs, expected, color=col, linewidth=1, linestyle="--", alpha=0.7)
+    ax.plot([], [], color=GREY, linestyle="--", linewidth=1, label=s(lang, "expected"))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _literal(format_value(v, "percent", lang=lang))))
+    loc = babel_locale(lang)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda v, _pos: format_date(first_day + timedelta(days=int(v)), "d MMM", locale=loc) if v == int(v) else ""))
+    ax.tick_params(labelsize=9, colors=GREY)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _literal(text: str) -> str:
+    return text.replace("$", r"\$")
+
+
+__all__ = ["digest_chart", "digest_message", "digest_text"]

@@ -1,0 +1,438 @@
+"""SMART goals in Slack: the goal list, one goal in detail, and the SMART restatement after
+``/kpi goal add``. Also the goal line the digest shares (status emoji, KPI and filters, progress bar,
+current vs target, pace, days left, owner)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from babel.dates import format_date
+
+from kpi.catalog import Metric
+from kpi.engine import KpiResult
+from kpi.formatting import babel_locale, change_arrow, format_change, format_value, lang_of
+from kpi.store import StoredGoal
+
+from .answer import colour, filters_text, user_ref
+from .common import (
+    MAX_BLOCKS_MESSAGE,
+    SECTION_TEXT,
+    Message,
+    clip,
+    clip_lines,
+    context,
+    esc,
+    fit,
+    header,
+    section,
+)
+from .home import progress_bar
+from .text import colon, dimension
+
+STATUS_EMOJI = {
+    "achieved": ":white_check_mark:", "on_track": ":large_green_circle:", "at_risk": ":large_yellow_circle:",
+    "off_track": ":red_circle:", "missed": ":x:", "no_data": ":white_circle:",
+}
+STATUS_ORDER = ("off_track", "at_risk", "missed", "no_data", "on_track", "achieved")
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "achieved": "achieved", "on_track": "on track", "at_risk": "at risk", "off_track": "off track",
+        "missed": "missed", "no_data": "no data",
+        "now_target": "{current} now, target {target}",
+        "needs": "needs {needed}", "doing": "doing {actual}",
+        "days_left": "{n} days left", "day_left": "1 day left", "due_today": "due today",
+        "not_started": "starts {date}", "ended": "ended {date}",
+        "watch": "Watch", "vs_week": "7 days vs the 7 before",
+        "goals_title": "Goals", "goal_title": "Goal #{id}: {name}",
+        "no_goals": "No goal yet. Set one with `/kpi goal add`, for example `/kpi goal add revenue +10% by 2026-12-31`.",
+        "more_goals": "…and {n} more goals: see the KPI Bot Home tab.",
+        "more_goals_plain": "…and {n} more goals.",
+        "no_progress": "progress not available",
+        "current": "Current", "target": "Target", "baseline": "Baseline", "progress": "Progress",
+        "expected": "Expected by now", "projection": "Projected at the deadline", "pace": "Pace",
+        "dates": "Dates", "owner": "Owner", "channel": "Channel", "filters": "Filters",
+        "frozen": "Final (the deadline has passed)",
+        "span": "{start} → {deadline}",
+        "range": "{value} (between {low} and {high})",
+        "smart_title": "Goal #{id} set: {name}",
+        "specific": "Specific", "measurable": "Measurable", "achievable": "Achievable & realistic",
+        "time_bound": "Time-bound",
+        "smart_footer": "Follow it with `/kpi goal show {id}`; it appears in the digest and the Home tab.",
+        "created_by": "Set by {user}",
+    },
+    "fr": {
+        "achieved": "atteint", "on_track": "en bonne voie", "at_risk": "à risque", "off_track": "en retard",
+        "missed": "manqué", "no_data": "pas de données",
+        "now_target": "{current} actuellement, cible {target}",
+        "needs": "il faut {needed}", "doing": "on fait {actual}",
+        "days_left": "{n} jours restants", "day_left": "1 jour restant", "due_today": "échéance aujourd'hui",
+        "not_started": "commence le {date}", "ended": "terminé le {date}",
+        "watch": "À surveiller", "vs_week": "7 jours vs les 7 précédents",
+        "goals_title": "Objectifs", "goal_title": "Objectif n°{id} : {name}",
+        "no_goals": "Aucun objectif. Fixez-en un avec `/kpi goal add`, par exemple `/kpi goal add ca +10% d'ici 2026-12-31`.",
+        "more_goals": "…et {n} objectifs de plus : voir l'onglet Accueil de KPI Bot.",
+        "more_goals_plain": "…et {n} objectifs de plus.",
+        "no_progress": "avancement indisponible",
+        "current": "Actuel", "target": "Cible", "baseline": "Référence", "progress": "Avancement",
+        "expected": "Attendu à ce jour", "projection": "Projection à l'échéance", "pace": "Rythme",
+        "dates": "Dates", "owner": "Responsable", "channel": "Canal", "filters": "Filtres",
+        "frozen": "Définitif (l'échéance est passée)",
+        "span": "{start} → {deadline}",
+        "range": "{value} (entre {low} et {high})",
+        "smart_title": "Objectif n°{id} fixé : {name}",
+        "specific": "Spécifique", "measurable": "Mesurable", "achievable": "Atteignable et réaliste",
+        "time_bound": "Temporel",
+        "smart_footer": "Suivez-le avec `/kpi goal show {id}` ; il apparaît dans le résumé et l'onglet Accueil.",
+        "created_by": "Fixé par {user}",
+    },
+}
+
+
+def s(lang: str, key: str, **values: object) -> str:
+    text = STRINGS[lang_of(lang)].get(key) or STRINGS["en"][key]
+    return text.format(**values) if values else text
+
+
+# -- pieces shared with the digest -----------------------------------------------------------------
+
+
+def _get(obj: object, name: str, default=None):
+    return getattr(obj, name, default) if obj is not None else default
+
+
+def status_of(progress) -> str:
+    status = _get(progress, "status") or "no_data"
+    return status if status in STATUS_EMOJI else "no_data"
+
+
+def status_emoji(progress) -> str:
+    return STATUS_EMOJI[status_of(progress)]
+
+
+def status_word(progress, lang: str) -> str:
+    return s(lang, status_of(progress))
+
+
+def goal_name(goal: StoredGoal, metric: Metric, lang: str, *, with_id: bool = False) -> str:
+    """'*Revenue* · channel = email' (mrkdwn, escaped); '#12 ' in front with ``with_id``."""
+    text = f"*{esc(metric.name(lang))}*"
+    if goal.filters:
+        text += f" · {filters_text(goal.filters, lang)}"
+    return (f"#{goal.id} " if with_id else "") + text
+
+
+def short_date(day: date, lang: str) -> str:
+    return format_date(day, "d MMM yyyy", locale=babel_locale(lang))
+
+
+def days_text(goal: StoredGoal, progress, lang: str, *, today: date | None = None) -> str:
+    """'12 days left', 'due today', 'ended 31 Dec 2026', 'starts 1 Jan 2027'."""
+    left = _get(progress, "days_left")
+    elapsed = _get(progress, "days_elapsed")
+    if status_of(progress) in ("achieved", "missed") and (left is None or left <= 0) or (left is not None and left < 0):
+        return s(lang, "ended", date=short_date(goal.deadline, lang))
+    if elapsed is not None and elapsed < 0 or (today is not None and today < goal.start):
+        return s(lang, "not_started", date=short_date(goal.start, lang))
+    if left is None:
+        return ""
+    if left == 0:
+        return s(lang, "due_today") if not _get(progress, "frozen") else s(lang, "ended", date=short_date(goal.deadline, lang))
+    return s(lang, "day_left") if left == 1 else s(lang, "days_left", n=left)
+
+
+def value_text(value: float | None, metric: Metric, lang: str, currency: str) -> str:
+    return format_value(value, metric.format, currency=currency, lang=lang)
+
+
+def now_target_text(metric: Metric, progress, lang: str, currency: str) -> str:
+    return s(lang, "now_target", current=value_text(_get(progress, "current"), metric, lang, currency),
+             target=value_text(_get(progress, "target"), metric, lang, currency))
+
+
+def pace_text(metric: Metric, progress, lang: str, currency: str) -> str:
+    """'needs +1.8%/month, doing +1.1%': the change per month the goal needs from here, and the one
+    it has been making (as the goals module reports them: relative for most KPIs, points for rates)."""
+    needed, actual = _get(progress, "pace_needed"), _get(progress, "pace_actual")
+    if needed is None:
+        return ""
+    per = "/month" if lang_of(lang) == "en" else "/mois"
+    out = s(lang, "needs", needed=signed_pace(needed, metric, lang, currency) + per)
+    if actual is not None:
+        out += ", " + s(lang, "doing", actual=signed_pace(actual, metric, lang, currency))
+    return out
+
+
+def signed_pace(value: float, metric: Metric, lang: str, currency: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    sign = "+" if value > 0 else ("−" if value < 0 else "±")
+    return sign + format_value(abs(value), "percent", lang=lang)
+
+
+def goal_line(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False,
+              today: date | None = None) -> str:
+    """The goal in two mrkdwn lines: status, KPI and filters, progress bar; then current vs target, pace,
+    days left and owner."""
+    lang = lang_of(lang)
+    first = f"{status_emoji(progress)} {goal_name(goal, metric, lang, with_id=with_id)}"
+    if progress is None:
+        return f"{first}  _{s(lang, 'no_progress')}_"
+    first += f"  {progress_bar(_get(progress, 'progress'), lang=lang)}  _{status_word(progress, lang)}_"
+    details = [esc(now_target_text(metric, progress, lang, currency))]
+    for part in (pace_text(metric, progress, lang, currency), days_text(goal, progress, lang, today=today)):
+        if part:
+            details.append(esc(part))
+    if goal.owner:
+        details.append(user_ref(goal.owner))
+    return first + "\n" + " · ".join(details)
+
+
+def goal_plain(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False) -> str:
+    """One line of plain text (notifications, terminals): 'Revenue (channel=email): 52% on track, $5,400.00
+    now, target $6,000.00, 36 days left'."""
+    lang = lang_of(lang)
+    name = metric.name(lang)
+    if goal.filters:
+        name += " (" + ", ".join(f"{dimension(lang, d)}={'/'.join(v)}" for d, v in goal.filters) + ")"
+    if with_id:
+        name = f"#{goal.id} {name}"
+    if progress is None:
+        return f"{name}{colon(lang)}{s(lang, 'no_progress')}"
+    pct = _get(progress, "progress")
+    head = format_value(pct, "percent", lang=lang) if pct is not None else "—"
+    parts = [f"{head} {status_word(progress, lang)}", now_target_text(metric, progress, lang, currency)]
+    for part in (pace_text(metric, progress, lang, currency), days_text(goal, progress, lang)):
+        if part:
+            parts.append(part)
+    return f"{name}{colon(lang)}" + ", ".join(parts)
+
+
+def change_text(result: KpiResult, lang: str, currency: str) -> str:
+    """'+0.4 pt (+12.0%)', '+12.0%' for the rest; '—' when there is nothing to compare."""
+    ch = result.change
+    if ch is None or ch.absolute is None:
+        return "—"
+    if result.metric.format == "percent" or ch.relative is None:
+        return format_change(result.metric, ch, currency=currency, lang=lang)
+    sign = "+" if ch.relative > 0 else ("−" if ch.relative < 0 else "±")
+    return sign + format_value(abs(ch.relative), "percent", lang=lang)
+
+
+def watch_item(result: KpiResult, lang: str, currency: str) -> str:
+    """':large_green_circle: Conversion rate ↑ +0.4 pt (+12.0%)' (mrkdwn); a watched breakdown adds its
+    first rows: '(email +12.0%, social −5.0%)'."""
+    text = f"{colour(result.change)} {esc(result.metric.name(lang))} {change_arrow(result.change)} {esc(change_text(result, lang, currency))}"
+    if result.breakdown:
+        rows = [r for r in result.breakdown if not r.is_other][:3]
+        inner = []
+        for r in rows:
+            rel = r.change.relative if r.change is not None else None
+            if rel is None:
+                continue
+            sign = "+" if rel > 0 else ("−" if rel < 0 else "±")
+            inner.append(f"{esc(r.key)} {sign}{esc(format_value(abs(rel), 'percent', lang=lang))}")
+        if inner:
+            text += f" ({esc(dimension(lang, result.breakdown_by or ''))}: {', '.join(inner)})"
+    return text
+
+
+def watch_line(results: Sequence[KpiResult], lang: str, currency: str) -> str:
+    if not results:
+        return ""
+    return f"_{s(lang, 'watch')}_{colon(lang)}" + "  ·  ".join(watch_item(r, lang, currency) for r in results)
+
+
+def watch_plain(results: Sequence[KpiResult], lang: str, currency: str) -> str:
+    if not results:
+        return ""
+    items = []
+    for r in results:
+        items.append(f"{r.metric.name(lang)} {change_arrow(r.change)} {change_text(r, lang, currency)}")
+    return s(lang, "watch") + colon(lang) + "; ".join(items)
+
+
+def pack_sections(chunks: Sequence[str], *, max_blocks: int, limit: int = SECTION_TEXT,
+                  max_items: int | None = None, sep: str = "\n\n") -> tuple[list[str], int]:
+    """Chunks of mrkdwn grouped into at most ``max_blocks`` section texts of at most ``limit`` characters
+    each (a chunk is never split; an oversized one is clipped); returns (texts, chunks shown)."""
+    texts: list[str] = []
+    current = ""
+    shown = 0
+    for chunk in chunks:
+        if max_items is not None and shown >= max_items:
+            break
+        chunk = clip(chunk, limit)
+        if current and len(current) + len(sep) + len(chunk) <= limit:
+            current += sep + chunk
+        else:
+            if current:
+                texts.append(current)
+            if len(texts) >= max_blocks:
+                current = ""
+                break
+            current = chunk
+        shown += 1
+    if current:
+        texts.append(current)
+    return texts, shown
+
+
+# -- /kpi goal list ---------------------------------------------------------------------------------
+
+LIST_MAX = 40  # goals listed in one message; the Home tab and `kpibot goals list` have the rest
+
+
+def goal_list_message(items: list[tuple[StoredGoal, Metric, object | None]], *, lang: str = "en",
+                      currency: str = "USD") -> Message:
+    lang = lang_of(lang)
+    title = f"{s(lang, 'goals_title')} ({len(items)})" if items else s(lang, "goals_title")
+    if not items:
+        return Message(text=s(lang, "no_goals"), blocks=[header(title), section(s(lang, "no_goals"))])
+    ordered = sorted(items, key=lambda it: (_order(it[2]), it[0].id))
+    chunks = [goal_line(g, m, p, lang=lang, currency=currency, with_id=True) for g, m, p in ordered[:LIST_MAX]]
+    texts, shown = pack_sections(chunks, max_blocks=MAX_BLOCKS_MESSAGE - 3, max_items=LIST_MAX)
+    blocks = [header(title)] + [section(x) for x in texts]
+    if shown < len(items):
+        blocks.append(context(s(lang, "more_goals", n=len(items) - shown)))
+    plain = [esc(title)] + [esc(goal_plain(g, m, p, lang=lang, currency=currency, with_id=True)) for g, m, p in ordered[:60]]
+    return Message(text=fit_plain(plain, len(items), lang), blocks=fit(blocks, lang=lang))
+
+
+def _order(progress) -> int:
+    return STATUS_ORDER.index(status_of(progress)) if progress is not None else len(STATUS_ORDER)
+
+
+def fit_plain(lines: list[str], total_goals: int, lang: str, *, first_goal: int = 1, tail: Sequence[str] = (),
+              limit: int = 3000, more: Callable[[int], str] | None = None) -> str:
+    """Plain text within ``limit``: the lines before ``first_goal`` and ``tail`` always, goal lines while
+    they fit, then '…and N more goals.'"""
+    head, goal_lines = lines[:first_goal], lines[first_goal:]
+    tail_size = sum(len(x) + 1 for x in tail)
+    room = limit - sum(len(x) + 1 for x in head) - tail_size - 60
+    kept: list[str] = []
+    for line in goal_lines:
+        line = clip(line, 500)
+        if len(line) + 1 > room:
+            break
+        kept.append(line)
+        room -= len(line) + 1
+    out = head + kept
+    if len(kept) < total_goals:
+        n = total_goals - len(kept)
+        out.append(more(n) if more else s(lang, "more_goals_plain", n=n))
+    return clip_lines(out + list(tail), limit)
+
+
+# -- /kpi goal show ----------------------------------------------------------------------------------
+
+
+def goal_detail_message(goal: StoredGoal, metric: Metric, progress, *, lang: str = "en",
+                        currency: str = "USD") -> Message:
+    lang = lang_of(lang)
+    title = s(lang, "goal_title", id=goal.id, name=metric.name(lang))
+    head = f"{status_emoji(progress)} *{esc(status_word(progress, lang))}*  {progress_bar(_get(progress, 'progress'), lang=lang)}"
+    if goal.filters:
+        head += f"\n_{s(lang, 'filters')}{colon(lang)}{filters_text(goal.filters, lang)}_"
+    if _get(progress, "frozen"):
+        head += f"\n_{s(lang, 'frozen')}_"
+
+    def val(x):
+        return esc(value_text(x, metric, lang, currency))
+
+    fields = [
+        f"*{s(lang, 'current')}*\n{val(_get(progress, 'current'))}",
+        f"*{s(lang, 'target')}*\n{val(_get(progress, 'target'))}",
+        f"*{s(lang, 'baseline')}*\n{val(_get(progress, 'baseline'))}",
+        f"*{s(lang, 'expected')}*\n{esc(format_value(_get(progress, 'expected'), 'percent', lang=lang))}",
+    ]
+    proj = _get(progress, "projection")
+    if proj is not None:
+        low, high = _get(progress, "projection_low"), _get(progress, "projection_high")
+        text = val(proj)
+        if low is not None and high is not None:
+            text = esc(s(lang, "range", value=value_text(proj, metric, lang, currency),
+                         low=value_text(low, metric, lang, currency), high=value_text(high, metric, lang, currency)))
+        fields.append(f"*{s(lang, 'projection')}*\n{text}")
+    pace = pace_text(metric, progress, lang, currency)
+    if pace:
+        fields.append(f"*{s(lang, 'pace')}*\n{esc(pace)}")
+    span = s(lang, "span", start=short_date(goal.start, lang), deadline=short_date(goal.deadline, lang))
+    left = days_text(goal, progress, lang)
+    fields.append(f"*{s(lang, 'dates')}*\n{esc(span)}" + (f"\n{esc(left)}" if left else ""))
+    if goal.owner:
+        fields.append(f"*{s(lang, 'owner')}*\n{user_ref(goal.owner)}")
+    if goal.channel:
+        fields.append(f"*{s(lang, 'channel')}*\n{channel_ref(goal.channel)}")
+    blocks = [header(title), section(head), section(fields=fields)]
+    if goal.watch:
+        blocks.append(context(f"_{s(lang, 'watch')}_{colon(lang)}" + esc(", ".join(goal.watch))))
+    notes = []
+    if goal.text:
+        notes.append(f"“{esc(clip(goal.text, 2000))}”")
+    if goal.created_by:
+        notes.append(s(lang, "created_by", user=user_ref(goal.created_by)))
+    if notes:
+        blocks.append(context(*notes))
+    plain = [title, goal_plain(goal, metric, progress, lang=lang, currency=currency)]
+    return Message(text=clip_lines([esc(x) for x in plain]), blocks=fit(blocks, lang=lang))
+
+
+def channel_ref(channel: str) -> str:
+    """'C123' or '<#C123>' -> '<#C123>' (a link); '#general' and anything else shown as text."""
+    c = channel.strip().lstrip("<#").rstrip(">").split("|")[0]
+    if c[:1] in ("C", "G") and c[1:].isalnum() and c.upper() == c and len(c) > 2:
+        return f"<#{c}>"
+    return esc(channel)
+
+
+# -- the SMART restatement after /kpi goal add --------------------------------------------------------
+
+SMART_LETTERS = (("S", "specific"), ("M", "measurable"), ("A", "achievable"), ("T", "time_bound"))
+
+
+def smart_message(goal: StoredGoal, metric: Metric, check, *, lang: str = "en") -> Message:
+    """One labelled line per letter of SMART, then the warnings (:warning:)."""
+    lang = lang_of(lang)
+    title = s(lang, "smart_title", id=goal.id, name=metric.name(lang))
+    lines, plain = [], [title]
+    for letter, attr in SMART_LETTERS:
+        text = _check_text(_get(check, attr))
+        if not text:
+            continue
+        lines.append(f"*{letter}* · *{s(lang, attr)}*{colon(lang)}{esc(text)}")
+        plain.append(f"{letter} · {s(lang, attr)}{colon(lang)}{text}")
+    warnings = [_check_text(w) for w in (_get(check, "warnings") or ())]
+    warnings = [w for w in warnings if w]
+    blocks = [header(title)]
+    if lines:
+        blocks.append(section("\n".join(lines)))
+    if warnings:
+        texts, _ = pack_sections([f":warning: {esc(w)}" for w in warnings], max_blocks=5, sep="\n")
+        blocks += [section(x) for x in texts]
+        plain += [f"⚠ {w}" for w in warnings]
+    notes = [s(lang, "smart_footer", id=goal.id)]
+    if goal.owner:
+        notes.append(f"{s(lang, 'owner')}{colon(lang)}{user_ref(goal.owner)}")
+    blocks.append(context(*notes))
+    return Message(text=clip_lines([esc(x) for x in plain]), blocks=fit(blocks, lang=lang))
+
+
+def _check_text(value: object) -> str:
+    """A SmartCheck part as text: a string, a list of strings, or an object with ``text``/``message``."""
+    if value is None or isinstance(value, bool):
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return "; ".join(x for x in (_check_text(v) for v in value) if x)
+    for attr in ("text", "message", "summary"):
+        if isinstance(getattr(value, attr, None), str):
+            return getattr(value, attr)
+    return str(value)
+
+
+__all__ = ["STATUS_EMOJI", "goal_detail_message", "goal_line", "goal_list_message", "goal_plain",
+           "smart_message", "watch_line"]

@@ -1,0 +1,397 @@
+"""Digest composition (kpi.digest) and rendering (bot.render.digest, bot.render.goals).
+
+A small shop whose numbers are checked by hand. Shop time zone Europe/Paris; the digest's day is
+Wednesday 2026-11-25, so "last 7 days" is Nov 18-24 and the week before Nov 11-17. Goals run from
+Nov 1 to Dec 1 (30 days; 24 elapsed by the 25th: expected progress 80% on a linear path) with an
+explicit baseline of 0, so that progress = current ÷ target.
+
+    revenue Nov 1..24:  20 orders of 45 = 900 (10 in Nov 11-17, 10 in Nov 18-24)
+    orders  Nov 1..24:  20
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import event, insert
+
+from bot.render.digest import digest_chart, digest_message, digest_text
+from bot.render.goals import goal_detail_message, goal_list_message, smart_message
+from bot.terminal import render_message
+from kpi import schema
+from kpi.catalog import load_catalog
+from kpi.digest import CachingEngine, Digest, GoalLine, compose_digest
+from kpi.engine import KpiEngine, KpiRequest, KpiResult, Value, change_between
+from kpi.periods import parse_period
+from kpi.store import StoredGoal
+from tests.test_blocks import assert_within_limits
+
+TZ = ZoneInfo("Europe/Paris")
+TODAY = date(2026, 11, 25)
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=TZ)
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+CATALOG = load_catalog(CONFIG)
+START, DEADLINE = date(2026, 11, 1), date(2026, 12, 1)
+
+
+def _order(i: int, day: date, subtotal: float = 45, channel: str = "email") -> dict:
+    return dict(order_id=f"o{i}", customer_id=f"c{i}", placed_at=datetime(day.year, day.month, day.day, 10),
+                status="placed", subtotal=subtotal, discount=0, shipping=0, tax=0, currency="EUR",
+                channel=channel, device="mobile", country="FR")
+
+
+# 10 orders in Nov 11-17 (one a day or so), 10 in Nov 18-24: revenue 450 + 450 = 900
+ORDERS = ([_order(i, date(2026, 11, 11) + timedelta(days=i % 7)) for i in range(10)]
+          + [_order(10 + i, date(2026, 11, 18) + timedelta(days=i % 7), channel="email" if i < 6 else "social")
+             for i in range(10)])
+# sessions: 200 a week before, 250 last week (conversion 10/200 = 5%, then 10/250 = 4%); carts 40 then 40
+TRAFFIC = ([dict(day=date(2026, 11, 11) + timedelta(days=i), channel="email", device="mobile", country="FR",
+                 sessions=200 // 7 + (200 % 7 if i == 0 else 0), visitors=20, carts=40 // 7 + (40 % 7 if i == 0 else 0))
+            for i in range(7)]
+           + [dict(day=date(2026, 11, 18) + timedelta(days=i), channel="email", device="mobile", country="FR",
+                   sessions=250 // 7 + (250 % 7 if i == 0 else 0), visitors=25, carts=40 // 7 + (40 % 7 if i == 0 else 0))
+              for i in range(7)])
+CUSTOMERS = [dict(customer_id=o["customer_id"], first_order_at=o["placed_at"], acquisition_channel=o["channel"],
+                  country="FR") for o in ORDERS]
+
+
+def goal(id: int, metric: str, target: float, *, start: date = START, deadline: date = DEADLINE,
+         baseline: float | None = 0.0, kind: str = "absolute", filters=(), watch=(), owner=None,
+         team: str = "T1") -> StoredGoal:
+    return StoredGoal(id=id, team_id=team, metric=metric, target_kind=kind, target_value=target, start=start,
+                      deadline=deadline, filters=filters, baseline=baseline, owner=owner, watch=tuple(watch))
+
+
+@pytest.fixture
+def engine(source_engine):
+    with source_engine.begin() as conn:
+        conn.execute(insert(schema.orders), ORDERS)
+        conn.execute(insert(schema.traffic), TRAFFIC)
+        conn.execute(insert(schema.customers), CUSTOMERS)
+    return KpiEngine(CATALOG, source_engine, tz=TZ, clock=lambda: NOW)
+
+
+def fresh(engine: KpiEngine) -> KpiEngine:
+    """A new engine on the same source (its own caches), with the same clock."""
+    return KpiEngine(CATALOG, engine.sql.engine, tz=TZ, clock=lambda: NOW, check_source=False)
+
+
+# -- composition -----------------------------------------------------------------------------------
+
+
+def test_compose_digest_statuses_by_hand(engine):
+    goals = [
+        goal(1, "revenue", 1000, owner="U042", watch=("conversion", "cart abandonment")),  # 900/1000 = 90% ≥ 80%
+        goal(2, "orders", 100),  # 20/100 = 20%, expected 80%: off track
+        goal(3, "revenue", 800),  # 900 ≥ 800: achieved
+        goal(4, "orders", 1000, start=date(2026, 10, 1), deadline=date(2026, 11, 1)),  # over, 0 of 1000: missed
+        goal(5, "email open rate", 0.3, baseline=0.2),  # no campaign at all: no data
+        goal(6, "orders", 10, team="T2"),  # another team's: left out
+        dataclasses.replace(goal(7, "orders", 10), archived_at=datetime(2026, 11, 20)),  # archived: left out
+    ]
+    d = compose_digest(engine, goals, team_id="T1", today=TODAY)
+    assert isinstance(d, Digest) and d.day == TODAY and d.team_id == "T1" and d.tz == "Europe/Paris"
+    by_id = {x.goal.id: x for x in d.goals}
+    assert sorted(by_id) == [1, 2, 3, 4, 5]
+    assert by_id[1].progress.current == pytest.approx(900)
+    assert by_id[1].progress.progress == pytest.approx(0.9)
+    assert by_id[1].progress.status == "on_track"
+    assert by_id[2].progress.current == pytest.approx(20)
+    assert by_id[2].progress.status == "off_track"
+    assert by_id[3].progress.status == "achieved"
+    assert by_id[4].progress.status == "missed"
+    assert by_id[5].progress.status == "no_data"
+    assert not d.late and d.late_by_minutes == 0
+
+    # KPIs to watch: last 7 days (Nov 18-24) vs Nov 11-17
+    watch = {r.metric.key: r for r in by_id[1].watch}
+    assert set(watch) == {"conversion_rate", "cart_abandonment_rate"}
+    conv = watch["conversion_rate"]
+    assert conv.period.start == datetime(2026, 11, 18, tzinfo=TZ)
+    assert conv.current.value == pytest.approx(10 / 250) and conv.comparison.value == pytest.approx(10 / 200)
+    assert conv.change.good is False  # conversion fell
+    assert watch["cart_abandonment_rate"].current.value == pytest.approx(1 - 10 / 40)
+    assert by_id[2].watch == []
+
+    # top movers: headline KPIs only, by |relative change|, top 5; flat ones (revenue, orders, aov) left out
+    assert 0 < len(d.movers) <= 5
+    assert all(r.metric.headline for r in d.movers)
+    rels = [abs(r.change.relative) for r in d.movers]
+    assert rels == sorted(rels, reverse=True)
+    keys = [r.metric.key for r in d.movers]
+    assert "conversion_rate" in keys and "revenue" not in keys
+
+    # trajectories: the goals furthest behind, with a point a day from the start to yesterday
+    traj = d.trajectories[2]
+    assert traj[0][0] == START and traj[-1][0] == TODAY - timedelta(days=1)
+    assert traj[-1][1] == pytest.approx(20)  # orders accumulated since Nov 1
+    assert traj[-1][2] == pytest.approx(100 * 24 / 30)  # the linear expected path
+
+
+def test_watch_keeps_the_goals_filters_where_the_kpi_has_them(engine):
+    g = goal(1, "revenue", 1000, filters=(("channel", ("social",)),), watch=("orders", "email open rate"))
+    d = compose_digest(engine, [g], team_id="T1", today=TODAY)
+    line = d.goals[0]
+    assert line.progress.current == pytest.approx(4 * 45)  # social orders only
+    watch = {r.metric.key: r for r in line.watch}
+    assert watch["orders"].filters == (("channel", ("social",)),)
+    assert watch["orders"].current.value == 4
+    assert watch["email_open_rate"].filters == ()  # no channel dimension there: the filter is dropped
+
+
+def test_content_picks_the_parts(engine):
+    goals = [goal(1, "revenue", 1000, watch=("conversion",))]
+    d = compose_digest(engine, goals, team_id="T1", today=TODAY, content=("movers",))
+    assert d.goals == [] and d.trajectories == {} and d.movers
+    d = compose_digest(engine, goals, team_id="T1", today=TODAY, content=("goals",))
+    assert len(d.goals) == 1 and d.goals[0].watch == [] and d.movers == []
+
+
+def test_a_goal_on_an_unknown_kpi_is_reported_not_fatal(engine):
+    d = compose_digest(engine, [goal(1, "no such kpi", 10), goal(2, "orders", 100)], team_id="T1", today=TODAY)
+    assert [x.goal.id for x in d.goals] == [2]
+    assert [g.id for g, _ in d.errors] == [1]
+    assert_within_limits(digest_message(d).blocks)
+
+
+def _count_queries(engine: KpiEngine, goals: list[StoredGoal]) -> int:
+    source = engine.sql.engine
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(source, "before_cursor_execute", count)
+    try:
+        compose_digest(fresh(engine), goals, team_id="T1", today=TODAY)
+    finally:
+        event.remove(source, "before_cursor_execute", count)
+    return len(statements)
+
+
+def test_goals_share_their_queries(engine):
+    """5 goals or 50 on the same 3 KPIs (same filters and dates, different targets and owners): the same
+    number of SQL statements. (The first three, far behind, are the chart's in both cases.)"""
+    kpis = [("revenue", 1000.0), ("orders", 100.0), ("conversion_rate", 0.05)]
+
+    def goals(n: int) -> list[StoredGoal]:
+        out = []
+        for i in range(n):
+            key, target = kpis[i % 3]
+            target *= 1000 if i < 3 else 1 + i / 100
+            out.append(goal(i + 1, key, target, owner=f"U{i:03d}", watch=("conversion", "cart abandonment")))
+        return out
+
+    few, many = _count_queries(engine, goals(5)), _count_queries(engine, goals(50))
+    assert few > 0
+    assert many == few
+
+
+def test_caching_engine_answers_each_request_once(engine):
+    cached = CachingEngine(fresh(engine))
+    week = parse_period("last 7 days", now=NOW, tz=TZ)
+    req = KpiRequest(metric="revenue", period=week, series=False)
+    first = cached.ask(req)
+    assert cached.ask(dataclasses.replace(req)) is first
+    assert (cached.asked, cached.computed) == (2, 1)
+    assert cached.catalog is engine.catalog and cached.tz == TZ and cached.now() == NOW
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def test_digest_message_small(engine):
+    goals = [goal(1, "revenue", 1000, owner="U042", watch=("conversion", "cart abandonment")), goal(2, "orders", 100)]
+    d = compose_digest(engine, goals, team_id="T1", today=TODAY)
+    msg = digest_message(d, currency="EUR")
+    assert_within_limits(msg.blocks)
+    assert 0 < len(msg.text) <= 3000
+    assert msg.blocks[0]["type"] == "header" and "Wednesday 25 November" in msg.blocks[0]["text"]["text"]
+    body = "\n".join(b["text"]["text"] for b in msg.blocks if b["type"] == "section")
+    contexts = "\n".join(e["text"] for b in msg.blocks if b["type"] == "context" for e in b["elements"])
+    # the goal furthest behind first
+    assert body.index("*Orders*") < body.index("*Revenue*")
+    assert ":red_circle: *Orders*" in body and ":large_green_circle: *Revenue*" in body
+    assert "▓" in body and "<@U042>" in body and "6 days left" in body
+    assert "Conversion rate" in contexts and ":red_circle:" in contexts  # conversion fell: bad
+    assert "Top movers" in body
+    assert "more goals" not in body + contexts
+    text = render_message(msg.as_dict())
+    assert "Orders" in text and "Top movers" in text
+
+
+def test_digest_message_with_chart_and_late_marker(engine):
+    d = compose_digest(engine, [goal(1, "orders", 100)], team_id="T1", today=TODAY, late_by_minutes=72,
+                       due_at=datetime(2026, 11, 25, 7, 0, tzinfo=ZoneInfo("UTC")))
+    assert d.late and d.late_by_minutes == 72
+    msg = digest_message(d, chart_file_id="F0CHART")
+    assert_within_limits(msg.blocks)
+    flat = str(msg.blocks)
+    assert "(late: sent at 09:12 instead of 08:00)" in flat  # Paris time
+    assert "(late: sent at 09:12 instead of 08:00)" in msg.text
+    images = [b for b in msg.blocks if b["type"] == "image"]
+    assert images == [images[0]] and images[0]["slack_file"] == {"id": "F0CHART"} and images[0]["alt_text"]
+    fr = digest_message(d, lang="fr", chart_file_id="F0CHART")
+    assert "(en retard : envoyé à 09:12 au lieu de 08:00)" in str(fr.blocks)
+    plain = dataclasses.replace(d, due_at=None)
+    assert "72 minutes" in str(digest_message(plain).blocks)
+
+
+def _line(engine_result_metric: str, i: int, status: str, progress: float, today=TODAY) -> GoalLine:
+    from kpi.goals import Progress
+
+    metric = CATALOG.metrics[engine_result_metric]
+    p = Progress(baseline=0.0, current=progress * 100, target=100.0, progress=progress, expected=0.8,
+                 expected_kind="linear", status=status, projection=progress * 120, projection_low=progress * 100,
+                 projection_high=progress * 140, days_elapsed=24, days_total=30, days_left=6, pace_needed=0.018,
+                 pace_actual=0.011, frozen=False, current_window="2026-11-01..2026-11-24")
+    week = parse_period("last 7 days", now=NOW, tz=TZ)
+    conv = CATALOG.metrics["conversion_rate"]
+    cur, prev = Value(0.04, 10, 250, 250), Value(0.05, 10, 200, 200)
+    watch = [KpiResult(metric=conv, period=week, current=cur, compare="previous", comparison_period=week.previous(),
+                       comparison=prev, change=change_between(conv, cur, prev))]
+    g = goal(i, engine_result_metric, 100, owner=f"U{i:05d}", filters=(("channel", (f"channel-{i}",)),),
+             watch=("conversion",))
+    return GoalLine(goal=g, metric=metric, progress=p, watch=watch)
+
+
+def _digest(n: int, **kw) -> Digest:
+    statuses = ["achieved", "on_track", "at_risk", "off_track", "missed", "no_data"]
+    lines = [_line("revenue" if i % 2 else "orders", i + 1, statuses[i % 6], (i % 11) / 10) for i in range(n)]
+    week = parse_period("last 7 days", now=NOW, tz=TZ)
+    movers = []
+    for key, a, b in [("revenue", 1200.0, 1000.0), ("conversion_rate", 0.04, 0.05), ("return_rate", 0.1, 0.05)]:
+        m = CATALOG.metrics[key]
+        movers.append(KpiResult(metric=m, period=week, current=Value(a), compare="previous",
+                                comparison_period=week.previous(), comparison=Value(b),
+                                change=change_between(m, Value(a), Value(b))))
+    traj = {x.goal.id: [(START + timedelta(days=k), 3.0 * k, 100 * (k + 1) / 30) for k in range(24)] for x in lines}
+    return Digest(team_id="T1", day=TODAY, tz="Europe/Paris", goals=lines, movers=movers, trajectories=traj, **kw)
+
+
+@pytest.mark.parametrize("n", [0, 1, 50, 500])
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_digest_message_within_limits_for_any_number_of_goals(n, lang):
+    d = _digest(n)
+    msg = digest_message(d, lang=lang, chart_file_id="F1")
+    assert_within_limits(msg.blocks)
+    assert 0 < len(msg.text) <= 3000
+    flat = str(msg.blocks)
+    note = "more goals: see the KPI Bot Home tab" if lang == "en" else "objectifs de plus : voir l'onglet Accueil"
+    if n >= 50:
+        assert note in flat and note in msg.text
+        shown = flat.count("▓") + flat.count("░░░░░░░░░░")
+        assert shown > 0
+    else:
+        assert note not in flat
+    if n == 0:
+        assert ("No active goal" if lang == "en" else "Aucun objectif") in flat
+    assert ("Top movers" if lang == "en" else "Plus fortes variations") in flat
+    assert msg.blocks[-1]["type"] == "image"
+
+
+def test_truncation_note_counts_the_goals_left_out():
+    msg = digest_message(_digest(500))
+    shown = sum(b["text"]["text"].count("\n    _Watch_") for b in msg.blocks if b["type"] == "section")
+    assert 0 < shown < 500
+    assert f"…and {500 - shown} more goals: see the KPI Bot Home tab." in str(msg.blocks)
+    assert "see the KPI Bot Home tab" not in str(digest_message(_digest(500), home_hint=False).blocks)
+
+
+def test_french_digest():
+    msg = digest_message(_digest(3), lang="fr", currency="EUR")
+    flat = str(msg.blocks)
+    assert "mercredi 25 novembre" in msg.blocks[0]["text"]["text"]
+    assert "Objectifs" in flat and "À surveiller" in flat and "Plus fortes variations" in flat
+    assert "jours restants" in flat and "il faut" in flat and "%" in flat
+    assert "Goals" not in flat and "days left" not in flat
+
+
+def test_digest_text_is_readable():
+    text = digest_text(_digest(3), currency="EUR")
+    lines = text.splitlines()
+    assert lines[0] == "KPI digest · Wednesday 25 November"
+    assert "Goals (3)" in text and "Top movers" in text and "Watch: Conversion rate ↓" in text
+    assert not any(c in text for c in "<>*") and ":red_circle:" not in text
+    assert "🔴" in text or "🟡" in text
+    fr = digest_text(_digest(2, late=True, late_by_minutes=30), lang="fr")
+    assert fr.startswith("Résumé KPI · mercredi 25 novembre") and "en retard" in fr
+
+
+def test_digest_text_shows_what_the_message_shows():
+    text = digest_text(_digest(500))
+    assert "Goals (500)" in text and "…and 480 more goals: see the KPI Bot Home tab." in text
+    assert len(text) < 10_000
+    full = digest_text(_digest(500), all_goals=True)
+    assert "#500 " in full and "more goals" not in full
+
+
+def test_digest_chart_is_a_png():
+    png = digest_chart(_digest(12))
+    assert png is not None and png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert digest_chart(_digest(12), lang="fr").startswith(b"\x89PNG")
+    assert digest_chart(_digest(0)) is None
+
+
+def test_digest_chart_from_a_composed_digest(engine):
+    d = compose_digest(engine, [goal(1, "orders", 100), goal(2, "revenue", 1000)], team_id="T1", today=TODAY)
+    assert d.trajectories
+    assert digest_chart(d).startswith(b"\x89PNG")
+    assert "Orders" in digest_text(d)
+
+
+# -- goal messages ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 50, 500])
+def test_goal_list_within_limits(n):
+    d = _digest(n)
+    items = [(x.goal, x.metric, x.progress) for x in d.goals]
+    if n:
+        items[0] = (items[0][0], items[0][1], None)  # progress not available
+    msg = goal_list_message(items, currency="EUR")
+    assert_within_limits(msg.blocks)
+    assert 0 < len(msg.text) <= 3000
+    if n == 0:
+        assert "No goal yet" in msg.text
+    if n == 500:
+        assert "more goals: see the KPI Bot Home tab" in str(msg.blocks)
+    if n == 1:
+        assert "#1" in str(msg.blocks) and "progress not available" in str(msg.blocks)
+
+
+def test_goal_detail_message():
+    x = _line("revenue", 7, "at_risk", 0.55)
+    g = dataclasses.replace(x.goal, text="Grow <!channel> & more", channel="C0123ABC", created_by="U1")
+    msg = goal_detail_message(g, x.metric, x.progress, currency="EUR")
+    assert_within_limits(msg.blocks)
+    flat = str(msg.blocks)
+    assert "Goal #7: Revenue" in flat and ":large_yellow_circle:" in flat and "at risk" in flat
+    assert "&lt;!channel&gt; &amp; more" in flat and "<!channel>" not in flat
+    assert "<#C0123ABC>" in flat and "<@U00007>" in flat
+    fr = goal_detail_message(g, x.metric, x.progress, lang="fr", currency="EUR")
+    assert "Objectif n°7" in str(fr.blocks) and "à risque" in str(fr.blocks)
+
+
+def test_smart_message():
+    from kpi import goals as goals_api
+
+    x = _line("revenue", 3, "on_track", 0.5)
+    fields = {f.name for f in dataclasses.fields(goals_api.SmartCheck)}
+    values = {"specific": "Revenue, channel = email", "measurable": "from $1,000.00 to $1,100.00 (+10%)",
+              "achievable": "a +10% change happened in 3 of the last 24 months",
+              "time_bound": "from 1 Nov 2026 to 1 Dec 2026 (30 days)",
+              "warnings": ["Beyond anything seen <in 2 years>"]}
+    check = goals_api.SmartCheck(**{k: v for k, v in values.items() if k in fields},
+                                 **{k: None for k in fields - set(values)})
+    msg = smart_message(x.goal, x.metric, check)
+    assert_within_limits(msg.blocks)
+    flat = str(msg.blocks)
+    for letter in ("*S*", "*M*", "*A*", "*T*"):
+        assert letter in flat
+    assert ":warning: Beyond anything seen &lt;in 2 years&gt;" in flat
+    assert "Objectif n°3 fixé" in str(smart_message(x.goal, x.metric, check, lang="fr").blocks)
