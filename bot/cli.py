@@ -12,6 +12,7 @@ import os
 import sys
 
 from kpi import cli as domain_cli
+from kpi.errors import KpiError
 from kpi.services import Services
 
 from .config import SlackSettings
@@ -257,6 +258,90 @@ def cmd_worker(ctx: Services, args) -> int:
     return run_worker(ctx, slack)
 
 
+def _rules(ctx: Services, args):
+    from kpi.alert_store import AlertRules, StateStore
+
+    team, clients = _team(ctx, args)
+    return team, clients, AlertRules(ctx.state(), team), StateStore(ctx.state(), team)
+
+
+def cmd_alerts_list(ctx: Services, args) -> int:
+    from .render.alerts import condition_words
+
+    _, _, rules, states = _rules(ctx, args)
+    catalog = ctx.catalog()
+    rows = [(r, states.load(r.id).state) for r in rules.list()]
+    if args.json:
+        print(json.dumps([{"id": r.id, "rule": domain_cli._jsonable(r.spec), "state": domain_cli._jsonable(s)}
+                          for r, s in rows], indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print('no alert rules: kpibot alerts add "return rate above 8% over 7 days in #ops"')
+    for r, s in rows:
+        metric = catalog.metrics[r.spec.metric]
+        extra = f"  muted until {s.muted_until:%Y-%m-%d %H:%M}" if s.muted_until else ""
+        print(f"#{r.id:<4} {s.state:<8} {metric.name(_lang(ctx))} {condition_words(r.spec, metric, _lang(ctx))}"
+              f"  -> {r.spec.channel}{extra}")
+    return 0
+
+
+def cmd_alerts_add(ctx: Services, args) -> int:
+    from kpi.alerts.rules import parse_rule
+
+    _, _, rules, _ = _rules(ctx, args)
+    spec = parse_rule(" ".join(args.text), ctx.catalog(), tz_name=ctx.settings.timezone)
+    if not spec.channel:
+        raise KpiError("say where to post: add 'in #channel' to the rule")
+    r = rules.add(spec, created_by="cli")
+    print(f"alert rule #{r.id} added: {r.spec.text}")
+    return 0
+
+
+def cmd_alerts_check(ctx: Services, args) -> int:
+    from .alerts import AlertNotifier
+
+    team, clients, rules, _ = _rules(ctx, args)
+    sent = AlertNotifier(ctx, clients).check(force=True, rules=rules.list())
+    for s in sent:
+        print(f"#{s.rule_id} {s.key}: {s.status} {s.detail}".rstrip())
+    if not sent:
+        print("evaluated every rule: nothing to notify")
+    return 1 if any(s.status in ("failed", "retry") for s in sent) else 0
+
+
+def cmd_alerts_test(ctx: Services, args) -> int:
+    from .commands import run_backtest
+
+    _, _, rules, _ = _rules(ctx, args)
+    r = rules.get(args.id)
+    bt = run_backtest(ctx, r.spec, days=args.days)
+    print(f"#{r.id} {r.spec.text}: over the last {args.days} days it would have fired {len(bt.fires)} time(s) "
+          f"({bt.evaluations} daily evaluations, {bt.no_data} without enough data)")
+    for when in bt.fires:
+        print(f"  fired {when:%Y-%m-%d}")
+    return 0
+
+
+def cmd_alerts_mute(ctx: Services, args) -> int:
+    from datetime import UTC, datetime
+
+    from .commands import parse_duration, set_mute
+
+    team, _, rules, _ = _rules(ctx, args)
+    rules.get(args.id)
+    until = None if args.unmute else datetime.now(UTC) + parse_duration(args.duration)
+    set_mute(ctx, team, args.id, until)
+    print(f"#{args.id} " + (f"muted until {until:%Y-%m-%d %H:%M} UTC" if until else "unmuted"))
+    return 0
+
+
+def cmd_alerts_remove(ctx: Services, args) -> int:
+    _, _, rules, _ = _rules(ctx, args)
+    r = rules.remove(args.id)
+    print(f"alert rule #{r.id} removed")
+    return 0
+
+
 def _team_option(p) -> None:
     p.add_argument("--team", help="the Slack team id (required with several workspaces)")
 
@@ -319,6 +404,30 @@ def extend(sub) -> None:
     ds.add_argument("--force", action="store_true", help="send again even if already sent today")
     ds.set_defaults(func=cmd_digest_send)
     for p in (dl, da, dr, dp, ds):
+        _team_option(p)
+
+    al = sub.add_parser("alerts", help="threshold alerts").add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    a1 = al.add_parser("list", help="rules with their state")
+    a1.add_argument("--json", action="store_true")
+    a1.set_defaults(func=cmd_alerts_list)
+    a2 = al.add_parser("add", help='add a rule: kpibot alerts add "return rate above 8%% over 7 days in #ops"')
+    a2.add_argument("text", nargs="+")
+    a2.set_defaults(func=cmd_alerts_add)
+    a3 = al.add_parser("check", help="evaluate every rule once, now, and send what the state machine says")
+    a3.set_defaults(func=cmd_alerts_check)
+    a4 = al.add_parser("test", help="backtest a rule on history: when it would have fired")
+    a4.add_argument("id", type=int)
+    a4.add_argument("--days", type=int, default=90)
+    a4.set_defaults(func=cmd_alerts_test)
+    a5 = al.add_parser("mute", help="silence a rule (default 24h)")
+    a5.add_argument("id", type=int)
+    a5.add_argument("--for", dest="duration", default="24h", help="30m, 4h, 2d")
+    a5.add_argument("--unmute", action="store_true", help="end the silence")
+    a5.set_defaults(func=cmd_alerts_mute)
+    a6 = al.add_parser("remove", help="remove a rule")
+    a6.add_argument("id", type=int)
+    a6.set_defaults(func=cmd_alerts_remove)
+    for p in (a1, a2, a3, a4, a5, a6):
         _team_option(p)
 
 

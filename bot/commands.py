@@ -29,6 +29,7 @@ from .render.goals import goal_detail_message, goal_list_message, smart_message
 
 log = logging.getLogger("kpibot.commands")
 GOAL_WORDS = ("goal", "goals", "objectif", "objectifs")
+ALERT_WORDS = ("alert", "alerts", "alerte", "alertes")
 DIGEST_WORDS = ("digest", "digests", "resume", "résumé")
 
 
@@ -77,7 +78,7 @@ class Commands:
 
     def handles(self, text: str) -> bool:
         first = text.strip().split(" ", 1)[0].lower()
-        return first in GOAL_WORDS + DIGEST_WORDS
+        return first in GOAL_WORDS + DIGEST_WORDS + ALERT_WORDS
 
     def run(self, text: str, who: Asked, client) -> Message | None:
         """The reply to ``/kpi goal ...`` or ``/kpi digest ...``; None when a modal was opened instead."""
@@ -86,6 +87,8 @@ class Commands:
         try:
             if first.lower() in GOAL_WORDS:
                 return self.goal(rest.strip(), who, client)
+            if first.lower() in ALERT_WORDS:
+                return self.alert(rest.strip(), who, client)
             return self.digest(rest.strip(), who, client)
         except (NotFound, GoalError, KpiError) as exc:
             return error_message(str(exc), lang=who.lang)
@@ -164,6 +167,99 @@ class Commands:
         return error_message(_text(who.lang, f"Unknown digest command '{action}'. Try: /kpi digest add|list|remove|preview",
                                    f"Commande inconnue « {action} ». Essayez : /kpi digest add|list|remove|preview"),
                              lang=who.lang)
+
+
+    # -- alerts --------------------------------------------------------------------------------------
+    def alert(self, rest: str, who: Asked, client) -> Message | None:
+        from kpi.alert_store import AlertRules, StateStore
+        from kpi.alerts.rules import parse_rule
+
+        from .render.alerts import backtest_message, rules_list_message
+
+        action, _, args = rest.partition(" ")
+        action = action.lower()
+        rules = AlertRules(self.services.state(), who.team_id)
+        states = StateStore(self.services.state(), who.team_id)
+        catalog = self.services.catalog()
+        if action in ("", "list", "liste"):
+            items = [(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state) for r in rules.list()]
+            return rules_list_message(items, lang=who.lang, now=datetime.now(UTC))
+        if action in ("show", "voir"):
+            r = rules.get(_ident(args, who.lang))
+            return rules_list_message([(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state)],
+                                      lang=who.lang, now=datetime.now(UTC))
+        if action in ("test", "backtest"):
+            r = rules.get(_ident(args, who.lang))
+            bt = run_backtest(self.services, r.spec)
+            return backtest_message(r.id, r.spec, catalog.metrics[r.spec.metric], bt.fires, bt.resolves, bt.evaluations,
+                                    lang=who.lang)
+        if action not in ("add", "ajouter", "mute", "unmute", "remove", "supprimer", "delete"):
+            return error_message(_text(who.lang, f"Unknown alert command '{action}'. Try: /kpi alert "
+                                                 "add|list|show|mute|unmute|remove|test",
+                                       f"Commande inconnue « {action} »."), lang=who.lang)
+        if not self.access.may_change(client, who.user_id):
+            return error_message(_text(who.lang, "Only workspace admins and the people listed in the bot's "
+                                                 "configuration may change alert rules.",
+                                       "Seuls les administrateurs peuvent modifier les alertes."), lang=who.lang)
+        if action in ("remove", "supprimer", "delete"):
+            r = rules.remove(_ident(args, who.lang))
+            return plain(_text(who.lang, f"Alert rule #{r.id} removed.", f"Alerte n°{r.id} supprimée."))
+        if action in ("mute", "unmute"):
+            rule_id = _ident(args.split(" ")[0], who.lang)
+            until = None
+            if action == "mute":
+                until = datetime.now(UTC) + parse_duration(args.split(" ", 1)[1] if " " in args else "24h")
+            set_mute(self.services, who.team_id, rule_id, until)
+            return plain(_text(who.lang, f"Alert rule #{rule_id} " + (f"muted until {until:%Y-%m-%d %H:%M} UTC." if until else "unmuted."),
+                               f"Alerte n°{rule_id} " + (f"en sourdine jusqu'au {until:%d/%m %H:%M} UTC." if until else "réactivée.")))
+        if not args.strip():
+            return None  # the form
+        spec = parse_rule(args, catalog, tz_name=self.services.settings.timezone)
+        if not spec.channel:
+            from dataclasses import replace
+
+            spec = replace(spec, channel=who.channel_id)
+        r = rules.add(spec, created_by=who.user_id)
+        return rules_list_message([(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state)],
+                                  lang=who.lang)
+
+
+def parse_duration(text: str):
+    """'1h', '30m', '2d', '90 min', '1 jour' -> timedelta."""
+    from datetime import timedelta
+
+    m = re.fullmatch(r"\s*(\d+)\s*(m|min|mins|minutes?|h|hours?|heures?|d|days?|j|jours?)\s*", text.lower())
+    if not m:
+        raise KpiError(f"'{text}' is not a duration (use 30m, 4h or 2d)")
+    n, unit = int(m.group(1)), m.group(2)[0]
+    return timedelta(minutes=n) if unit == "m" else timedelta(hours=n) if unit == "h" else timedelta(days=n)
+
+
+def set_mute(services: Services, team_id: str, rule_id: int, until) -> None:
+    from kpi.alert_store import StateStore
+    from kpi.alerts.machine import mute
+
+    store = StateStore(services.state(), team_id)
+    for _ in range(3):  # guarded update: retried if a worker changed the state meanwhile
+        stored = store.load(rule_id)
+        if store.save(stored, mute(stored.state, until), now=datetime.now(UTC), reason="muted" if until else "unmuted"):
+            return
+    raise KpiError("the rule is being evaluated right now: try again")
+
+
+def run_backtest(services: Services, spec, days: int = 90):
+    """The rule replayed on the last ``days`` days of history, one evaluation per day."""
+    from datetime import timedelta
+
+    from kpi.alert_eval import Asker, observe
+    from kpi.alerts.backtest import backtest
+
+    engine = services.kpi_engine()
+    asker = Asker(engine)
+    now = engine.now()
+    start = now.replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=days)
+    observations = [observe(asker, spec, start + timedelta(days=i))[0] for i in range(days + 1)]
+    return backtest(spec, observations)
 
 
 def _ident(args: str, lang: str) -> int:

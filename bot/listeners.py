@@ -11,11 +11,14 @@ import json
 import logging
 import threading
 import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from kpi.alert_eval import rule_request
 from kpi.digest import spec_of
 from kpi.engine import KpiRequest
 from kpi.errors import KpiError
@@ -29,7 +32,7 @@ from .answer import Asked, answer, dm_channel, upload_chart
 from .blocks import error_message, home_view
 from .commands import Commands
 from .config import SlackSettings
-from .modals import CALLBACK, goal_modal, goal_text
+from .modals import ALERT_CALLBACK, CALLBACK, alert_modal, alert_text, goal_modal, goal_text
 from .render.goals import goal_list_message
 
 _FIELDS = ("metric", "target", "filters", "baseline", "start", "deadline", "owner", "channel", "watch")
@@ -107,10 +110,14 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
         text = body.get("text", "") or ""
         if commands.handles(text):
             message = commands.run(text, who, client)
-            if message is None:  # `/kpi goal add` alone: the form
+            if message is None:  # `/kpi goal add` or `/kpi alert add` alone: the form
                 try:
-                    client.views_open(trigger_id=body["trigger_id"], view=goal_modal(
-                        services.catalog(), lang=who.lang, today=commands.today().isoformat(), channel_id=who.channel_id))
+                    if text.strip().lower().startswith("alert"):
+                        view = alert_modal(services.catalog(), lang=who.lang, channel_id=who.channel_id)
+                    else:
+                        view = goal_modal(services.catalog(), lang=who.lang, today=commands.today().isoformat(),
+                                          channel_id=who.channel_id)
+                    client.views_open(trigger_id=body["trigger_id"], view=view)
                     return
                 except SlackApiError as exc:  # the trigger expired (3 s) or was used: say how to do without
                     log.warning("views.open failed: %s", exc.response.get("error"))
@@ -197,7 +204,98 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
         if message is not None:
             client.chat_postMessage(channel=who.user_id, text=message.text, blocks=message.blocks)
 
+    def alert_button(body, client, action):
+        """Acknowledge, Snooze or Explain on a firing message. A double click acts once."""
+        from datetime import timedelta
+
+        from kpi.alert_store import AlertRules, StateStore
+        from kpi.alerts.machine import acknowledge, snooze
+
+        from .alerts import AlertNotifier
+        from .render.alerts import explain_message
+
+        team = (body.get("team") or {}).get("id", "")
+        user = body["user"]["id"]
+        lang = locales.lang(client, team, user)
+        rule_id, _, episode = (action.get("value") or "0:0").partition(":")
+        rules, states = AlertRules(services.state(), team), StateStore(services.state(), team)
+
+        def tell(text: str) -> None:
+            send(body["response_url"], {"response_type": "ephemeral", "replace_original": False, "text": text}, retries)
+
+        try:
+            rule = rules.get(int(rule_id))
+        except KpiError as exc:
+            tell(str(exc))
+            return
+        now = datetime.now(UTC)
+        if action["action_id"] == "alert_explain":
+            engine = services.kpi_engine()
+            request = rule_request(engine, rule.spec, now)
+            dims = [d for d in ("channel", "device", "country") if d in engine.catalog.dimensions_of(engine.catalog.metrics[rule.spec.metric])]
+            breakdowns = [engine.ask(KpiRequest(rule.spec.metric, request.period, compare="previous",
+                                                filters=rule.spec.filters, breakdown=d, series=False, top=8)) for d in dims]
+            msg = explain_message(rule.spec, engine.catalog.metrics[rule.spec.metric], breakdowns, lang=lang,
+                                  currency=services.settings.currency)
+            send(body["response_url"], {**msg.as_response("ephemeral"), "replace_original": False}, retries)
+            return
+        for _ in range(3):  # the state is guarded: retry if a worker moved it meanwhile
+            stored = states.load(rule.id)
+            if str(stored.state.episode) != episode or stored.state.state != "firing":
+                tell("This alert episode is over." if lang == "en" else "Cet épisode d'alerte est terminé.")
+                return
+            if action["action_id"] == "alert_ack":
+                if stored.state.acknowledged_by:
+                    tell(f"Already acknowledged by <@{stored.state.acknowledged_by}>.")
+                    return
+                new = acknowledge(stored.state, user, now, episode=int(episode))
+            else:
+                tz = ZoneInfo(rule.spec.timezone)
+                if action["action_id"] == "alert_snooze_1h":
+                    until = now + timedelta(hours=1)
+                else:
+                    tomorrow = now.astimezone(tz).date() + timedelta(days=1)
+                    until = datetime.combine(tomorrow, datetime.min.time().replace(hour=9), tzinfo=tz).astimezone(UTC)
+                new = snooze(stored.state, until)
+            if states.save(stored, new, now=now, reason=action["action_id"]):
+                AlertNotifier(services, lambda _team: client).update_status(rule, stored, new, client, lang=lang)
+                tell({"alert_ack": "Acknowledged: no more reminders for this episode.",
+                      "alert_snooze_1h": "Snoozed for an hour."}.get(action["action_id"], "Snoozed until tomorrow 09:00."))
+                return
+        tell("The alert is changing right now: try again." if lang == "en" else "L'alerte change en ce moment : réessayez.")
+
+    def alert_submitted_ack(ack, body, view, client):
+        from kpi.alerts.rules import RuleError, parse_rule
+
+        if not commands.access.may_change(client, body["user"]["id"]):
+            ack(response_action="errors", errors={"metric": "Only workspace admins may change alert rules."})
+            return
+        try:
+            parse_rule(alert_text(view["state"]["values"]), services.catalog(), tz_name=services.settings.timezone)
+        except RuleError as exc:
+            block = {"window": "window", "clear_threshold": "clear_threshold", "min_sample": "min_sample",
+                     "channel": "channel", "condition": "condition", "metric": "metric"}.get(exc.field, "threshold")
+            ack(response_action="errors", errors={block: str(exc)[:150]})
+            return
+        ack()
+
+    def alert_submitted(body, view, client):
+        from kpi.alerts.rules import parse_rule
+
+        try:
+            parse_rule(alert_text(view["state"]["values"]), services.catalog(), tz_name=services.settings.timezone)
+        except KpiError:
+            return  # shown on its field by the acknowledgement
+        lang = json.loads(view.get("private_metadata") or "{}").get("lang", "en")
+        who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id="", lang=lang)
+        message = commands.run("alert add " + alert_text(view["state"]["values"]), who, client)
+        if message is not None:
+            client.chat_postMessage(channel=who.user_id, text=message.text, blocks=message.blocks)
+
+    app.view(ALERT_CALLBACK)(ack=alert_submitted_ack, lazy=[alert_submitted])
     app.command("/kpi")(ack=ack_now, lazy=[kpi_command])
+    for action_id in ("alert_ack", "alert_snooze_1h", "alert_snooze_tomorrow", "alert_explain"):
+        app.action(action_id)(ack=ack_now, lazy=[alert_button])
     app.view(CALLBACK)(ack=goal_submitted_ack, lazy=[goal_submitted])
     app.action("kpi_share")(ack=ack_now, lazy=[share])
     app.event("app_home_opened")(ack=ack_now, lazy=[home])

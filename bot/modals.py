@@ -74,3 +74,58 @@ def goal_text(values: dict) -> str:
     if value("watch"):
         parts.append("watch " + ",".join(value("watch")))
     return " ".join(p for p in parts if p)
+
+
+ALERT_CALLBACK = "alert_add"
+CONDITION_WORDS = {"above": "above", "below": "below", "change_above": "change above", "change_below": "change below"}
+
+
+def alert_modal(catalog: Catalog, *, lang: str, channel_id: str | None) -> dict:
+    fr = lang == "fr"
+    options = [{"text": {"type": "plain_text", "text": m.name(lang)[:75]}, "value": m.key} for m in catalog.metrics.values()][:100]
+    conditions = [{"text": {"type": "plain_text", "text": t}, "value": v} for v, t in (
+        ("above", "au-dessus de" if fr else "above"), ("below", "en dessous de" if fr else "below"),
+        ("change_above", "hausse de plus de" if fr else "rises by more than"),
+        ("change_below", "baisse de plus de" if fr else "drops by more than"))]
+    channel = {"type": "conversations_select", "action_id": "value", "filter": {"include": ["public", "private"]}}
+    if channel_id:
+        channel["initial_conversation"] = channel_id
+
+    def text_input(block, label, hint, optional=False):
+        return _input(block, label, {"type": "plain_text_input", "action_id": "value",
+                                     "placeholder": {"type": "plain_text", "text": hint}}, optional)
+
+    return {
+        "type": "modal", "callback_id": ALERT_CALLBACK, "private_metadata": json.dumps({"lang": lang}),
+        "title": {"type": "plain_text", "text": "Nouvelle alerte" if fr else "New alert"},
+        "submit": {"type": "plain_text", "text": "Ajouter" if fr else "Add alert"},
+        "close": {"type": "plain_text", "text": "Annuler" if fr else "Cancel"},
+        "blocks": [
+            _input("metric", "KPI", {"type": "static_select", "action_id": "value", "options": options}),
+            _input("condition", "Condition", {"type": "static_select", "action_id": "value", "options": conditions}),
+            text_input("threshold", "Seuil" if fr else "Threshold", "8%, 1.5%, 120, 20%"),
+            text_input("window", "Fenêtre (jours, 0 = aujourd'hui)" if fr else "Window (days, 0 = today so far)", "7"),
+            text_input("clear_threshold", "Seuil de retour (facultatif)" if fr else "Clear threshold (optional)", "7%", True),
+            text_input("min_sample", "Échantillon minimum (facultatif)" if fr else "Minimum sample (optional)", "500", True),
+            _input("channel", "Canal" if fr else "Channel", channel),
+        ],
+    }
+
+
+def alert_text(values: dict) -> str:
+    """The alert form as the text form of a rule: both go through the same parser and checks."""
+    def value(block: str):
+        v = values.get(block, {}).get("value", {})
+        return v.get("value") or (v.get("selected_option") or {}).get("value") or v.get("selected_conversation")
+
+    condition = value("condition") or ""
+    parts = [value("metric") or "", CONDITION_WORDS.get(condition, condition), value("threshold") or ""]
+    window = (value("window") or "7").strip()
+    parts.append("today" if window == "0" else f"over {window} days")
+    if value("clear_threshold"):
+        parts.append(f"clear {'below' if condition in ('above', 'change_above') else 'above'} {value('clear_threshold')}")
+    if value("min_sample"):
+        parts.append(f"min {value('min_sample')}")
+    if value("channel"):
+        parts.append(f"in <#{value('channel')}>")
+    return " ".join(p for p in parts if p)

@@ -1,4 +1,5 @@
-"""``kpibot worker``: APScheduler jobs derived from the digest schedules, on the state database.
+"""``kpibot worker``: APScheduler jobs derived from the digest schedules, on the state database, and
+the alert rules' evaluations (``kpibot-alerts``, every minute: each rule on its own interval).
 
 - one cron job per schedule (``digest-<id>``: its days, local time and time zone), with coalescing and
   a misfire grace time, so a digest fires at 08:00 local time across clock changes;
@@ -40,6 +41,12 @@ def _sender() -> DigestSender:
 def tick() -> None:
     for outcome in _sender().tick():
         log.info("digest %s/%s %s: %s %s", outcome.team_id, outcome.schedule_id, outcome.day, outcome.status, outcome.detail)
+
+
+def alerts_tick() -> None:
+    """Evaluate the alert rules whose interval has come, and send what the state machine says."""
+    for sent in _runtime["alerts"].check():  # type: ignore[union-attr]
+        log.info("alert %s: %s %s", sent.key, sent.status, sent.detail)
 
 
 def run_schedule(team_id: str, schedule_id: int) -> None:
@@ -85,13 +92,16 @@ def run_schedule_job(team_id: str, schedule_id: int, signature: str = "") -> Non
 
 
 def build_scheduler(services: Services, slack: SlackSettings, *, clients: TeamClients | None = None) -> BackgroundScheduler:
-    sender = DigestSender(services, clients or TeamClients(services, slack))
+    from .alerts import AlertNotifier
+
+    clients = clients or TeamClients(services, slack)
+    sender = DigestSender(services, clients)
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=services.state(), tablename="apscheduler_jobs")},
         job_defaults={"coalesce": True, "misfire_grace_time": int(GRACE.total_seconds()), "max_instances": 1},
         timezone=UTC,
     )
-    _runtime.update(sender=sender, scheduler=scheduler)
+    _runtime.update(sender=sender, scheduler=scheduler, alerts=AlertNotifier(services, clients))
     return scheduler
 
 
@@ -101,6 +111,8 @@ def run_worker(services: Services, slack: SlackSettings, *, stop: threading.Even
     now = datetime.now(UTC)
     scheduler.add_job("bot.worker:tick", "interval", minutes=1, id="kpibot-tick", replace_existing=True, next_run_time=now)
     scheduler.add_job("bot.worker:sync_jobs", "interval", seconds=30, id="kpibot-sync", replace_existing=True,
+                      next_run_time=now)
+    scheduler.add_job("bot.worker:alerts_tick", "interval", minutes=1, id="kpibot-alerts", replace_existing=True,
                       next_run_time=now)
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

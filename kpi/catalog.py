@@ -49,6 +49,7 @@ class Measure:
     join_on: str | None = None
     window: str = "period"  # period | to_date
     dimensions: dict[str, str] = field(default_factory=dict)
+    sparse: bool = False  # rows are occasional events (returns, campaigns): their newest row says nothing of freshness
 
     @property
     def additive(self) -> bool:
@@ -390,8 +391,12 @@ def _parse_measure(key: str, spec: dict, bad) -> Measure | None:
         ok &= check_ref("dimensions", col)
     if not ok:
         return None
+    if not isinstance(spec.get("sparse", False), bool):
+        bad("sparse", "must be true or false")
+        return None
     return Measure(key=key, table=table, time=time_col, agg=agg, column=column, where=tuple(conds),
-                   join_table=join_table, join_on=join_on, window=window, dimensions=dict(dims))
+                   join_table=join_table, join_on=join_on, window=window, dimensions=dict(dims),
+                   sparse=spec.get("sparse", False))
 
 
 def _parse_metric(key: str, spec: dict, bad, measures: dict, metrics: dict) -> Metric | None:

@@ -188,7 +188,8 @@ class KpiEngine:
                 totals[0] = None  # filled from the buckets below
             asked = [TimeRange(s, e) for s, e in buckets] + [r for i, r in enumerate(main) if i not in totals]
             values = self.sql.run(MeasureQuery(measures, tuple(asked), req.filters), conn) if asked else {}
-            latest = self.sql.latest(measures, conn)
+            # freshness: the continuous feeds (orders, traffic); occasional events only when there is nothing else
+            latest = self.sql.latest([m for m in measures if not m.sparse] or measures, conn)
 
         bucket_mv = [values[(i, None)] for i in range(len(buckets))]
         rest = iter(range(len(buckets), len(asked)))

@@ -1,4 +1,4 @@
-"""Defaults for a workspace the bot serves for the first time: config/goals.yaml and digests.yaml.
+"""Defaults for a workspace the bot serves for the first time: config/goals.yaml, digests.yaml, alerts.yaml.
 
 Seeded once per team (the ``teams`` row says when), so a team that archives the example goals or
 removes the default digest does not get them back.
@@ -63,5 +63,14 @@ def ensure_seeded(state: Engine, team_id: str, *, config_dir: Path, catalog, sho
         schedules.add(str(item.get("channel") or "#general"), local_time=str(item.get("time") or "08:00"),
                       timezone=shop_tz if tz == "shop" else tz, days=parse_days(str(item.get("days") or "mon-fri")),
                       content=tuple(content), created_by="config")
+    from .alert_store import AlertRules
+    from .alerts.rules import parse_rule
+
+    rules = AlertRules(state, team_id)
+    for item in _load(config_dir / "alerts.yaml", "alerts"):
+        try:
+            rules.add(parse_rule(str(item.get("text", "")), catalog, tz_name=shop_tz), created_by="config")
+        except KpiError as exc:
+            log.warning("config/alerts.yaml: %r skipped: %s", item.get("text"), exc)
     log.info("seeded the defaults of team %s", team_id)
     return True

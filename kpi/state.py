@@ -127,6 +127,53 @@ deliveries = Table(
 )
 
 
+# alert rules per team (DESIGN.md section 8); ``spec`` is the rule's fields as JSON
+alert_rules = Table(
+    "alert_rules",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", String(32), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", DateTime(), nullable=False),
+    Index("ix_alert_rules_team", "team_id"),
+    sqlite_autoincrement=True,  # delivery keys carry the rule id: never reused
+)
+
+# the current state of each rule, guarded by ``version`` so that two workers make one transition
+alert_states = Table(
+    "alert_states",
+    state_metadata,
+    Column("rule_id", Integer, primary_key=True),
+    Column("team_id", String(32), nullable=False),
+    Column("state", Text, nullable=False),  # AlertState as JSON
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("evaluated_at", DateTime(), nullable=True),
+    Column("next_eval_at", DateTime(), nullable=True),
+    Column("message_channel", String(64), nullable=True),  # the episode's first message, for its thread
+    Column("message_ts", String(32), nullable=True),
+)
+
+# append-only log of every transition
+alert_events = Table(
+    "alert_events",
+    state_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", String(32), nullable=False),
+    Column("rule_id", Integer, nullable=False),
+    Column("at", DateTime(), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("sample", Float, nullable=True),
+    Index("ix_alert_events_rule", "rule_id", "at"),
+    sqlite_autoincrement=True,
+)
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

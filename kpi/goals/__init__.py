@@ -55,9 +55,9 @@ Both
   first day; y = running total, or the trailing value for rates), read at x = days_total, with its 95%
   prediction interval; none with fewer than 7 points. Frozen: the final value, no range.
   Pace (per 30 days): needed (T − c) ÷ (days_total − days_elapsed) × 30 (the days still to come, today
-  included); actual: additive c ÷ days_elapsed × 30, rates
-  (c − B) ÷ days_elapsed × 30. Relative pace: additive, the change over last year needed on the days
-  left, (T − c) ÷ (B × (1 − x)) − 1, and achieved so far, c ÷ (B × x) − 1; rates, pace ÷ |B|.
+  included); actual: additive c ÷ days_elapsed × 30, rates (c − B) ÷ days_elapsed × 30. Relative pace:
+  additive, the change over last year needed on the days still to come, (T − c) ÷ (B × (1 − x)) − 1, and
+  achieved so far, c ÷ (B × x) − 1; rates, pace ÷ |B|.
   Achievable: see ``smart.history``: each of the last 24 complete months against the month ``lag``
   months earlier, lag = 12 for additive KPIs (year on year, relative change), the span in whole months
   (1 to 12) for rates (relative change for a relative_pct goal, points otherwise). Hits: changes at

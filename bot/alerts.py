@@ -1,0 +1,161 @@
+"""Alert notifications in Slack, through the delivery log.
+
+One thread per episode: the firing message in the rule's channel (with a chart of the window and the
+threshold line, and the top contributors by dimension), repeats and the resolution in its thread, and
+``chat.update`` of the first message to show the current status. Every notification claims its delivery
+key ``alert:<rule>:<episode>:<step>`` first: two workers, restarts and retries never send one twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from slack_sdk.errors import SlackApiError
+
+from kpi.alert_eval import Evaluated, evaluate_rules, rule_request
+from kpi.alert_store import AlertRules, StateStore, StoredRule, all_rules
+from kpi.delivery import DeliveryLog
+from kpi.engine import KpiEngine, KpiRequest
+from kpi.services import Services
+
+from .answer import upload_chart
+from .digests import PERMANENT
+from .drawing import draw_chart
+from .render.alerts import alert_message
+
+log = logging.getLogger("kpibot.alerts")
+CONTRIBUTOR_DIMENSIONS = ("channel", "device", "country")
+
+
+@dataclass(frozen=True)
+class Sent:
+    rule_id: int
+    key: str
+    status: str  # sent | already | failed | retry
+    detail: str = ""
+
+
+def contributors(engine: KpiEngine, request: KpiRequest):
+    """The breakdown that explains a move best: the first dimension the KPI supports, vs the previous window."""
+    dims = engine.catalog.dimensions_of(engine.catalog.metric(request.metric))
+    for dim in CONTRIBUTOR_DIMENSIONS:
+        if dim in dims:
+            return engine.ask(KpiRequest(request.metric, request.period, compare="previous", filters=request.filters,
+                                         breakdown=dim, series=False, top=5))
+    return None
+
+
+class AlertNotifier:
+    def __init__(self, services: Services, client_for: Callable, *, clock: Callable[[], datetime] | None = None,
+                 worker: str | None = None):
+        self.services = services
+        self.client_for = client_for
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.log = DeliveryLog(services.state(), worker=worker, clock=self.clock)
+
+    def check(self, *, force: bool = False, rules: list[StoredRule] | None = None) -> list[Sent]:
+        """Evaluate the rules that are due (all with ``force``) and send what the state machine says."""
+        engine = self.services.kpi_engine()
+        rules = all_rules(self.services.state()) if rules is None else rules
+        evaluated, _ = evaluate_rules(engine, self.services.state(), rules, self.clock(), force=force)
+        sent = []
+        for ev in evaluated:
+            for note in ev.notify:
+                sent.append(self.send(ev, note))
+        return sent
+
+    def send(self, ev: Evaluated, note) -> Sent:
+        rule = ev.rule
+        key = f"alert:{rule.id}:{note.episode}:{note.step}"
+        claim = self.log.claim(key, team_id=rule.team_id, kind="alert", channel=rule.spec.channel)
+        if claim is None:
+            return Sent(rule.id, key, "already")
+        engine = self.services.kpi_engine()
+        metric = engine.catalog.metrics[rule.spec.metric]
+        states = StateStore(self.services.state(), rule.team_id)
+        stored = states.load(rule.id)
+        lang = "fr" if self.services.settings.locale.startswith("fr") else "en"
+        currency = self.services.settings.currency
+        now = self.clock()
+        client = self.client_for(rule.team_id)
+        try:
+            if note.kind == "fire":
+                request = rule_request(engine, rule.spec, now, series=True)
+                result = engine.ask(request)
+                try:
+                    why = contributors(engine, request)
+                except Exception:  # noqa: BLE001 - an alert without its contributors is still an alert
+                    log.exception("contributors of rule %s", rule.id)
+                    why = None
+                message = alert_message(rule.id, rule.spec, metric, ev.transition.state, result, kind="fire", lang=lang,
+                                        currency=currency, contributors=why, now=now)
+                posted = client.chat_postMessage(channel=rule.spec.channel, text=message.text, blocks=message.blocks)
+                states.set_message(rule.id, posted["channel"], posted["ts"])
+                self.log.sent(claim, ts=posted["ts"], channel=posted["channel"])
+                png = draw_chart(result, lang=lang, currency=currency) if result.series else None
+                if png:
+                    file_id = upload_chart(client, posted["channel"], png, f"alert-{rule.id}.png",
+                                           title=metric.name(lang), thread_ts=posted["ts"])
+                    if file_id:
+                        chart = alert_message(rule.id, rule.spec, metric, ev.transition.state, result, kind="status",
+                                              lang=lang, currency=currency, contributors=why, chart_file_id=file_id,
+                                              now=now)
+                        client.chat_update(channel=posted["channel"], ts=posted["ts"], text=chart.text, blocks=chart.blocks)
+                return Sent(rule.id, key, "sent")
+            fired_at = ev.before.state.fired_at or ev.transition.state.fired_at
+            if note.kind in ("repeat", "resolve") and stored.message_ts:
+                message = alert_message(rule.id, rule.spec, metric, ev.transition.state, ev.result, kind=note.kind,
+                                        lang=lang, currency=currency, now=now, fired_at=fired_at)
+                posted = client.chat_postMessage(channel=stored.message_channel, thread_ts=stored.message_ts,
+                                                 text=message.text, blocks=message.blocks,
+                                                 reply_broadcast=note.kind == "resolve")
+                self.log.sent(claim, ts=posted["ts"], channel=stored.message_channel)
+                self.update_status(rule, stored, ev.transition.state, client, lang=lang, fired_at=fired_at)
+                return Sent(rule.id, key, "sent")
+            message = alert_message(rule.id, rule.spec, metric, ev.transition.state, ev.result, kind=note.kind,
+                                    lang=lang, currency=currency, now=now)
+            posted = client.chat_postMessage(channel=rule.spec.channel, text=message.text, blocks=message.blocks)
+            self.log.sent(claim, ts=posted["ts"], channel=posted["channel"])
+            return Sent(rule.id, key, "sent")
+        except SlackApiError as exc:
+            error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+            if error in PERMANENT:
+                self.log.failed(claim, error)
+                log.error("alert %s to %s failed: %s", key, rule.spec.channel, error)
+                return Sent(rule.id, key, "failed", error)
+            self.log.release(claim, error)
+            return Sent(rule.id, key, "retry", error)
+        except Exception as exc:  # noqa: BLE001 - the source is down mid-send: retried on the next pass
+            log.exception("alert %s not sent", key)
+            self.log.release(claim, f"{type(exc).__name__}: {exc}")
+            return Sent(rule.id, key, "retry", type(exc).__name__)
+
+    def update_status(self, rule: StoredRule, stored, state, client, *, lang: str, fired_at=None) -> None:
+        """Rewrite the episode's first message with the current status (acknowledged, snoozed, resolved),
+        with the window's current numbers and contributors."""
+        if not stored.message_ts:
+            return
+        engine = self.services.kpi_engine()
+        metric = engine.catalog.metrics[rule.spec.metric]
+        result = why = None
+        try:
+            request = rule_request(engine, rule.spec, self.clock(), series=True)
+            result = engine.ask(request)
+            why = contributors(engine, request)
+        except Exception:  # noqa: BLE001 - the status line matters more than the numbers
+            log.exception("status of rule %s: numbers unavailable", rule.id)
+        message = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,
+                                currency=self.services.settings.currency, contributors=why, now=self.clock(),
+                                fired_at=fired_at or state.fired_at)
+        try:
+            client.chat_update(channel=stored.message_channel, ts=stored.message_ts, text=message.text,
+                               blocks=message.blocks)
+        except SlackApiError as exc:
+            log.warning("chat.update of rule %s: %s", rule.id, exc.response.get("error"))
+
+
+def rules_of(services: Services, team_id: str) -> AlertRules:
+    return AlertRules(services.state(), team_id)

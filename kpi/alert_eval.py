@@ -1,0 +1,99 @@
+"""Evaluating alert rules: observations from the engine, the pure state machine, guarded persistence.
+
+Rules that ask the same question (KPI, filters, window, comparison) share one engine query per pass, so
+evaluating many rules costs about the distinct questions, not the rules (bench/alerts.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from .alert_store import StateStore, StoredRule, StoredState
+from .alerts.machine import Notification, Observation, Transition, evaluate
+from .alerts.rules import RuleSpec
+from .engine import KpiEngine, KpiRequest, KpiResult
+from .periods import parse_period
+
+log = logging.getLogger("kpibot.alerts")
+
+
+def rule_request(engine: KpiEngine, spec: RuleSpec, now: datetime, *, series: bool = False) -> KpiRequest:
+    """The question a rule asks: its KPI over its window (the last N complete days, or today so far)."""
+    text = "today" if spec.window_days == 0 else f"last {spec.window_days} days"
+    period = parse_period(text, now=now.astimezone(engine.tz), tz=engine.tz)
+    compare = "previous" if spec.condition.startswith("change") else None
+    return KpiRequest(spec.metric, period, compare=compare, filters=spec.filters, series=series)
+
+
+class Asker:
+    """``engine.ask`` with a per-pass memory: rules asking the same question share the answer."""
+
+    def __init__(self, engine: KpiEngine):
+        self.engine = engine
+        self._results: dict[KpiRequest, KpiResult | Exception] = {}
+        self.queries = 0
+
+    def ask(self, request: KpiRequest) -> KpiResult:
+        if request not in self._results:
+            self.queries += 1
+            try:
+                self._results[request] = self.engine.ask(request)
+            except Exception as exc:  # noqa: BLE001 - every rule asking this gets the same error state
+                self._results[request] = exc
+        hit = self._results[request]
+        if isinstance(hit, Exception):
+            raise hit
+        return hit
+
+
+def observe(asker: Asker, spec: RuleSpec, now: datetime) -> tuple[Observation, KpiResult | None]:
+    try:
+        result = asker.ask(rule_request(asker.engine, spec, now))
+    except Exception as exc:  # noqa: BLE001 - a failed query is the rule's `error` state, reported once
+        log.warning("alert query for %s failed: %s: %s", spec.metric, type(exc).__name__, exc)
+        return Observation(value=None, sample=None, at=now, error=f"{type(exc).__name__}: {str(exc)[:200]}"), None
+    return Observation(value=result.current.value, sample=result.current.sample, at=now,
+                       comparison=result.comparison.value if result.comparison else None,
+                       stale=result.stale), result
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    rule: StoredRule
+    before: StoredState
+    transition: Transition
+    result: KpiResult | None
+    saved: bool  # False: another worker made this transition first (and sends its notifications)
+
+    @property
+    def notify(self) -> tuple[Notification, ...]:
+        return self.transition.notify if self.saved else ()
+
+
+def evaluate_rules(engine: KpiEngine, state: Engine, rules: list[StoredRule], now: datetime, *,
+                   force: bool = False, clock: Callable[[], datetime] | None = None) -> tuple[list[Evaluated], int]:
+    """Evaluate the rules due at ``now`` (all of them with ``force``). Returns what happened and how many
+    distinct engine queries it took."""
+    asker = Asker(engine)
+    out = []
+    for rule in rules:
+        store = StateStore(state, rule.team_id)
+        before = store.load(rule.id)
+        if not force and before.next_eval_at and before.next_eval_at > now:
+            continue
+        obs, result = observe(asker, rule.spec, now)
+        transition = evaluate(rule.spec, before.state, obs, now)
+        saved = store.save(before, transition.state, now=now,
+                           next_eval_at=now + timedelta(minutes=max(1, rule.spec.interval_minutes)),
+                           reason=transition.reason, value=obs.value, sample=obs.sample)
+        out.append(Evaluated(rule, before, transition, result, saved))
+    return out, asker.queries
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
