@@ -90,7 +90,7 @@ class DigestSender:
             goals = Goals(self.services.state(), schedule.team_id).list()
             late_minutes = int(late_by.total_seconds() // 60) if late_by else 0
             digest = compose_digest(engine, goals, team_id=schedule.team_id, today=day, content=schedule.content,
-                                    late_by_minutes=late_minutes)
+                                    late_by_minutes=late_minutes, due_at=schedule.due_at(day).astimezone(schedule.tz))
             lang = self.services.settings.locale[:2] if self.services.settings.locale else "en"
             message = digest_message(digest, lang=lang, currency=self.services.settings.currency)
             if resent:

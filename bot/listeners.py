@@ -307,7 +307,7 @@ def register_listeners(app: App, services: Services, slack: SlackSettings) -> No
 
 def build_home(services: Services, lang: str, team_id: str = "") -> dict:
     """The Home tab: the headline KPIs over the last 7 days against the 7 before, with their trend; then
-    the team's goals with their progress."""
+    the team's goals with their progress, and its alert rules with their state."""
     try:
         engine = services.kpi_engine()
         period = default_period(now=engine.now(), tz=services.settings.tz)
@@ -317,7 +317,15 @@ def build_home(services: Services, lang: str, team_id: str = "") -> dict:
             today = engine.now().date()
             goals = [(g, engine.catalog.metrics[g.metric], goal_progress(engine, spec_of(g), today=today))
                      for g in Goals(services.state(), team_id).list()]
-            sections.append(goal_list_message(goals, lang=lang, currency=services.settings.currency))
+            sections.append(goal_list_message(goals, lang=lang, currency=services.settings.currency, home_hint=False))
+            from kpi.alert_store import AlertRules, StateStore
+
+            from .render.alerts import rules_list_message
+
+            states = StateStore(services.state(), team_id)
+            rules = [(r.id, r.spec, engine.catalog.metrics[r.spec.metric], states.load(r.id).state)
+                     for r in AlertRules(services.state(), team_id).list()]
+            sections.append(rules_list_message(rules, lang=lang, now=engine.now()))
     except Exception:  # noqa: BLE001 - the Home tab says so rather than stay blank
         log.exception("home tab: KPIs unavailable")
         return home_view(headline=[], lang=lang, currency=services.settings.currency,

@@ -15,26 +15,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from .catalog import Metric
 from .engine import KpiEngine, KpiRequest, KpiResult
 from .errors import KpiError
-from .periods import default_period, parse_period
+from .goals import GoalSpec, Progress, goal_progress, measure
+from .goals.spec import last_year_span, year_earlier
+from .periods import default_period
 from .query import parse_query
 from .store import StoredGoal
-
-if TYPE_CHECKING:  # kpi.goals is imported late at run time (see _goals_api)
-    from .goals import Progress
 
 log = logging.getLogger("kpibot.digest")
 
 CONTENTS = ("goals", "watch", "movers")
 TOP_MOVERS = 5
 CHART_GOALS = 8  # trajectories are computed for the goals the chart draws: the ones furthest behind
-TRAILING_DAYS = 28  # the default trailing window of rates and averages (DESIGN.md section 6)
 WATCH_TOP = 3  # breakdown rows kept for a watched "sessions by channel"
 
 
@@ -115,20 +112,9 @@ def _frozen(value: object) -> object:
     return value
 
 
-def _goals_api():
-    """kpi.goals, imported late (it imports the engine and the catalog like this module)."""
-    from . import goals
-
-    return goals
-
-
-def spec_of(goal: StoredGoal):
-    """The ``GoalSpec`` of a stored goal (same fields, without the row's id, team and bookkeeping)."""
-    api = _goals_api()
-    if hasattr(api, "spec_of"):
-        return api.spec_of(goal)
-    names = {f.name for f in fields(api.GoalSpec)}
-    return api.GoalSpec(**{n: getattr(goal, n) for n in names if hasattr(goal, n)})
+def spec_of(goal: StoredGoal) -> GoalSpec:
+    """The ``GoalSpec`` of a stored goal (the same fields, without the row's id, team and bookkeeping)."""
+    return GoalSpec(**{f.name: getattr(goal, f.name) for f in fields(GoalSpec)})
 
 
 def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, today: date,
@@ -146,12 +132,14 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
     errors: list[tuple[StoredGoal, str]] = []
     if "goals" in content:
         active = [g for g in goals if g.team_id == team_id and g.archived_at is None]
-        progress_of = _memo(lambda spec: _goals_api().goal_progress(cached, spec, today=today))
+        progress_of = _memo(lambda spec: goal_progress(cached, spec, today=today))
         requests: dict[tuple, KpiRequest | KpiError] = {}  # (watch text, goal filters) -> request
         for goal in active:
             try:
                 metric = cached.catalog.metric(goal.metric)
-                progress = progress_of(spec_of(goal))
+                # who owns a goal, where it is posted and what is watched with it change nothing to its
+                # progress: goals that differ only there are computed once
+                progress = progress_of(replace(spec_of(goal), owner=None, channel=None, watch=(), text=""))
             except KpiError as exc:
                 log.warning("digest %s: goal #%s skipped: %s", team_id, goal.id, exc)
                 errors.append((goal, str(exc)))
@@ -272,74 +260,90 @@ def behind_first(lines: list[GoalLine]) -> list[GoalLine]:
 
 
 def trajectory(engine, line: GoalLine, *, today: date) -> list[tuple[date, float | None, float | None]]:
-    """(day, actual, expected) from the goal's start to yesterday (or its deadline): the actual value is
-    the accumulation since the start for additive KPIs, the trailing-window value for rates and averages
-    (from the daily numerators and denominators); the expected path goes from the baseline to the target
-    along the expected progress (linear in time)."""
+    """(day, actual, expected value) for each complete day of the goal, as ``kpi.goals`` defines them:
+    additive KPIs, the running total since the start against the on-pace total T × x (x the expected
+    share: last year's seasonal share when its history is complete, else linear); rates and averages,
+    the trailing value against B + (T − B) × x (x linear). The questions are those ``goal_progress``
+    asked, so through the digest's ``CachingEngine`` they cost nothing more."""
     goal, metric, progress = line.goal, line.metric, line.progress
-    last = min(today, goal.deadline) - timedelta(days=1)  # the last complete day
-    if last < goal.start:
+    spec = spec_of(goal)
+    upto = min(max(today, spec.start), spec.end)  # the complete days [start, upto), as goal_progress reads
+    if upto <= spec.start:
         return []
-    window = 0 if metric.additive else _trailing_days(progress)
-    first = goal.start - timedelta(days=max(window - 1, 0))
-    now = datetime.combine(today, time(12), tzinfo=engine.tz)
-    period = parse_period(f"{first.isoformat()}..{last.isoformat()}", now=now, tz=engine.tz)
-    result = engine.ask(KpiRequest(metric=metric.key, period=period, compare=None, filters=tuple(goal.filters),
-                                   granularity="day", series=True))
-    daily = {p.start.date(): p.value for p in result.series}
-    baseline, target = getattr(progress, "baseline", None), getattr(progress, "target", None)
-    span = max((goal.deadline - goal.start).days, 1)
-    out: list[tuple[date, float | None, float | None]] = []
-    running = 0.0
-    day = goal.start
-    while day <= last:
-        if metric.additive:
-            v = daily.get(day)
-            running += (v.value or 0.0) if v is not None else 0.0
-            actual: float | None = running
-        else:
-            actual = _trailing(metric, daily, day, window)
-        expected = None
-        if baseline is not None and target is not None:
-            expected = baseline + (target - baseline) * min(((day - goal.start).days + 1) / span, 1.0)
-        out.append((day, actual, expected))
+    base, target = progress.baseline, progress.target
+    if metric.additive:
+        ly_start, ly_end = last_year_span(spec)
+        ly_daily = measure.daily_values(engine, spec, ly_start, ly_end)
+        complete = any(v.value for _, v in ly_daily) and measure.history_complete(engine, spec, ly_start)
+        share = _expected_shares(spec, [(d, v.value) for d, v in ly_daily] if complete else [], upto)
+        running, actual = 0.0, []
+        for day, v in measure.daily_values(engine, spec, spec.start, upto):
+            running += v.value or 0.0
+            actual.append((day, running))
+        return [(day, value, None if target is None else target * share(day)) for day, value in actual]
+    trailing = getattr(measure, "trailing_trajectory", None) or measure._trailing_trajectory
+    points = dict(trailing(engine, spec, metric, upto))
+    out = []
+    day = spec.start
+    while day < upto:
+        x = ((day - spec.start).days + 1) / spec.days_total
+        expected = None if base is None or target is None else base + (target - base) * x
+        out.append((day, points.get(day), expected))
         day += timedelta(days=1)
     return out
 
 
-def _trailing_days(progress) -> int:
-    """The trailing window of a rate's 'current' value, read from ``Progress.current_window`` when it says
-    (a 'last_28_days' key or a 'a..b' range), else the default."""
-    text = str(getattr(progress, "current_window", "") or "")
-    if text.startswith("last_") and text.endswith("_days"):
-        try:
-            return max(1, int(text[5:-5]))
-        except ValueError:
-            return TRAILING_DAYS
-    if ".." in text:
-        try:
-            a, b = (date.fromisoformat(x.strip()) for x in text.split(".."))
-            return max(1, (b - a).days + 1)
-        except ValueError:
-            return TRAILING_DAYS
-    return TRAILING_DAYS
+def _expected_shares(spec, last_year: list[tuple[date, float | None]], upto: date) -> Callable[[date], float]:
+    """x(day): the expected share at the end of ``day`` (``kpi.goals.expected_share`` for each day, in one
+    pass): last year's share accumulated before the same day a year earlier when every day of last
+    year's span has a value and their total is positive, else linear."""
+    ly_start, ly_end = last_year_span(spec)
+    values = dict(last_year)
+    days = [ly_start + timedelta(days=i) for i in range((ly_end - ly_start).days)]
+    total = sum(values[d] or 0.0 for d in days) if days and all(values.get(d) is not None for d in days) else 0.0
+    if total <= 0:
+        return lambda day: min(((day - spec.start).days + 1) / spec.days_total, 1.0)
+    cumulative, running = {}, 0.0
+    for d in days:
+        cumulative[d] = running  # the total before d
+        running += values[d] or 0.0
+
+    def share(day: date) -> float:
+        elapsed = (day - spec.start).days + 1
+        if elapsed >= spec.days_total:
+            return 1.0
+        cutoff = year_earlier(spec.start + timedelta(days=elapsed))
+        before = cumulative.get(cutoff, running if cutoff >= ly_end else 0.0)
+        return min(max(before / total, 0.0), 1.0)
+
+    return share
 
 
-def _trailing(metric: Metric, daily: dict, day: date, window: int) -> float | None:
-    """The value over the ``window`` days ending on ``day``: Σ numerators ÷ Σ denominators when the
-    daily values carry them (rates, averages), else the day's own value."""
-    num = den = 0.0
-    seen = False
-    for i in range(window):
-        v = daily.get(day - timedelta(days=i))
-        if v is None or v.numerator is None or v.denominator is None:
-            continue
-        num, den, seen = num + v.numerator, den + v.denominator, True
-    if seen:
-        return num / den if den else None
-    v = daily.get(day)
-    return v.value if v is not None else None
+def progress_series(line: GoalLine, points: list[tuple[date, float | None, float | None]]
+                    ) -> list[tuple[date, float | None, float | None]]:
+    """A trajectory as progress shares: (day, progress, expected progress), with ``kpi.goals``' formula
+    (c − b) ÷ (T − B), b the baseline to date (additive: B × x; rates: B). Empty when the goal has no
+    baseline or target, or they are equal."""
+    p = line.progress
+    base, target = p.baseline, p.target
+    if base is None or target is None or target == base:
+        return []
+    additive = getattr(p, "additive", line.metric.additive)
+    out = []
+    for day, actual, expected in points:
+        if expected is None:
+            x = None
+        elif additive:
+            x = expected / target if target else None
+        else:
+            x = (expected - base) / (target - base)
+        if actual is None or (additive and x is None):
+            prog = None
+        else:
+            prog = (actual - (base * x if additive else base)) / (target - base)
+        out.append((day, prog, x))
+    return out
 
 
-__all__ = ["CONTENTS", "CachingEngine", "Digest", "GoalLine", "behind_first", "compose_digest", "shortfall",
-           "spec_of", "trajectory", "watch_request"]
+__all__ = ["CONTENTS", "CachingEngine", "Digest", "GoalLine", "behind_first", "compose_digest", "progress_series",
+           "shortfall", "spec_of", "trajectory", "watch_request"]

@@ -2,8 +2,8 @@
 
 A small shop whose numbers are checked by hand. Shop time zone Europe/Paris; the digest's day is
 Wednesday 2026-11-25, so "last 7 days" is Nov 18-24 and the week before Nov 11-17. Goals run from
-Nov 1 to Dec 1 (30 days; 24 elapsed by the 25th: expected progress 80% on a linear path) with an
-explicit baseline of 0, so that progress = current ÷ target.
+Nov 1 to Dec 1 inclusive (31 days; 24 complete by the 25th: expected progress 24/31 = 77% on a linear
+path, no history a year back) with an explicit baseline of 0, so that progress = current ÷ target.
 
     revenue Nov 1..24:  20 orders of 45 = 900 (10 in Nov 11-17, 10 in Nov 18-24)
     orders  Nov 1..24:  20
@@ -12,6 +12,7 @@ explicit baseline of 0, so that progress = current ÷ target.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,8 +25,9 @@ from bot.render.goals import goal_detail_message, goal_list_message, smart_messa
 from bot.terminal import render_message
 from kpi import schema
 from kpi.catalog import load_catalog
-from kpi.digest import CachingEngine, Digest, GoalLine, compose_digest
+from kpi.digest import CachingEngine, Digest, GoalLine, compose_digest, progress_series
 from kpi.engine import KpiEngine, KpiRequest, KpiResult, Value, change_between
+from kpi.goals import Progress, SmartCheck
 from kpi.periods import parse_period
 from kpi.store import StoredGoal
 from tests.test_blocks import assert_within_limits
@@ -85,10 +87,12 @@ def fresh(engine: KpiEngine) -> KpiEngine:
 
 def test_compose_digest_statuses_by_hand(engine):
     goals = [
-        goal(1, "revenue", 1000, owner="U042", watch=("conversion", "cart abandonment")),  # 900/1000 = 90% ≥ 80%
-        goal(2, "orders", 100),  # 20/100 = 20%, expected 80%: off track
+        goal(1, "revenue", 1000, owner="U042", watch=("conversion", "cart abandonment")),  # 900/1000 = 90% ≥ 77%
+        goal(2, "orders", 100),  # 20/100 = 20%, expected 77%: off track
         goal(3, "revenue", 800),  # 900 ≥ 800: achieved
-        goal(4, "orders", 1000, start=date(2026, 10, 1), deadline=date(2026, 11, 1)),  # over, 0 of 1000: missed
+        goal(4, "orders", 1000, start=date(2026, 10, 1), deadline=date(2026, 10, 31)),  # over, 0 of 1000: missed
+        goal(8, "orders", 25, start=date(2026, 11, 11), deadline=date(2026, 11, 30)),  # 20/25 = 80% vs 14/20 = 70%
+        goal(9, "orders", 36, start=date(2026, 11, 11), deadline=date(2026, 11, 30)),  # 56% vs 70%: at risk
         goal(5, "email open rate", 0.3, baseline=0.2),  # no campaign at all: no data
         goal(6, "orders", 10, team="T2"),  # another team's: left out
         dataclasses.replace(goal(7, "orders", 10), archived_at=datetime(2026, 11, 20)),  # archived: left out
@@ -96,7 +100,7 @@ def test_compose_digest_statuses_by_hand(engine):
     d = compose_digest(engine, goals, team_id="T1", today=TODAY)
     assert isinstance(d, Digest) and d.day == TODAY and d.team_id == "T1" and d.tz == "Europe/Paris"
     by_id = {x.goal.id: x for x in d.goals}
-    assert sorted(by_id) == [1, 2, 3, 4, 5]
+    assert sorted(by_id) == [1, 2, 3, 4, 5, 8, 9]
     assert by_id[1].progress.current == pytest.approx(900)
     assert by_id[1].progress.progress == pytest.approx(0.9)
     assert by_id[1].progress.status == "on_track"
@@ -105,6 +109,8 @@ def test_compose_digest_statuses_by_hand(engine):
     assert by_id[3].progress.status == "achieved"
     assert by_id[4].progress.status == "missed"
     assert by_id[5].progress.status == "no_data"
+    assert by_id[8].progress.expected == pytest.approx(14 / 20) and by_id[8].progress.status == "on_track"
+    assert by_id[9].progress.progress == pytest.approx(20 / 36) and by_id[9].progress.status == "at_risk"
     assert not d.late and d.late_by_minutes == 0
 
     # KPIs to watch: last 7 days (Nov 18-24) vs Nov 11-17
@@ -125,11 +131,32 @@ def test_compose_digest_statuses_by_hand(engine):
     keys = [r.metric.key for r in d.movers]
     assert "conversion_rate" in keys and "revenue" not in keys
 
-    # trajectories: the goals furthest behind, with a point a day from the start to yesterday
+    # trajectories: the goals furthest behind, with a point a day from the start to yesterday, ending on
+    # the goal's current value; as progress shares, ending on the goal's progress and expected progress
     traj = d.trajectories[2]
-    assert traj[0][0] == START and traj[-1][0] == TODAY - timedelta(days=1)
+    assert traj[0][0] == START and traj[-1][0] == TODAY - timedelta(days=1) and len(traj) == 24
+    assert traj[9][1] == 0 and traj[10][1] == pytest.approx(2)  # nothing before Nov 11; Nov 11 had 2 orders
     assert traj[-1][1] == pytest.approx(20)  # orders accumulated since Nov 1
-    assert traj[-1][2] == pytest.approx(100 * 24 / 30)  # the linear expected path
+    assert traj[-1][2] == pytest.approx(100 * 24 / 31)  # the on-pace total, linear
+    series = progress_series(by_id[2], traj)
+    assert series[-1][1] == pytest.approx(by_id[2].progress.progress)
+    assert series[-1][2] == pytest.approx(by_id[2].progress.expected)
+    assert 4 not in d.trajectories or d.trajectories[4][-1][0] == date(2026, 10, 31)
+
+
+def test_trajectory_of_a_rate_is_its_trailing_value(engine):
+    # conversion over the trailing days since the start (Nov 11): 20 orders / 450 sessions by Nov 24
+    g = goal(1, "conversion_rate", 0.1, start=date(2026, 11, 11), deadline=date(2026, 12, 10), baseline=0.02)
+    d = compose_digest(engine, [g], team_id="T1", today=TODAY)
+    line = d.goals[0]
+    assert line.progress.current == pytest.approx(20 / 450)
+    traj = d.trajectories[1]
+    assert traj[0][0] == date(2026, 11, 11) and traj[-1][0] == date(2026, 11, 24)
+    assert traj[-1][1] == pytest.approx(20 / 450)
+    assert traj[-1][2] == pytest.approx(0.02 + 0.08 * 14 / 30)
+    series = progress_series(line, traj)
+    assert series[-1][1] == pytest.approx(line.progress.progress) == pytest.approx((20 / 450 - 0.02) / 0.08)
+    assert digest_chart(d).startswith(b"\x89PNG")
 
 
 def test_watch_keeps_the_goals_filters_where_the_kpi_has_them(engine):
@@ -241,21 +268,20 @@ def test_digest_message_with_chart_and_late_marker(engine):
     assert "72 minutes" in str(digest_message(plain).blocks)
 
 
-def _line(engine_result_metric: str, i: int, status: str, progress: float, today=TODAY) -> GoalLine:
-    from kpi.goals import Progress
-
-    metric = CATALOG.metrics[engine_result_metric]
-    p = Progress(baseline=0.0, current=progress * 100, target=100.0, progress=progress, expected=0.8,
-                 expected_kind="linear", status=status, projection=progress * 120, projection_low=progress * 100,
-                 projection_high=progress * 140, days_elapsed=24, days_total=30, days_left=6, pace_needed=0.018,
-                 pace_actual=0.011, frozen=False, current_window="2026-11-01..2026-11-24")
+def _line(metric_key: str, i: int, status: str, progress: float) -> GoalLine:
+    metric = CATALOG.metrics[metric_key]
+    p = Progress(baseline=1000.0, current=progress * 1100 * 0.77, target=1100.0, progress=progress, expected=0.77,
+                 expected_kind="linear", status=status, projection=progress * 1200, projection_low=progress * 1100,
+                 projection_high=progress * 1300, days_elapsed=24, days_total=31, days_left=6, pace_needed=450.0,
+                 pace_actual=380.0, frozen=False, current_window="since start", baseline_to_date=770.0,
+                 expected_value=1100 * 0.77, pace_needed_relative=0.18, pace_actual_relative=0.11, additive=True)
     week = parse_period("last 7 days", now=NOW, tz=TZ)
     conv = CATALOG.metrics["conversion_rate"]
     cur, prev = Value(0.04, 10, 250, 250), Value(0.05, 10, 200, 200)
     watch = [KpiResult(metric=conv, period=week, current=cur, compare="previous", comparison_period=week.previous(),
                        comparison=prev, change=change_between(conv, cur, prev))]
-    g = goal(i, engine_result_metric, 100, owner=f"U{i:05d}", filters=(("channel", (f"channel-{i}",)),),
-             watch=("conversion",))
+    g = goal(i, metric_key, 0.1, kind="relative_pct", baseline=None, owner=f"U{i:05d}",
+             filters=(("channel", (f"channel-{i}",)),), watch=("conversion_rate",))
     return GoalLine(goal=g, metric=metric, progress=p, watch=watch)
 
 
@@ -269,7 +295,9 @@ def _digest(n: int, **kw) -> Digest:
         movers.append(KpiResult(metric=m, period=week, current=Value(a), compare="previous",
                                 comparison_period=week.previous(), comparison=Value(b),
                                 change=change_between(m, Value(a), Value(b))))
-    traj = {x.goal.id: [(START + timedelta(days=k), 3.0 * k, 100 * (k + 1) / 30) for k in range(24)] for x in lines}
+    # running totals against the on-pace total T × x (T = 1100), each goal a little further behind
+    traj = {x.goal.id: [(START + timedelta(days=k), (30 - x.goal.id % 9) * (k + 1), 1100 * (k + 1) / 31)
+                        for k in range(24)] for x in lines}
     return Digest(team_id="T1", day=TODAY, tz="Europe/Paris", goals=lines, movers=movers, trajectories=traj, **kw)
 
 
@@ -307,7 +335,7 @@ def test_french_digest():
     flat = str(msg.blocks)
     assert "mercredi 25 novembre" in msg.blocks[0]["text"]["text"]
     assert "Objectifs" in flat and "À surveiller" in flat and "Plus fortes variations" in flat
-    assert "jours restants" in flat and "il faut" in flat and "%" in flat
+    assert "jours restants" in flat and "il faut +18,0 % vs l'an dernier, on fait +11,0 %" in flat
     assert "Goals" not in flat and "days left" not in flat
 
 
@@ -341,6 +369,7 @@ def test_digest_chart_from_a_composed_digest(engine):
     d = compose_digest(engine, [goal(1, "orders", 100), goal(2, "revenue", 1000)], team_id="T1", today=TODAY)
     assert d.trajectories
     assert digest_chart(d).startswith(b"\x89PNG")
+    assert pickle.loads(pickle.dumps(d)) == d  # the chart is drawn in a helper process
     assert "Orders" in digest_text(d)
 
 
@@ -360,6 +389,8 @@ def test_goal_list_within_limits(n):
         assert "No goal yet" in msg.text
     if n == 500:
         assert "more goals: see the KPI Bot Home tab" in str(msg.blocks)
+        inside_home = goal_list_message(items, home_hint=False)
+        assert "Home tab" not in str(inside_home.blocks) + inside_home.text and "more goals" in inside_home.text
     if n == 1:
         assert "#1" in str(msg.blocks) and "progress not available" in str(msg.blocks)
 
@@ -378,20 +409,18 @@ def test_goal_detail_message():
 
 
 def test_smart_message():
-    from kpi import goals as goals_api
-
     x = _line("revenue", 3, "on_track", 0.5)
-    fields = {f.name for f in dataclasses.fields(goals_api.SmartCheck)}
-    values = {"specific": "Revenue, channel = email", "measurable": "from $1,000.00 to $1,100.00 (+10%)",
-              "achievable": "a +10% change happened in 3 of the last 24 months",
-              "time_bound": "from 1 Nov 2026 to 1 Dec 2026 (30 days)",
-              "warnings": ["Beyond anything seen <in 2 years>"]}
-    check = goals_api.SmartCheck(**{k: v for k, v in values.items() if k in fields},
-                                 **{k: None for k in fields - set(values)})
+    check = SmartCheck(specific="Revenue, channel = email, +10% by 31 Dec 2026",
+                       measurable="from $1,000.00 (same span last year) to $1,100.00",
+                       achievable="a +10% change happened in 3 of the last 24 months",
+                       time_bound="deadline 2026-12-31, 36 days left",
+                       warnings=["Beyond anything seen <in 2 years>"])
     msg = smart_message(x.goal, x.metric, check)
     assert_within_limits(msg.blocks)
     flat = str(msg.blocks)
-    for letter in ("*S*", "*M*", "*A*", "*T*"):
-        assert letter in flat
+    for letter, word in (("S", "Specific"), ("M", "Measurable"), ("A", "Achievable"), ("T", "Time-bound")):
+        assert f"*{letter}* · *{word}" in flat
+    assert "3 of the last 24 months" in flat
     assert ":warning: Beyond anything seen &lt;in 2 years&gt;" in flat
+    assert "Beyond anything seen" in msg.text
     assert "Objectif n°3 fixé" in str(smart_message(x.goal, x.metric, check, lang="fr").blocks)

@@ -194,6 +194,7 @@ def test_app_home_shows_the_headline_kpis(rig):
     for label in ("Revenue", "Conversion rate", "Return rate"):
         assert label in view
     assert "Visitors" in view and ("goal" in view.lower())  # the seeded goals, with their progress
+    assert "8.0%" in view  # the seeded alert rules, with their state
 
 
 def test_a_failing_query_gets_an_apology_and_a_reference_the_log_carries(rig, caplog):

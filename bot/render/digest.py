@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from kpi.digest import CHART_GOALS, Digest, GoalLine, behind_first
+from kpi.digest import CHART_GOALS, Digest, GoalLine, behind_first, progress_series
 from kpi.engine import KpiResult
 from kpi.formatting import babel_locale, change_arrow, format_value, lang_of
 
@@ -273,22 +273,23 @@ COLOURS = ["#1f6fb2", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7
 GREY = "#666666"
 
 
-def chart_goals(digest: Digest) -> list[GoalLine]:
-    """The goals the chart draws: at most ``CHART_GOALS``, furthest behind first, with a trajectory."""
+def chart_goals(digest: Digest) -> list[tuple[GoalLine, list]]:
+    """The goals the chart draws, with their progress series: at most ``CHART_GOALS``, furthest behind
+    first, those with a trajectory and a progress to draw."""
     out = []
     for x in behind_first(digest.goals):
-        points = digest.trajectories.get(x.goal.id) or []
-        base, target = getattr(x.progress, "baseline", None), getattr(x.progress, "target", None)
-        if points and base is not None and target is not None and target != base:
-            out.append(x)
+        series = progress_series(x, digest.trajectories.get(x.goal.id) or [])
+        if any(p is not None for _, p, _ in series):
+            out.append((x, series))
         if len(out) >= CHART_GOALS:
             break
     return out
 
 
 def digest_chart(digest: Digest, *, lang: str = "en") -> bytes | None:
-    """A PNG of each drawn goal's progress over time ((actual − baseline) ÷ (target − baseline)), solid,
-    against its expected path, dashed in the same colour; None when there is no goal to draw."""
+    """A PNG of each drawn goal's progress over time ((actual − baseline to date) ÷ (target − baseline),
+    as ``kpi.goals`` computes it), solid, against its expected progress, dashed in the same colour; None
+    when there is no goal to draw."""
     lang = lang_of(lang)
     goals = chart_goals(digest)
     if not goals:
@@ -303,13 +304,11 @@ def digest_chart(digest: Digest, *, lang: str = "en") -> bytes | None:
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", alpha=0.3)
     ax.axhline(1.0, color=GREY, linewidth=0.8, linestyle=":")
-    first_day = min(p[0] for x in goals for p in digest.trajectories[x.goal.id])
-    for i, x in enumerate(goals):
-        base, target = float(x.progress.baseline), float(x.progress.target)
-        pts = digest.trajectories[x.goal.id]
-        xs = [(d - first_day).days for d, _, _ in pts]
-        actual = [math.nan if a is None else (a - base) / (target - base) for _, a, _ in pts]
-        expected = [math.nan if e is None else (e - base) / (target - base) for _, _, e in pts]
+    first_day = min(day for _, series in goals for day, _, _ in series)
+    for i, (x, series) in enumerate(goals):
+        xs = [(day - first_day).days for day, _, _ in series]
+        actual = [math.nan if p is None else p for _, p, _ in series]
+        expected = [math.nan if e is None else e for _, _, e in series]
         col = COLOURS[i % len(COLOURS)]
         label = f"#{x.goal.id} {x.metric.name(lang)}"
         if x.goal.filters:
@@ -317,6 +316,9 @@ def digest_chart(digest: Digest, *, lang: str = "en") -> bytes | None:
         ax.plot(xs, actual, color=col, linewidth=2, label=_literal(clip(label, 40)))
         ax.plot(xs, expected, color=col, linewidth=1, linestyle="--", alpha=0.7)
     ax.plot([], [], color=GREY, linestyle="--", linewidth=1, label=s(lang, "expected"))
+    # a young rate's first days can swing far: keep the view on -50%..200% at most around 0..100%
+    values = [v for _, series in goals for _, p, e in series for v in (p, e) if v is not None] + [0.0, 1.0]
+    ax.set_ylim(max(min(values), -0.5) - 0.05, min(max(values), 2.0) + 0.05)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _literal(format_value(v, "percent", lang=lang))))

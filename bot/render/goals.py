@@ -4,15 +4,16 @@ current vs target, pace, days left, owner)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from datetime import date
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
 from kpi.catalog import Metric
 from kpi.engine import KpiResult
 from kpi.formatting import babel_locale, change_arrow, format_change, format_value, lang_of
+from kpi.goals import Progress, SmartCheck
 from kpi.store import StoredGoal
 
 from .answer import colour, filters_text, user_ref
@@ -42,7 +43,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "achieved": "achieved", "on_track": "on track", "at_risk": "at risk", "off_track": "off track",
         "missed": "missed", "no_data": "no data",
         "now_target": "{current} now, target {target}",
-        "needs": "needs {needed}", "doing": "doing {actual}",
+        "needs": "needs {needed}", "doing": "doing {actual}", "per_month": "/month",
+        "vs_last_year": "{x} vs last year",
         "days_left": "{n} days left", "day_left": "1 day left", "due_today": "due today",
         "not_started": "starts {date}", "ended": "ended {date}",
         "watch": "Watch", "vs_week": "7 days vs the 7 before",
@@ -62,12 +64,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "time_bound": "Time-bound",
         "smart_footer": "Follow it with `/kpi goal show {id}`; it appears in the digest and the Home tab.",
         "created_by": "Set by {user}",
+        "since_start": "since the start", "trailing_28": "last 28 days",
+        "baseline_given": "as set", "baseline_last_year": "same span last year", "baseline_before": "before the start",
+        "seasonal": "following last year's seasonality",
     },
     "fr": {
         "achieved": "atteint", "on_track": "en bonne voie", "at_risk": "à risque", "off_track": "en retard",
         "missed": "manqué", "no_data": "pas de données",
         "now_target": "{current} actuellement, cible {target}",
-        "needs": "il faut {needed}", "doing": "on fait {actual}",
+        "needs": "il faut {needed}", "doing": "on fait {actual}", "per_month": "/mois",
+        "vs_last_year": "{x} vs l'an dernier",
         "days_left": "{n} jours restants", "day_left": "1 jour restant", "due_today": "échéance aujourd'hui",
         "not_started": "commence le {date}", "ended": "terminé le {date}",
         "watch": "À surveiller", "vs_week": "7 jours vs les 7 précédents",
@@ -87,6 +93,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "time_bound": "Temporel",
         "smart_footer": "Suivez-le avec `/kpi goal show {id}` ; il apparaît dans le résumé et l'onglet Accueil.",
         "created_by": "Fixé par {user}",
+        "since_start": "depuis le début", "trailing_28": "28 derniers jours",
+        "baseline_given": "fixée", "baseline_last_year": "même période l'an dernier", "baseline_before": "avant le début",
+        "seasonal": "selon la saisonnalité de l'an dernier",
     },
 }
 
@@ -130,16 +139,17 @@ def short_date(day: date, lang: str) -> str:
 
 def days_text(goal: StoredGoal, progress, lang: str, *, today: date | None = None) -> str:
     """'12 days left', 'due today', 'ended 31 Dec 2026', 'starts 1 Jan 2027'."""
-    left = _get(progress, "days_left")
-    elapsed = _get(progress, "days_elapsed")
-    if status_of(progress) in ("achieved", "missed") and (left is None or left <= 0) or (left is not None and left < 0):
-        return s(lang, "ended", date=short_date(goal.deadline, lang))
-    if elapsed is not None and elapsed < 0 or (today is not None and today < goal.start):
-        return s(lang, "not_started", date=short_date(goal.start, lang))
-    if left is None:
+    if progress is None:
         return ""
+    if progress.frozen:
+        return s(lang, "ended", date=short_date(goal.deadline, lang))
+    not_started = today < goal.start if today is not None else (
+        progress.days_elapsed == 0 and progress.days_left >= progress.days_total)
+    if not_started:
+        return s(lang, "not_started", date=short_date(goal.start, lang))
+    left = progress.days_left
     if left == 0:
-        return s(lang, "due_today") if not _get(progress, "frozen") else s(lang, "ended", date=short_date(goal.deadline, lang))
+        return s(lang, "due_today")
     return s(lang, "day_left") if left == 1 else s(lang, "days_left", n=left)
 
 
@@ -153,23 +163,55 @@ def now_target_text(metric: Metric, progress, lang: str, currency: str) -> str:
 
 
 def pace_text(metric: Metric, progress, lang: str, currency: str) -> str:
-    """'needs +1.8%/month, doing +1.1%': the change per month the goal needs from here, and the one
-    it has been making (as the goals module reports them: relative for most KPIs, points for rates)."""
-    needed, actual = _get(progress, "pace_needed"), _get(progress, "pace_actual")
-    if needed is None:
+    """The pace the goal needs from here and the one it has kept: 'needs +12.0% vs last year, doing +8.0%'
+    (additive KPIs with a baseline), 'needs $12,000/month, doing $9,500/month' (additive, no baseline),
+    'needs +0.30 pt/month, doing +0.10 pt/month' (percentages), 'needs +1.8%/month, doing +1.1%/month'
+    (other rates and averages). '' once the deadline is over or the goal is already achieved (a pace
+    "needed" past the target means nothing), or without data."""
+    if progress is None or progress.frozen or progress.status in ("achieved", "missed", "no_data"):
         return ""
-    per = "/month" if lang_of(lang) == "en" else "/mois"
-    out = s(lang, "needs", needed=signed_pace(needed, metric, lang, currency) + per)
-    if actual is not None:
-        out += ", " + s(lang, "doing", actual=signed_pace(actual, metric, lang, currency))
-    return out
+    needed, actual = progress.pace_needed, progress.pace_actual
+    rel_needed, rel_actual = progress.pace_needed_relative, progress.pace_actual_relative
+    per = s(lang, "per_month")
+    if progress.additive and rel_needed is not None:
+        parts = [s(lang, "needs", needed=s(lang, "vs_last_year", x=_signed_share(rel_needed, lang)))]
+        if rel_actual is not None:
+            parts.append(s(lang, "doing", actual=_signed_share(rel_actual, lang)))
+    elif progress.additive:
+        def amount(v: float) -> str:
+            return format_value(max(v, 0.0), metric.format, currency=currency, lang=lang, compact=True) + per
+
+        parts = [s(lang, "needs", needed=amount(needed))] if needed is not None and needed > 0 else []
+        if actual is not None:
+            parts.append(s(lang, "doing", actual=amount(actual)))
+    elif metric.format == "percent":
+        parts = [s(lang, "needs", needed=_signed_points(needed, lang) + per)] if needed is not None else []
+        if actual is not None:
+            parts.append(s(lang, "doing", actual=_signed_points(actual, lang) + per))
+    elif rel_needed is not None:
+        parts = [s(lang, "needs", needed=_signed_share(rel_needed, lang) + per)]
+        if rel_actual is not None:
+            parts.append(s(lang, "doing", actual=_signed_share(rel_actual, lang) + per))
+    else:
+        def signed(v: float) -> str:
+            return _sign(v) + format_value(abs(v), metric.format, currency=currency, lang=lang, compact=True) + per
+
+        parts = [s(lang, "needs", needed=signed(needed))] if needed is not None else []
+        if actual is not None:
+            parts.append(s(lang, "doing", actual=signed(actual)))
+    return ", ".join(parts)
 
 
-def signed_pace(value: float, metric: Metric, lang: str, currency: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    sign = "+" if value > 0 else ("−" if value < 0 else "±")
-    return sign + format_value(abs(value), "percent", lang=lang)
+def _sign(v: float) -> str:
+    return "+" if v > 0 else ("−" if v < 0 else "±")
+
+
+def _signed_share(v: float, lang: str) -> str:
+    return _sign(v) + format_value(abs(v), "percent", lang=lang)
+
+
+def _signed_points(v: float, lang: str) -> str:
+    return _sign(v) + format_decimal(abs(v) * 100, format="#,##0.0#", locale=babel_locale(lang)) + " pt"
 
 
 def goal_line(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False,
@@ -285,8 +327,11 @@ def pack_sections(chunks: Sequence[str], *, max_blocks: int, limit: int = SECTIO
 LIST_MAX = 40  # goals listed in one message; the Home tab and `kpibot goals list` have the rest
 
 
-def goal_list_message(items: list[tuple[StoredGoal, Metric, object | None]], *, lang: str = "en",
-                      currency: str = "USD") -> Message:
+def goal_list_message(items: list[tuple[StoredGoal, Metric, Progress | None]], *, lang: str = "en",
+                      currency: str = "USD", home_hint: bool = True) -> Message:
+    """Every goal, those needing attention first, several per section; past ``LIST_MAX`` (or 50 blocks)
+    a note on how many more, pointing to the Home tab with ``home_hint`` (pass False inside the Home
+    tab itself)."""
     lang = lang_of(lang)
     title = f"{s(lang, 'goals_title')} ({len(items)})" if items else s(lang, "goals_title")
     if not items:
@@ -296,9 +341,10 @@ def goal_list_message(items: list[tuple[StoredGoal, Metric, object | None]], *, 
     texts, shown = pack_sections(chunks, max_blocks=MAX_BLOCKS_MESSAGE - 3, max_items=LIST_MAX)
     blocks = [header(title)] + [section(x) for x in texts]
     if shown < len(items):
-        blocks.append(context(s(lang, "more_goals", n=len(items) - shown)))
+        blocks.append(context(s(lang, "more_goals" if home_hint else "more_goals_plain", n=len(items) - shown)))
     plain = [esc(title)] + [esc(goal_plain(g, m, p, lang=lang, currency=currency, with_id=True)) for g, m, p in ordered[:60]]
-    return Message(text=fit_plain(plain, len(items), lang), blocks=fit(blocks, lang=lang))
+    more = (lambda n: s(lang, "more_goals", n=n)) if home_hint else None
+    return Message(text=fit_plain(plain, len(items), lang, more=more), blocks=fit(blocks, lang=lang))
 
 
 def _order(progress) -> int:
@@ -329,7 +375,7 @@ def fit_plain(lines: list[str], total_goals: int, lang: str, *, first_goal: int 
 # -- /kpi goal show ----------------------------------------------------------------------------------
 
 
-def goal_detail_message(goal: StoredGoal, metric: Metric, progress, *, lang: str = "en",
+def goal_detail_message(goal: StoredGoal, metric: Metric, progress: Progress, *, lang: str = "en",
                         currency: str = "USD") -> Message:
     lang = lang_of(lang)
     title = s(lang, "goal_title", id=goal.id, name=metric.name(lang))
@@ -342,11 +388,25 @@ def goal_detail_message(goal: StoredGoal, metric: Metric, progress, *, lang: str
     def val(x):
         return esc(value_text(x, metric, lang, currency))
 
+    current = val(_get(progress, "current"))
+    window = {"since start": "since_start", "trailing 28 days": "trailing_28"}.get(_get(progress, "current_window") or "")
+    if window:
+        current += f"  _{s(lang, window)}_"
+    baseline = val(_get(progress, "baseline"))
+    if progress is not None and progress.baseline is not None:
+        how = "baseline_given" if goal.baseline is not None else (
+            "baseline_last_year" if progress.additive else "baseline_before")
+        baseline += f"  _{s(lang, how)}_"
+    expected = esc(format_value(_get(progress, "expected"), "percent", lang=lang))
+    if _get(progress, "expected_value") is not None:
+        expected += f" ({val(progress.expected_value)})"
+    if _get(progress, "expected_kind") == "seasonal":
+        expected += f"  _{s(lang, 'seasonal')}_"
     fields = [
-        f"*{s(lang, 'current')}*\n{val(_get(progress, 'current'))}",
+        f"*{s(lang, 'current')}*\n{current}",
         f"*{s(lang, 'target')}*\n{val(_get(progress, 'target'))}",
-        f"*{s(lang, 'baseline')}*\n{val(_get(progress, 'baseline'))}",
-        f"*{s(lang, 'expected')}*\n{esc(format_value(_get(progress, 'expected'), 'percent', lang=lang))}",
+        f"*{s(lang, 'baseline')}*\n{baseline}",
+        f"*{s(lang, 'expected')}*\n{expected}",
     ]
     proj = _get(progress, "projection")
     if proj is not None:
@@ -368,7 +428,7 @@ def goal_detail_message(goal: StoredGoal, metric: Metric, progress, *, lang: str
         fields.append(f"*{s(lang, 'channel')}*\n{channel_ref(goal.channel)}")
     blocks = [header(title), section(head), section(fields=fields)]
     if goal.watch:
-        blocks.append(context(f"_{s(lang, 'watch')}_{colon(lang)}" + esc(", ".join(goal.watch))))
+        blocks.append(context(f"_{s(lang, 'watch')}_{colon(lang)}" + esc(", ".join(w.replace("_", " ") for w in goal.watch))))
     notes = []
     if goal.text:
         notes.append(f"“{esc(clip(goal.text, 2000))}”")
@@ -393,7 +453,7 @@ def channel_ref(channel: str) -> str:
 SMART_LETTERS = (("S", "specific"), ("M", "measurable"), ("A", "achievable"), ("T", "time_bound"))
 
 
-def smart_message(goal: StoredGoal, metric: Metric, check, *, lang: str = "en") -> Message:
+def smart_message(goal: StoredGoal, metric: Metric, check: SmartCheck, *, lang: str = "en") -> Message:
     """One labelled line per letter of SMART, then the warnings (:warning:)."""
     lang = lang_of(lang)
     title = s(lang, "smart_title", id=goal.id, name=metric.name(lang))
