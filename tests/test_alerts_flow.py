@@ -202,3 +202,45 @@ def test_alerts_cli(rig, monkeypatch, capsys):
     assert main(["alerts", "test", str(rules[0]["id"])]) == 0
     assert "would have fired" in capsys.readouterr().out
     assert main(["alerts", "mute", str(rules[0]["id"]), "--for", "2h"]) == 0
+
+
+def test_on_demo_data_an_injected_return_spike_fires_once_repeats_and_resolves_once(database_url):
+    """A realistic shop (demo data, ~6% returns) with a spike of returns injected over the last days."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import delete, func, select
+
+    from kpi.demo import generate_demo_data
+
+    rig = Rig(database_url)
+    try:
+        engine = make_engine(database_url)
+        generate_demo_data(engine, days=60, orders_per_day=80, seed=5, today=date(2026, 11, 25),
+                           tz=ZoneInfo("Europe/Paris"), replace=True)
+        rule = add_rule(rig, "return rate above 8% over 7 days clear below 7% min 200 orders repeat 24h in #general")
+        clock = Clock(T0)
+        assert [s for s in notifier(rig, clock).check() if s.status == "sent"] == []  # ~6%: quiet
+        with engine.begin() as conn:  # the spike: 10% more of the window's orders come back
+            window = conn.execute(select(schema.orders.c.order_id).where(
+                schema.orders.c.placed_at >= datetime(2026, 11, 17), schema.orders.c.status == "placed")
+                .order_by(schema.orders.c.order_id)).scalars().all()
+            conn.execute(insert(schema.returns), [dict(return_id=f"spike{i}", order_id=o, returned_at=datetime(2026, 11, 22, 12),
+                                                       amount=1, items=1) for i, o in enumerate(window[: len(window) // 10])])
+        clock.now = T0 + timedelta(minutes=20)
+        assert [s.key for s in notifier(rig, clock).check() if s.status == "sent"] == [f"alert:{rule.id}:1:fire"]
+        clock.now = T0 + timedelta(hours=24, minutes=30)
+        assert [s.key for s in notifier(rig, clock).check() if s.status == "sent"] == [f"alert:{rule.id}:1:repeat1"]
+        with engine.begin() as conn:  # the returns are corrected
+            conn.execute(delete(schema.returns).where(schema.returns.c.return_id.like("spike%")))
+            assert conn.execute(select(func.count()).select_from(schema.returns)).scalar() > 0
+        clock.now = T0 + timedelta(hours=25)
+        assert [s.key for s in notifier(rig, clock).check() if s.status == "sent"] == [f"alert:{rule.id}:1:resolve"]
+        clock.now = T0 + timedelta(hours=26)
+        assert [s for s in notifier(rig, clock).check() if s.status == "sent"] == []
+        first = [m for m in in_channel(rig) if not m.thread_ts]
+        assert len(first) == 1
+        assert len([m for m in in_channel(rig) if m.thread_ts == first[0].ts and not m.files]) >= 2  # repeat, resolve
+        engine.dispose()
+    finally:
+        rig.close()
