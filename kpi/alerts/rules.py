@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..catalog import Catalog, Metric, normalise
 from ..errors import QueryError, UnknownMetric
+from ..markup import take_channels
 from ..query import DIMENSION_WORDS
 
 CONDITIONS = ("above", "below", "change_above", "change_below")
@@ -236,13 +237,8 @@ def _cut(s: str, m: re.Match) -> str:
 
 
 def _take_channel(raw: str) -> tuple[str | None, str]:
-    found: list[str] = []
-
-    def take(m: re.Match) -> str:
-        found.append(m[1] or "#" + m[2].lower())
-        return " | "
-
-    raw = re.sub(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|(?<![\w&#])#([\w][\w\-]*)", take, raw)
+    channels, raw = take_channels(raw)
+    found = [cid or "#" + name for cid, name in channels]
     if len(set(found)) > 1:
         raise RuleError(f"One channel per rule, not {len(set(found))}.", "channel")
     return (found[0] if found else None), raw

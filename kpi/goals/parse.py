@@ -26,6 +26,7 @@ import re
 from datetime import date, datetime, timedelta, tzinfo
 
 from ..catalog import Catalog, Metric, normalise
+from ..markup import take_channels
 from ..query import DIMENSION_WORDS
 from .spec import (
     GoalError,
@@ -176,13 +177,8 @@ def _take_owner(raw: str) -> tuple[str | None, str]:
 
 
 def _take_channel(raw: str) -> tuple[str | None, str]:
-    channels: list[str] = []
-
-    def take(m: re.Match) -> str:
-        channels.append(m[1] or m[2].lower())
-        return " | "
-
-    raw = re.sub(r"<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|(?<![\w&#])#([\w][\w\-]*)", take, raw)
+    found, raw = take_channels(raw)
+    channels = [cid or name for cid, name in found]
     if len(set(channels)) > 1:
         raise GoalError(f"One channel per goal, not {len(set(channels))}.", "channel")
     return (channels[0] if channels else None), raw
