@@ -68,13 +68,7 @@ def parse_query(text: str, catalog: Catalog, *, now: datetime, tz: ZoneInfo) -> 
     if m:
         top = max(1, int(m.group(1)))
         work = work[: m.start()] + " " + work[m.end():]
-    filters: dict[str, list[str]] = {}
-    dim_words = set(DIMENSION_WORDS) | {d for ms in catalog.measures.values() for d in ms.dimensions}
-    filter_re = r"\b(" + "|".join(sorted(map(re.escape, dim_words), key=len, reverse=True)) + r")\s*[=:]\s*([^\s,]+(?:,[^\s,]+)*)"
-    for m in list(re.finditer(filter_re, work)):
-        dim = DIMENSION_WORDS.get(m.group(1), m.group(1))
-        filters.setdefault(dim, []).extend(v for v in m.group(2).split(",") if v)
-    work = re.sub(filter_re, " ", work)
+    filter_pairs, work = take_filters(work, catalog)
     breakdown = None
     m = re.search(r"\b(?:by|par|per)\s+(?:the\s+|le\s+|la\s+)?([a-z_]+)\b", work)
     if m:
@@ -92,11 +86,22 @@ def parse_query(text: str, catalog: Catalog, *, now: datetime, tz: ZoneInfo) -> 
     return ParsedQuery(
         request=KpiRequest(
             metric=metric_key, period=period, compare=compare,
-            filters=tuple((d, tuple(v)) for d, v in filters.items()),
+            filters=filter_pairs,
             breakdown=breakdown, granularity=granularity, top=top,
         ),
         metric_text=" ".join(words[:used]), period_text=period_text,
     )
+
+
+def take_filters(text: str, catalog: Catalog, sep: str = " ") -> tuple[tuple[tuple[str, tuple[str, ...]], ...], str]:
+    """``channel=email``, ``pays:FR,DE``: the filters a text names (dimension words in English or French,
+    or any catalog dimension), and the text with each replaced by ``sep``."""
+    words = set(DIMENSION_WORDS) | {d for ms in catalog.measures.values() for d in ms.dimensions}
+    pattern = r"\b(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\s*[=:]\s*([^\s,|]+(?:,[^\s,|]+)*)"
+    filters: dict[str, list[str]] = {}
+    for m in re.finditer(pattern, text):
+        filters.setdefault(DIMENSION_WORDS.get(m[1], m[1]), []).extend(v for v in m[2].split(",") if v)
+    return tuple((d, tuple(v)) for d, v in filters.items()), re.sub(pattern, sep, text)
 
 
 def _match_metric(words: list[str], catalog: Catalog) -> tuple[str | None, int]:

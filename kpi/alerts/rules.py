@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..catalog import Catalog, Metric, normalise
 from ..errors import QueryError, UnknownMetric
 from ..markup import take_channels
-from ..query import DIMENSION_WORDS
+from ..query import take_filters
 
 CONDITIONS = ("above", "below", "change_above", "change_below")
 FIELDS = ("metric", "condition", "threshold", "clear_threshold", "window", "min_sample", "consecutive",
@@ -265,12 +265,7 @@ def _take_mentions(raw: str) -> tuple[str | None, str]:
 
 
 def _take_filters(s: str, catalog: Catalog):
-    words = set(DIMENSION_WORDS) | {d for ms in catalog.measures.values() for d in ms.dimensions}
-    pattern = r"\b(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\s*[=:]\s*([^\s,|]+(?:,[^\s,|]+)*)"
-    filters: dict[str, list[str]] = {}
-    for m in re.finditer(pattern, s):
-        filters.setdefault(DIMENSION_WORDS.get(m[1], m[1]), []).extend(v for v in m[2].split(",") if v)
-    return tuple((d, tuple(v)) for d, v in filters.items()), re.sub(pattern, " | ", s)
+    return take_filters(s, catalog, sep=" | ")
 
 
 def _check_filters(catalog: Catalog, metric: Metric, filters) -> None:

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from ..catalog import Catalog, Metric, normalise
 from ..markup import take_channels
-from ..query import DIMENSION_WORDS
+from ..query import take_filters
 from .spec import (
     GoalError,
     GoalSpec,
@@ -185,12 +185,7 @@ def _take_channel(raw: str) -> tuple[str | None, str]:
 
 
 def _take_filters(s: str, catalog: Catalog):
-    words = set(DIMENSION_WORDS) | {d for ms in catalog.measures.values() for d in ms.dimensions}
-    pattern = r"\b(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\s*[=:]\s*([^\s,|]+(?:,[^\s,|]+)*)"
-    filters: dict[str, list[str]] = {}
-    for m in re.finditer(pattern, s):
-        filters.setdefault(DIMENSION_WORDS.get(m[1], m[1]), []).extend(v for v in m[2].split(",") if v)
-    return tuple((d, tuple(v)) for d, v in filters.items()), re.sub(pattern, " | ", s)
+    return take_filters(s, catalog, sep=" | ")
 
 
 def _take_dates(s: str, today: date) -> tuple[date | None, date | None, str]:
