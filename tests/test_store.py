@@ -114,3 +114,26 @@ def test_a_removed_schedule_id_is_never_reused(state):
     first = schedules.add("C0GENERAL", timezone="UTC")
     schedules.remove(first.id)
     assert schedules.add("C0GROWTH", timezone="UTC").id != first.id
+
+
+def test_one_workspace_cannot_see_or_change_another_workspaces_alert_rules(state):
+    from pathlib import Path
+
+    from kpi.alert_store import AlertRules, StateStore
+    from kpi.alerts.machine import mute
+    from kpi.alerts.rules import parse_rule
+    from kpi.catalog import load_catalog
+
+    catalog = load_catalog(Path(__file__).resolve().parent.parent / "config")
+    ours = AlertRules(state, "T0A").add(parse_rule("return rate above 8% over 7 days in #ops", catalog))
+    theirs = AlertRules(state, "T0B")
+    assert theirs.list() == []
+    for attempt in (lambda: theirs.get(ours.id), lambda: theirs.remove(ours.id),
+                    lambda: StateStore(state, "T0B").load(ours.id)):
+        with pytest.raises(NotFound) as err:
+            attempt()
+        assert "return" not in str(err.value)
+    assert AlertRules(state, "T0A").get(ours.id).spec.metric == "return_rate"
+    stored = StateStore(state, "T0A").load(ours.id)
+    assert StateStore(state, "T0A").save(stored, mute(stored.state, None), now=datetime(2026, 11, 24))
+    assert not StateStore(state, "T0A").save(stored, stored.state, now=datetime(2026, 11, 24))  # stale version
