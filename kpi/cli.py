@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
     except SQLAlchemyError as exc:
         ref = uuid.uuid4().hex[:8]
         log.debug("database error [%s]", ref, exc_info=True)
+        detail = str(getattr(exc, "orig", None) or exc).lower()
+        if "no such table" in detail or "does not exist" in detail and "relation" in detail:
+            print(f"kpibot: a table is missing: run `kpibot db upgrade` (the release step) first [ref {ref}]", file=sys.stderr)
+            return 1
         print(f"kpibot: the database could not answer ({type(exc.orig if hasattr(exc, 'orig') and exc.orig else exc).__name__}); "
               f"check DATABASE_URL / KPI_SOURCE_URL [ref {ref}]", file=sys.stderr)
         return 1
