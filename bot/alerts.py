@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 
-from kpi.alert_eval import Evaluated, evaluate_rules, rule_request
+from kpi.alert_eval import evaluate_rules, rule_request
 from kpi.alert_store import AlertRules, StateStore, StoredRule, all_rules
 from kpi.delivery import DeliveryLog
 from kpi.engine import KpiEngine, KpiRequest
@@ -57,81 +57,105 @@ class AlertNotifier:
         self.log = DeliveryLog(services.state(), worker=worker, clock=self.clock)
 
     def check(self, *, force: bool = False, rules: list[StoredRule] | None = None) -> list[Sent]:
-        """Evaluate the rules that are due (all with ``force``) and send what the state machine says."""
+        """Evaluate the rules that are due (all with ``force``); then send every alert notification in the
+        outbox — those just decided, and any that an earlier pass could not send (Slack down, a worker
+        killed between taking and sending it)."""
         engine = self.services.kpi_engine()
         rules = all_rules(self.services.state()) if rules is None else rules
-        evaluated, _ = evaluate_rules(engine, self.services.state(), rules, self.clock(), force=force)
+        evaluate_rules(engine, self.services.state(), rules, self.clock(), force=force)
+        wanted = {r.id for r in rules}
+        self.log.recover()
         sent = []
-        for ev in evaluated:
-            for note in ev.notify:
-                sent.append(self.send(ev, note))
+        for row in self.log.due("alert"):
+            _, rule_id, episode, step = row["key"].split(":")
+            if int(rule_id) in wanted:
+                sent.append(self.send(row["key"], row["team_id"], int(rule_id), int(episode), step))
         return sent
 
-    def send(self, ev: Evaluated, note) -> Sent:
-        rule = ev.rule
-        key = f"alert:{rule.id}:{note.episode}:{note.step}"
-        claim = self.log.claim(key, team_id=rule.team_id, kind="alert", channel=rule.spec.channel)
+    def send(self, key: str, team_id: str, rule_id: int, episode: int, step: str) -> Sent:
+        claim = self.log.claim_due(key)
         if claim is None:
-            return Sent(rule.id, key, "already")
+            return Sent(rule_id, key, "already")
+        kind = step.rstrip("0123456789")  # fire, repeatN, resolve, errorN, no_dataN
+        try:
+            rule = AlertRules(self.services.state(), team_id).get(rule_id)
+        except Exception:  # noqa: BLE001 - the rule was removed meanwhile: nothing to tell
+            self.log.failed(claim, "rule removed")
+            return Sent(rule_id, key, "failed", "rule removed")
         engine = self.services.kpi_engine()
         metric = engine.catalog.metrics[rule.spec.metric]
         states = StateStore(self.services.state(), rule.team_id)
         stored = states.load(rule.id)
+        state = stored.state
         lang = "fr" if self.services.settings.locale.startswith("fr") else "en"
         currency = self.services.settings.currency
         now = self.clock()
         client = self.client_for(rule.team_id)
+        posted = None
         try:
-            if note.kind == "fire":
-                request = rule_request(engine, rule.spec, now, series=True)
-                result = engine.ask(request)
+            request = rule_request(engine, rule.spec, now, series=kind == "fire")
+            result = None if kind == "error" else engine.ask(request)
+            if kind == "fire":
                 try:
                     why = contributors(engine, request)
                 except Exception:  # noqa: BLE001 - an alert without its contributors is still an alert
                     log.exception("contributors of rule %s", rule.id)
                     why = None
-                message = alert_message(rule.id, rule.spec, metric, ev.transition.state, result, kind="fire", lang=lang,
+                message = alert_message(rule.id, rule.spec, metric, state, result, kind="fire", lang=lang,
                                         currency=currency, contributors=why, now=now)
                 posted = client.chat_postMessage(channel=rule.spec.channel, text=message.text, blocks=message.blocks)
                 states.set_message(rule.id, posted["channel"], posted["ts"])
                 self.log.sent(claim, ts=posted["ts"], channel=posted["channel"])
-                png = draw_chart(result, lang=lang, currency=currency) if result.series else None
-                if png:
-                    file_id = upload_chart(client, posted["channel"], png, f"alert-{rule.id}.png",
-                                           title=metric.name(lang), thread_ts=posted["ts"])
-                    if file_id:
-                        chart = alert_message(rule.id, rule.spec, metric, ev.transition.state, result, kind="status",
-                                              lang=lang, currency=currency, contributors=why, chart_file_id=file_id,
-                                              now=now)
-                        client.chat_update(channel=posted["channel"], ts=posted["ts"], text=chart.text, blocks=chart.blocks)
+                self._chart(rule, metric, state, result, why, posted, client, lang=lang, now=now)
                 return Sent(rule.id, key, "sent")
-            fired_at = ev.before.state.fired_at or ev.transition.state.fired_at
-            if note.kind in ("repeat", "resolve") and stored.message_ts:
-                message = alert_message(rule.id, rule.spec, metric, ev.transition.state, ev.result, kind=note.kind,
-                                        lang=lang, currency=currency, now=now, fired_at=fired_at)
+            fired_at = states.episode_started(rule.id, now)
+            if kind in ("repeat", "resolve") and stored.message_ts:
+                message = alert_message(rule.id, rule.spec, metric, state, result, kind=kind, lang=lang,
+                                        currency=currency, now=now, fired_at=fired_at)
                 posted = client.chat_postMessage(channel=stored.message_channel, thread_ts=stored.message_ts,
                                                  text=message.text, blocks=message.blocks,
-                                                 reply_broadcast=note.kind == "resolve")
+                                                 reply_broadcast=kind == "resolve")
                 self.log.sent(claim, ts=posted["ts"], channel=stored.message_channel)
-                self.update_status(rule, stored, ev.transition.state, client, lang=lang, fired_at=fired_at)
+                self.update_status(rule, stored, state, client, lang=lang, fired_at=fired_at)
                 return Sent(rule.id, key, "sent")
-            message = alert_message(rule.id, rule.spec, metric, ev.transition.state, ev.result, kind=note.kind,
-                                    lang=lang, currency=currency, now=now)
+            message = alert_message(rule.id, rule.spec, metric, state, result, kind=kind, lang=lang,
+                                    currency=currency, now=now, fired_at=fired_at)
             posted = client.chat_postMessage(channel=rule.spec.channel, text=message.text, blocks=message.blocks)
             self.log.sent(claim, ts=posted["ts"], channel=posted["channel"])
             return Sent(rule.id, key, "sent")
         except SlackApiError as exc:
             error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+            if posted is not None:  # the message went out; only a follow-up (chart, status update) failed
+                log.warning("alert %s sent, but a follow-up failed: %s", key, error)
+                return Sent(rule.id, key, "sent", error)
             if error in PERMANENT:
                 self.log.failed(claim, error)
                 log.error("alert %s to %s failed: %s", key, rule.spec.channel, error)
                 return Sent(rule.id, key, "failed", error)
             self.log.release(claim, error)
             return Sent(rule.id, key, "retry", error)
-        except Exception as exc:  # noqa: BLE001 - the source is down mid-send: retried on the next pass
+        except Exception as exc:  # noqa: BLE001 - the source or Slack is unreachable: back to the outbox
+            if posted is not None:
+                log.exception("alert %s sent, but a follow-up failed", key)
+                return Sent(rule.id, key, "sent", type(exc).__name__)
             log.exception("alert %s not sent", key)
             self.log.release(claim, f"{type(exc).__name__}: {exc}")
             return Sent(rule.id, key, "retry", type(exc).__name__)
+
+    def _chart(self, rule, metric, state, result, why, posted, client, *, lang: str, now) -> None:
+        """The chart of the window with the threshold line, in the thread, then shown in the first message."""
+        threshold = rule.spec.threshold if rule.spec.condition in ("above", "below") else None
+        png = (draw_chart(result, lang=lang, currency=self.services.settings.currency, threshold=threshold)
+               if result.series else None)
+        if not png:
+            return
+        file_id = upload_chart(client, posted["channel"], png, f"alert-{rule.id}.png", title=metric.name(lang),
+                               thread_ts=posted["ts"])
+        if file_id:
+            chart = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,
+                                  currency=self.services.settings.currency, contributors=why, chart_file_id=file_id,
+                                  now=now)
+            client.chat_update(channel=posted["channel"], ts=posted["ts"], text=chart.text, blocks=chart.blocks)
 
     def update_status(self, rule: StoredRule, stored, state, client, *, lang: str, fired_at=None) -> None:
         """Rewrite the episode's first message with the current status (acknowledged, snoozed, resolved),

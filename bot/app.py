@@ -29,6 +29,7 @@ from kpi.services import Services
 
 from .config import BOT_SCOPES, SlackSettings
 from .listeners import register_listeners
+from .logs import add_secrets, install_redaction
 from .request import SlackWsgi
 
 log = logging.getLogger("kpibot.app")
@@ -70,6 +71,8 @@ def _bolt_options(verify_requests: bool) -> dict:
 
 def build_app(services: Services, slack: SlackSettings, *, verify_requests: bool = True) -> App:
     """The Bolt app. ``verify_requests`` is False only in unit tests that call handlers directly."""
+    install_redaction()
+    add_secrets(slack.signing_secret, slack.client_secret, slack.bot_token, slack.app_token)
     if slack.multi_workspace:
         installations, states = installation_stores(services, slack)
         flow = OAuthFlow(client=web_client(slack), settings=OAuthSettings(

@@ -20,7 +20,7 @@ from kpi.errors import KpiError
 from kpi.goals import GoalError, goal_progress, parse_goal, smart_check
 from kpi.seed import ensure_seeded
 from kpi.services import Services
-from kpi.store import CONTENTS, Goals, NotFound, Schedules, parse_days
+from kpi.store import CONTENTS, Goals, NotFound, Schedules, checked_id, parse_days
 
 from .answer import Asked
 from .blocks import Message, error_message
@@ -263,10 +263,10 @@ def run_backtest(services: Services, spec, days: int = 90):
 
 
 def _ident(args: str, lang: str) -> int:
-    m = re.search(r"\d+", args)
+    m = re.search(r"-?\d+", args)
     if not m:
         raise KpiError(_text(lang, "Which one? Give its number, e.g. /kpi goal show 3", "Lequel ? Donnez son numéro."))
-    return int(m.group())
+    return checked_id(m.group(), "item")
 
 
 def _digest_args(args: str, who: Asked, shop_tz: str) -> tuple[str, str, tuple[str, ...], str]:

@@ -28,10 +28,10 @@ def _lower_priority() -> None:
         pass
 
 
-def _draw(result: KpiResult, lang: str, currency: str) -> bytes:
+def _draw(result: KpiResult, lang: str, currency: str, threshold: float | None = None) -> bytes:
     from .charts import series_chart
 
-    return series_chart(result, lang=lang, currency=currency)
+    return series_chart(result, lang=lang, currency=currency, threshold=threshold)
 
 
 def _draw_digest(digest, lang: str) -> bytes | None:
@@ -64,14 +64,15 @@ def _get_pool() -> ProcessPoolExecutor | None:
         return _pool
 
 
-def draw_chart(result: KpiResult, *, lang: str, currency: str, timeout: float = 30) -> bytes | None:
+def draw_chart(result: KpiResult, *, lang: str, currency: str, threshold: float | None = None,
+               timeout: float = 30) -> bytes | None:
     """The PNG of a result's series, or None when it could not be drawn in time (the answer keeps its
     text sparkline: a chart is never worth failing an answer)."""
     pool = _get_pool()
     try:
         if pool is None:
-            return _draw(result, lang, currency)
-        return pool.submit(_draw, result, lang, currency).result(timeout=timeout)
+            return _draw(result, lang, currency, threshold)
+        return pool.submit(_draw, result, lang, currency, threshold).result(timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - logged; the answer goes on without its chart
         log.warning("chart not drawn: %s: %s", type(exc).__name__, exc)
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from slack_bolt import BoltContext, BoltRequest
+from slack_bolt import BoltContext, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
@@ -42,6 +42,12 @@ class SlackWsgi(SlackRequestHandler):
         return SlackRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
 
     def dispatch(self, request: WsgiHttpRequest):
+        timestamp = (request.get_headers().get("x-slack-request-timestamp") or [""])[0]
+        verifying = any(type(m).__name__ == "RequestVerification" for m in self.app._middleware_list)  # noqa: SLF001
+        if verifying and not timestamp.strip().isdigit():
+            # slack_sdk's verifier would raise on int(): a forged request, answered 401 like any other
+            return BoltResponse(status=401, body='{"error": "invalid request"}',
+                                headers={"content-type": ["application/json;charset=utf-8"]})
         return self.app.dispatch(self._request(request))
 
     def handle_installation(self, request: WsgiHttpRequest):

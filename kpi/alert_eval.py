@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from .alert_store import StateStore, StoredRule, StoredState
 from .alerts.machine import Notification, Observation, Transition, evaluate
 from .alerts.rules import RuleSpec
+from .delivery import outbox_row
 from .engine import KpiEngine, KpiRequest, KpiResult
 from .periods import parse_period
 
@@ -88,9 +89,11 @@ def evaluate_rules(engine: KpiEngine, state: Engine, rules: list[StoredRule], no
             continue
         obs, result = observe(asker, rule.spec, now)
         transition = evaluate(rule.spec, before.state, obs, now)
+        outbox = [outbox_row(f"alert:{rule.id}:{n.episode}:{n.step}", team_id=rule.team_id, kind="alert",
+                             channel=rule.spec.channel, now=now) for n in transition.notify]
         saved = store.save(before, transition.state, now=now,
                            next_eval_at=now + timedelta(minutes=max(1, rule.spec.interval_minutes)),
-                           reason=transition.reason, value=obs.value, sample=obs.sample)
+                           reason=transition.reason, value=obs.value, sample=obs.sample, outbox=outbox)
         out.append(Evaluated(rule, before, transition, result, saved))
     return out, asker.queries
 

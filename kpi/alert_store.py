@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 from .alerts.machine import AlertState
 from .alerts.rules import RuleSpec
 from .errors import KpiError
-from .state import alert_events, alert_rules, alert_states
-from .store import NotFound
+from .state import alert_events, alert_rules, alert_states, deliveries
+from .store import NotFound, checked_id
 
 
 def _encode(obj) -> str:
@@ -94,7 +94,7 @@ class AlertRules:
     def get(self, rule_id: int) -> StoredRule:
         with self.engine.connect() as conn:
             row = conn.execute(select(alert_rules).where(and_(alert_rules.c.team_id == self.team_id,
-                                                              alert_rules.c.id == int(rule_id)))).first()
+                                                              alert_rules.c.id == checked_id(rule_id, "alert rule")))).first()
         if row is None:
             raise NotFound("alert rule", rule_id)
         return _rule(row)
@@ -127,7 +127,7 @@ class StateStore:
     def load(self, rule_id: int) -> StoredState:
         with self.engine.connect() as conn:
             row = conn.execute(select(alert_states).where(and_(alert_states.c.team_id == self.team_id,
-                                                               alert_states.c.rule_id == int(rule_id)))).first()
+                                                               alert_states.c.rule_id == checked_id(rule_id, "alert rule")))).first()
         if row is None:
             raise NotFound("alert rule", rule_id)
         return StoredState(row.rule_id, _decode(AlertState, row.state), row.version,
@@ -135,8 +135,10 @@ class StateStore:
                            row.message_channel, row.message_ts)
 
     def save(self, previous: StoredState, state: AlertState, *, now: datetime, next_eval_at: datetime | None = None,
-             reason: str = "", value: float | None = None, sample: float | None = None) -> bool:
-        """Store a transition made from ``previous``; False when another worker changed the state first."""
+             reason: str = "", value: float | None = None, sample: float | None = None,
+             outbox: list[dict] | None = None) -> bool:
+        """Store a transition made from ``previous``, with the notifications it decided (``outbox``: delivery
+        rows, written in the same transaction); False when another worker changed the state first."""
         values = {"state": _encode(state), "version": previous.version + 1, "evaluated_at": _naive(now)}
         if next_eval_at is not None:
             values["next_eval_at"] = _naive(next_eval_at)
@@ -144,11 +146,25 @@ class StateStore:
             done = conn.execute(update(alert_states).where(and_(
                 alert_states.c.team_id == self.team_id, alert_states.c.rule_id == previous.rule_id,
                 alert_states.c.version == previous.version)).values(**values)).rowcount
+            if done and outbox:
+                conn.execute(insert(deliveries), outbox)
             if done and (state.state != previous.state.state or reason):
                 conn.execute(insert(alert_events).values(
                     team_id=self.team_id, rule_id=previous.rule_id, at=_naive(now), from_state=previous.state.state,
                     to_state=state.state, reason=reason[:64] or "evaluated", value=value, sample=sample))
         return bool(done)
+
+    def episode_started(self, rule_id: int, episode_end: datetime | None = None) -> datetime | None:
+        """When the rule last started firing (from the transition log): an episode's start, for its duration."""
+        q = select(alert_events.c.at).where(and_(alert_events.c.team_id == self.team_id,
+                                                 alert_events.c.rule_id == int(rule_id),
+                                                 alert_events.c.to_state == "firing",
+                                                 alert_events.c.from_state != "firing"))
+        if episode_end is not None:
+            q = q.where(alert_events.c.at <= _naive(episode_end))
+        with self.engine.connect() as conn:
+            at = conn.execute(q.order_by(alert_events.c.id.desc()).limit(1)).scalar()
+        return at.replace(tzinfo=UTC) if at else None
 
     def set_message(self, rule_id: int, channel: str | None, ts: str | None) -> None:
         """The episode's first message: repeats and the resolution go in its thread, status updates to it."""

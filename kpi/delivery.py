@@ -12,6 +12,12 @@ tick marks it ``interrupted`` (one worker wins that update), reports it, and —
 sends it once more under ``<key>#resent`` if still within the grace time, marked as resent. Slack
 has no idempotency key, so a message interrupted after Slack accepted it may then appear twice; we
 prefer that, visibly marked, to a digest silently lost.
+
+Alert notifications go through an *outbox*: the transition that decides them writes their rows with
+status ``due`` in the same transaction as the new state (``outbox_row``). A pass takes each due row
+(``claim_due``), sends it, and records ``sent``; a transient failure puts it back to ``due``, and so
+does a worker's death between taking and sending it (after ``CLAIM_TIMEOUT``). A decided alert is thus
+never lost, whatever fails after the decision.
 """
 
 from __future__ import annotations
@@ -43,6 +49,14 @@ class Claim:
     key: str
     team_id: str
     late: bool = False
+    queued: bool = False  # taken from the outbox (status ``due``): a release puts it back there
+
+
+def outbox_row(key: str, *, team_id: str, kind: str, channel: str | None, now: datetime) -> dict:
+    """A notification decided but not sent yet (status ``due``): written in the same transaction as the
+    decision (an alert's transition), so that it cannot be lost between deciding and sending."""
+    return dict(team_id=team_id, key=key, kind=kind, status="due", claimed_at=now.astimezone(UTC).replace(tzinfo=None),
+                claimed_by="outbox", channel=channel, late=False)
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,23 @@ class DeliveryLog:
             return None
         return Claim(new_id, key, team_id, late)
 
+    def due(self, kind: str) -> list[dict]:
+        """The outbox: notifications of ``kind`` decided and not sent yet, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(deliveries).where(and_(deliveries.c.kind == kind, deliveries.c.status == "due"))
+                                .order_by(deliveries.c.id)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def claim_due(self, key: str) -> Claim | None:
+        """Take a notification from the outbox; None when another worker took it first."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(deliveries).where(deliveries.c.key == key)).first()
+            if row is None:
+                return None
+            won = conn.execute(update(deliveries).where(and_(deliveries.c.id == row.id, deliveries.c.status == "due"))
+                               .values(status="claimed", claimed_at=self._now(), claimed_by=self.worker)).rowcount
+        return Claim(row.id, key, row.team_id, queued=True) if won else None
+
     def sent(self, claim: Claim, *, ts: str | None, channel: str | None = None) -> None:
         self._finish(claim, status="sent", slack_ts=ts, channel=channel)
 
@@ -87,10 +118,15 @@ class DeliveryLog:
         self._finish(claim, status="failed", error=error[:2000])
 
     def release(self, claim: Claim, error: str) -> None:
-        """A transient failure: the claim is given back so the next tick can try again."""
+        """A transient failure: the claim is given back so the next tick can try again (to the outbox for
+        a queued notification)."""
         log.warning("delivery %s released for a retry: %s", claim.key, error)
         with self.engine.begin() as conn:
-            conn.execute(deliveries.delete().where(and_(deliveries.c.id == claim.id, deliveries.c.status == "claimed")))
+            mine = and_(deliveries.c.id == claim.id, deliveries.c.status == "claimed")
+            if claim.queued:
+                conn.execute(update(deliveries).where(mine).values(status="due", error=error[:2000]))
+            else:
+                conn.execute(deliveries.delete().where(mine))
 
     def skip(self, key: str, *, team_id: str, kind: str, reason: str, due_at: datetime | None = None) -> bool:
         """Record that ``key`` will not be sent (beyond the grace time). False if it was already handled."""
@@ -118,11 +154,15 @@ class DeliveryLog:
                 deliveries.c.status == "claimed", deliveries.c.claimed_at < limit))).all()
         found = []
         for row in stale:
+            note = (f"interrupted: claimed by {row.claimed_by} at {row.claimed_at:%Y-%m-%d %H:%M:%S} UTC "
+                    f"and never confirmed")
+            # a queued notification (an alert) goes back to the outbox and is sent again by the next pass;
+            # a digest is marked interrupted and resent under its own rule (DigestSender.recover)
+            values = ({"status": "due", "error": note} if row.claimed_by != "outbox" and row.kind == "alert"
+                      else {"status": "interrupted", "finished_at": self._now(), "error": note})
             with self.engine.begin() as conn:
                 won = conn.execute(update(deliveries).where(and_(deliveries.c.id == row.id, deliveries.c.status == "claimed"))
-                                   .values(status="interrupted", finished_at=self._now(),
-                                           error=f"interrupted: claimed by {row.claimed_by} at {row.claimed_at:%Y-%m-%d %H:%M:%S} UTC "
-                                                 f"and never confirmed")).rowcount
+                                   .values(**values)).rowcount
             if won:
                 log.error("delivery %s was claimed by %s at %s and never confirmed (worker died?)",
                           row.key, row.claimed_by, row.claimed_at)

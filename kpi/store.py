@@ -24,6 +24,20 @@ class NotFound(KpiError):
         super().__init__(f"No {what} #{ident} in this workspace.")
 
 
+MAX_ID = 2**31 - 1  # the integer columns' range on every database
+
+
+def checked_id(ident, what: str) -> int:
+    """An id as the database can hold it; anything else is simply not found (never a database error)."""
+    try:
+        value = int(ident)
+    except (TypeError, ValueError):
+        raise NotFound(what, ident) from None
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(what, ident)
+    return value
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -85,7 +99,8 @@ class Goals:
 
     def get(self, goal_id: int) -> StoredGoal:
         with self.engine.connect() as conn:
-            row = conn.execute(select(goals).where(and_(goals.c.team_id == self.team_id, goals.c.id == int(goal_id)))).first()
+            row = conn.execute(select(goals).where(and_(goals.c.team_id == self.team_id,
+                                                        goals.c.id == checked_id(goal_id, "goal")))).first()
         if row is None:
             raise NotFound("goal", goal_id)
         return _goal(row)
@@ -99,7 +114,8 @@ class Goals:
 
     def _update(self, goal_id: int, **values) -> StoredGoal:
         with self.engine.begin() as conn:
-            done = conn.execute(update(goals).where(and_(goals.c.team_id == self.team_id, goals.c.id == int(goal_id)))
+            done = conn.execute(update(goals).where(and_(goals.c.team_id == self.team_id,
+                                                         goals.c.id == checked_id(goal_id, "goal")))
                                 .values(**values)).rowcount
         if not done:
             raise NotFound("goal", goal_id)
@@ -220,7 +236,8 @@ class Schedules:
     def get(self, schedule_id: int) -> Schedule:
         with self.engine.connect() as conn:
             row = conn.execute(select(digest_schedules).where(and_(
-                digest_schedules.c.team_id == self.team_id, digest_schedules.c.id == int(schedule_id)))).first()
+                digest_schedules.c.team_id == self.team_id,
+                digest_schedules.c.id == checked_id(schedule_id, "digest schedule")))).first()
         if row is None:
             raise NotFound("digest schedule", schedule_id)
         return _schedule(row)
@@ -229,14 +246,15 @@ class Schedules:
         schedule = self.get(schedule_id)
         with self.engine.begin() as conn:
             conn.execute(digest_schedules.delete().where(and_(
-                digest_schedules.c.team_id == self.team_id, digest_schedules.c.id == int(schedule_id))))
+                digest_schedules.c.team_id == self.team_id, digest_schedules.c.id == schedule.id)))
         return schedule
 
     def record_error(self, schedule_id: int, error: str | None, *, now: datetime | None = None) -> None:
         """Shown in ``digest list``: the last delivery problem of a schedule (None clears it)."""
         with self.engine.begin() as conn:
             conn.execute(update(digest_schedules).where(and_(
-                digest_schedules.c.team_id == self.team_id, digest_schedules.c.id == int(schedule_id)))
+                digest_schedules.c.team_id == self.team_id,
+                digest_schedules.c.id == checked_id(schedule_id, "digest schedule")))
                 .values(last_error=error, last_error_at=(now or _now()) if error else None))
 
 

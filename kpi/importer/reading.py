@@ -132,16 +132,29 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a million small lists: the cyclic collector only slows their creation down
     try:
+        starts = None
         try:
             records = list(reader)
-        except csv.Error as exc:
-            raise ImportRefused(
-                path=spath,
-                bad_rows=[BadRow(reader.line_num, f"cannot be read as CSV: {exc}")],
-                reason="the file is not valid CSV",
-            ) from None
+        except csv.Error:
+            # read again record by record: keep every record that parses (so that their own problems are
+            # named too), and name the line where the broken one starts (an unclosed quote opens there)
+            records, starts_list, previous = [], [], 0
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+            try:
+                for rec in reader:
+                    records.append(rec)
+                    starts_list.append(previous + 1)
+                    previous = reader.line_num
+            except csv.Error as exc:
+                if not records:
+                    raise ImportRefused(path=spath, bad_rows=[BadRow(previous + 1, f"cannot be read as CSV: {exc}")],
+                                        reason="the file is not valid CSV") from None
+                problems.add(previous + 1, f"not valid CSV from this line on ({exc}): a quoted value that never closes?")
+            starts = np.asarray(starts_list, dtype=np.int64)
         physical = text.count("\n") + (0 if text.endswith("\n") else 1)
-        if len(records) == physical:
+        if starts is not None:
+            pass
+        elif len(records) == physical:
             starts = np.arange(1, len(records) + 1, dtype=np.int64)
         else:  # quoted values span lines: ask the reader where each record starts
             starts_list = []

@@ -1,0 +1,275 @@
+"""Attacks: forged, stale, re-signed, header-less and replayed requests are refused (401, nothing
+answered); one workspace never sees another's goals; a non-admin changes nothing; and no secret ever
+reaches a log line, even at DEBUG. SQLite and PostgreSQL.
+
+With ``KPIBOT_RELIABILITY_REPORT_DIR`` set, the counts go to ``<dir>/security.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import traceback
+import urllib.request
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox import SlackSide, Workspace, block_action, sign, slash_command
+from kpi.store import Goals, NotFound
+
+from ..test_slack_app import SECRET, Rig
+from .test_inputs import NON_ADMIN, Probe, check_message
+
+STATS = {"probes": 0, "refusals": 0, "leaks": 0, "log_records_checked": 0, "tests": {}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report():
+    yield
+    target = os.environ.get("KPIBOT_RELIABILITY_REPORT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        report = dict(STATS, passed=bool(STATS["tests"]) and all(v == "passed" for v in STATS["tests"].values()))
+        Path(target, "security.json").write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
+
+
+@pytest.fixture
+def outcome(request):
+    """Marks the test passed in the report only when its body ran to the end."""
+    STATS["tests"][request.node.nodeid] = "failed"
+
+    def passed():
+        STATS["tests"][request.node.nodeid] = "passed"
+    return passed
+
+
+@pytest.fixture
+def probe(database_url):
+    p = Probe(database_url)
+    yield p
+    p.close()
+
+
+def text_of(message) -> str:
+    return (message.text or "") + "\n" + json.dumps(message.blocks or [], ensure_ascii=False)
+
+
+def post_raw(rig: Rig, body: str, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(rig.side.endpoint, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+# -- request signatures -------------------------------------------------------------------------------
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def forgeries(rig: Rig, body: str) -> dict[str, int]:
+    """Each forged request's HTTP status."""
+    now = int(time.time())
+    other = slash_command("revenue", response_url=rig.standin.new_response_url())
+    old = now - 301
+    return {
+        "wrong secret": SlackSide(rig.server.url, "not-the-signing-secret").post(body).status,
+        "stale timestamp": rig.side.post(body, timestamp=now - 301).status,
+        "future timestamp": rig.side.post(body, timestamp=now + 301).status,
+        "signature of another body": rig.side.post(body, signature=sign(SECRET, now, other)).status,
+        "signature of another timestamp": rig.side.post(body, timestamp=now, signature=sign(SECRET, now - 1, body)).status,
+        "no signature": post_raw(rig, body, {"Content-Type": FORM, "X-Slack-Request-Timestamp": str(now)}),
+        "no timestamp": post_raw(rig, body, {"Content-Type": FORM, "X-Slack-Signature": sign(SECRET, now, body)}),
+        "no headers": post_raw(rig, body, {"Content-Type": FORM}),
+        "empty signature": rig.side.post(body, signature="").status,
+        "v1 signature": rig.side.post(body, signature="v1=" + sign(SECRET, now, body)[3:]).status,
+        "garbage timestamp": post_raw(rig, body, {"Content-Type": FORM, "X-Slack-Request-Timestamp": "soon",
+                                                  "X-Slack-Signature": sign(SECRET, "soon", body)}),
+        # a request captured with its valid signature and sent again more than 5 minutes later
+        "replayed after 5 minutes": rig.side.post(body, timestamp=old, signature=sign(SECRET, old, body)).status,
+    }
+
+
+def test_forged_stale_and_replayed_requests_get_401_and_no_answer(probe, outcome):
+    rig = probe.rig
+    url = rig.standin.new_response_url()
+    path = url[len(rig.standin.root_url):]
+    body = slash_command("goal list", response_url=url)
+    time.sleep(1.0)  # let an earlier test's chart (uploaded after its answer) land first
+    seen = len(rig.standin.messages)
+    statuses = forgeries(rig, body)
+    interaction = block_action("kpi_share", json.dumps({"q": "revenue"}), response_url=url)
+    statuses["forged interaction"] = SlackSide(rig.server.url, "x" * 32).post(interaction).status
+    STATS["probes"] += len(statuses)
+    STATS["refusals"] += sum(s == 401 for s in statuses.values())
+    assert {k: v for k, v in statuses.items() if v != 401} == {}
+    time.sleep(0.5)
+    assert probe.uses(path)[0] == 0  # nothing answered...
+    assert not [m for m in rig.standin.messages[seen:] if m.kind == "message"]  # ...nor shared anywhere
+    assert probe.snapshot() == probe.baseline
+    assert rig.side.post(body).status == 200  # the same request, correctly signed now, is answered
+    rig.standin.wait_for(lambda: probe.uses(path)[0] == 1, timeout=10)
+    outcome()
+
+
+# -- workspaces ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    metric: str = "revenue"
+    target_kind: str = "relative_pct"
+    target_value: float = 0.10
+    start: date = date(2026, 1, 1)
+    deadline: date = date(2026, 12, 31)
+    filters: tuple = (("channel", ("email",)),)
+    baseline: float | None = None
+    owner: str | None = "U0ALICE"
+    channel: str | None = "C0GROWTH"
+    watch: tuple = ()
+    text: str = "revenue +10% channel=email by 2026-12-31 SECRET-PLAN-ZEBRA"
+
+
+def test_team_b_never_sees_team_a_goal(probe, outcome):
+    rig = probe.rig
+    state = rig.services.state()
+    ours = Goals(state, "T0STANDIN").add(Spec(), created_by="U0ALICE")
+    rig.standin.add_team("T0OTHER", "xoxb-other-team")
+    rig.standin.add_user("U0OTTO", name="otto", team_id="T0OTHER", is_admin=True)
+    rig.standin.add_channel("C9OTHER", "other", team_id="T0OTHER")
+    other = dict(ws=Workspace(team_id="T0OTHER"), user_id="U0OTTO", channel_id="C9OTHER")
+    texts = [f"goal show {ours.id}", "goal list", f"goal archive {ours.id}", "digest preview", "digest list",
+             "alert list", f"alert test {ours.id}", "goal", "revenue"]
+    for text in texts:
+        url = rig.standin.new_response_url(team_id="T0OTHER", channel_id="C9OTHER", user_id="U0OTTO")
+        reply = rig.side.post(slash_command(text, response_url=url, **other))
+        STATS["probes"] += 1
+        assert reply.status in (200, 401) and "SECRET-PLAN-ZEBRA" not in reply.body
+    time.sleep(1.0)
+    to_b = [m for m in rig.standin.messages if m.team_id == "T0OTHER"]
+    assert not [m for m in to_b if "SECRET-PLAN-ZEBRA" in text_of(m) or "ZEBRA" in text_of(m).upper()]
+    assert not [c for c in rig.standin.calls if "ZEBRA" in json.dumps(c.params, default=str) and
+                c.token == "xoxb-other-team"]
+    STATS["refusals"] += len(texts) - len([m for m in to_b if m.kind == "response_url"])
+    assert Goals(state, "T0STANDIN").get(ours.id).archived_at is None
+    # the store itself: team B naming A's id finds nothing and is told nothing
+    for attempt in (lambda: Goals(state, "T0OTHER").get(ours.id), lambda: Goals(state, "T0OTHER").archive(ours.id)):
+        STATS["probes"] += 1
+        with pytest.raises(NotFound) as err:
+            attempt()
+        STATS["refusals"] += 1
+        assert "T0STANDIN" not in str(err.value) and "ZEBRA" not in str(err.value) and "revenue" not in str(err.value)
+    assert Goals(state, "T0STANDIN").get(ours.id).archived_at is None
+    outcome()
+
+
+# -- a non-admin --------------------------------------------------------------------------------------
+
+
+def test_a_non_admin_changes_nothing(probe, outcome):
+    goal = Goals(probe.rig.services.state(), "T0STANDIN").list()[0]
+    texts = ["goal add revenue +10% by 2026-12-31 owner <@U0BRUNO> <#C0GROWTH|growth>", f"goal archive {goal.id}",
+             "goal ajouter conversion 3.5% by 2026-12-31", f"goal archiver {goal.id}",
+             "digest add <#C0GROWTH|growth> 08:30 mon-fri Europe/Paris", "digest remove 1", "digest delete 1",
+             "alert add conversion below 1.5% over 3 days in <#C0GROWTH|growth>", "alert mute 1 4h", "alert unmute 1",
+             "alert remove 1", "alert delete 2", "goal add", "alert add"]
+    for text in texts:
+        STATS["probes"] += 1
+        reply, path = probe.send(text, NON_ADMIN)
+        assert reply.status == 200
+        probe.rig.standin.wait_for(lambda: probe.uses(path)[0] >= 1, timeout=10)  # noqa: B023 - used at once
+        message = probe.uses(path)[1]
+        check_message(message, text)
+        assert "admin" in text_of(message).lower(), (text, text_of(message))
+        assert probe.snapshot() == probe.baseline, text
+        STATS["refusals"] += 1
+    assert not probe.rig.standin.opened_views  # no form opened for someone who may not submit it
+    outcome()
+
+
+# -- secrets and logs ---------------------------------------------------------------------------------
+
+TOKEN = re.compile(r"xox[abposr]-[\w-]+|xapp-[\w-]+")
+
+
+def leaks_in(records, secrets: set[str]) -> list[str]:
+    found = []
+    for r in records:
+        parts = [r.getMessage(), repr(r.args), r.name]
+        if r.exc_info:
+            parts.append("".join(traceback.format_exception(*r.exc_info)))
+        if r.exc_text:
+            parts.append(r.exc_text)
+        seen = "\n".join(parts)
+        hits = sorted({s for s in secrets if s in seen} | set(TOKEN.findall(seen)))
+        if hits:
+            found.append(f"{r.name} {r.levelname}: {hits} in {r.getMessage()[:300]!r}")
+    return found
+
+
+def debug_everywhere(caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("slack_sdk", "slack_bolt", "slack_bolt.App", "kpibot", "urllib3"):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+def test_no_secret_in_any_log_line_at_debug(database_url, caplog, outcome):
+    debug_everywhere(caplog)
+    rig = Rig(database_url)
+    try:
+        _, answer = rig.ask("revenue")
+        rig.standin.wait_for(lambda: any(m.replace_original for m in rig.standin.messages), timeout=20)
+        value = next(e for b in answer.blocks if b["type"] == "actions" for e in b["elements"])["value"]
+        seen = len(rig.standin.messages)
+        rig.side.post(block_action("kpi_share", value, response_url=rig.standin.new_response_url()))
+        rig.standin.wait_for(lambda: any(m.kind == "message" and m.thread_ts for m in rig.standin.messages[seen:]),
+                             timeout=20)
+        rig.ask("goal list")
+        SlackSide(rig.server.url, "wrong-secret").command("revenue", response_url=rig.standin.new_response_url())
+        secrets = {SECRET, rig.standin.bot_token}
+    finally:
+        rig.close()
+    STATS["log_records_checked"] += len(caplog.records)
+    leaks = leaks_in(caplog.records, secrets)
+    STATS["leaks"] += len(leaks)
+    assert caplog.records, "nothing was logged: the capture is not working"
+    assert leaks == [], "\n".join(leaks[:10])
+    outcome()
+
+
+def test_no_secret_in_any_log_line_during_an_oauth_install(database_url, caplog, outcome):
+    debug_everywhere(caplog)
+    rig = Rig(database_url, multi=True)
+    try:
+        _oauth_install(rig)
+    finally:
+        rig.close()
+    secrets = {SECRET, rig.slack.client_secret, "xoxb-new-shop"}
+    STATS["log_records_checked"] += len(caplog.records)
+    leaks = leaks_in(caplog.records, secrets)
+    STATS["leaks"] += len(leaks)
+    assert leaks == [], "\n".join(leaks[:10])
+    outcome()
+
+
+def _oauth_install(rig: Rig) -> None:
+    with urllib.request.urlopen(rig.server.url + "/slack/install", timeout=5) as resp:  # noqa: S310 - loopback
+        page = resp.read().decode()
+        cookie = resp.headers["Set-Cookie"].split(";")[0]
+    state = re.search(r"state=([\w-]+)", page).group(1)
+    code = rig.standin.new_oauth_code("T0NEWSHOP", "New Shop", "xoxb-new-shop", "U0BOTNEW")
+    callback = urllib.request.Request(f"{rig.server.url}/slack/oauth_redirect?code={code}&state={state}",
+                                      headers={"Cookie": cookie})
+    with urllib.request.urlopen(callback, timeout=5) as r:  # noqa: S310 - loopback
+        assert r.status == 200
+    rig.standin.add_user("U0NEW", name="nora", team_id="T0NEWSHOP")
+    rig.standin.add_channel("C1SALES", "sales", team_id="T0NEWSHOP")
+    _, message = rig.ask("orders", ws=Workspace(team_id="T0NEWSHOP"), user_id="U0NEW", channel_id="C1SALES")
+    assert "Orders" in text_of(message)
