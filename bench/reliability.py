@@ -116,9 +116,9 @@ def main() -> int:
                       f"with no error. {load['clients']} clients asking back to back saturate the 2 vCPUs at about {capacity} "
                       "answers a second (each with its chart drawn and uploaded), so answers queue: the answer latencies "
                       "above are queueing at saturation, not the time of one answer (see bench/slack.py for that). "
-                      f"The web process's memory went from {load['rss_first_mb']} MB to {load['rss_peak_mb']} MB "
-                      "as its two workers warmed up (caches, chart process, connection pools); a longer run "
-                      "(`--seconds 600`) is what tells a plateau from a leak."]
+                      f"The web process's memory (gunicorn master and workers) went from {load['rss_first_mb']} MB to "
+                      f"{load['rss_peak_mb']} MB and ended at {load['rss_last_mb']} MB; a run this short cannot tell "
+                      "warm-up (caches, connection pools) from growth: `--seconds 600` can."]
     else:
         lines.append("(the load run did not complete)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
