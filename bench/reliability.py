@@ -36,7 +36,8 @@ def main() -> int:
         report, summary, suite_seconds, returncode = Path(args.from_dir), args.summary, args.suite_seconds, 0
     else:
         report = Path(tempfile.mkdtemp(prefix="kpibot-reliability-"))
-        env = {**os.environ, "KPIBOT_RELIABILITY_REPORT_DIR": str(report)}
+        # the report's run generates more inputs than the everyday suite (200 per database)
+        env = {"KPIBOT_RELIABILITY_EXAMPLES": "1000", **os.environ, "KPIBOT_RELIABILITY_REPORT_DIR": str(report)}
         started = time.perf_counter()
         suite = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider"],
                                cwd=ROOT, env=env, capture_output=True, text=True)
