@@ -62,8 +62,9 @@ class Message:
 
 def esc(text: object) -> str:
     """Escape the three characters Slack's mrkdwn reserves, so that data ("<!channel>", "a & b") is shown,
-    never interpreted."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    never interpreted; and break any triple backtick in it, so that data never opens a code block."""
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("```", "`\u200b`\u200b`"))
 
 
 def clip(text: str, limit: int) -> str:

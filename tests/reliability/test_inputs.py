@@ -251,7 +251,7 @@ def check_once_each(probe: Probe) -> None:
 
 # -- the tests ----------------------------------------------------------------------------------------
 
-FIXED = [("", NON_ADMIN), ("   ", NON_ADMIN), ("\u200b", NON_ADMIN), ("payload", NON_ADMIN), ("payload=x", ADMIN),
+FIXED = [("digest ```block", ADMIN), ("```", NON_ADMIN), ("", NON_ADMIN), ("   ", NON_ADMIN), ("\u200b", NON_ADMIN), ("payload", NON_ADMIN), ("payload=x", ADMIN),
          ("'; DROP TABLE orders; --", NON_ADMIN), ("1=1", ADMIN), ("conversion channel=email' OR '1'='1", NON_ADMIN),
          ("revenue by channel channel=email' OR '1'='1", ADMIN), ("<@U123> <#C1|x> <!here> <https://x|y>", NON_ADMIN),
          ("conversion <!channel>", ADMIN), ("x" * 4000, NON_ADMIN), ("🚀" * 1000, NON_ADMIN),
