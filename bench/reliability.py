@@ -42,8 +42,9 @@ def main() -> int:
         suite = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider"],
                                cwd=ROOT, env=env, capture_output=True, text=True)
         suite_seconds = time.perf_counter() - started
-        summary = next((line for line in reversed(suite.stdout.splitlines()) if re.search(r"\d+ (passed|failed)", line)),
-                       "(no summary)")
+        output = (suite.stdout + "\n" + suite.stderr).splitlines()
+        summary = next((line for line in reversed(output) if re.search(r"\d+ (passed|failed)", line)),
+                       f"exit code {suite.returncode}")
         returncode = suite.returncode
         backend = "postgresql" if (os.environ.get("KPIBOT_BENCH_POSTGRES_URL") or os.environ.get("KPIBOT_TEST_POSTGRES_URL")) else "sqlite"
         subprocess.run([sys.executable, "bench/load.py", "--clients", str(args.clients), "--seconds", str(args.seconds),
