@@ -3,7 +3,6 @@ goals or schedules, whatever id it names. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import pytest
@@ -13,23 +12,15 @@ from alembic.migration import MigrationContext
 from kpi.db import make_engine
 from kpi.delivery import DeliveryLog
 from kpi.errors import KpiError
+from kpi.goals import GoalSpec
 from kpi.state import state_metadata, upgrade
 from kpi.store import Goals, NotFound, Schedules, parse_days, parse_local_time
 
 
-@dataclass(frozen=True)
-class Spec:
-    metric: str = "revenue"
-    target_kind: str = "relative_pct"
-    target_value: float = 0.10
-    start: date = date(2026, 1, 1)
-    deadline: date = date(2026, 12, 31)
-    filters: tuple = (("channel", ("email",)),)
-    baseline: float | None = None
-    owner: str | None = "U0ALICE"
-    channel: str | None = "C0GROWTH"
-    watch: tuple = ("conversion_rate",)
-    text: str = "revenue +10% channel=email by 2026-12-31"
+def Spec() -> GoalSpec:  # noqa: N802 - reads like the spec it builds
+    return GoalSpec(metric="revenue", target_kind="relative_pct", target_value=0.10, start=date(2026, 1, 1),
+                    deadline=date(2026, 12, 31), filters=(("channel", ("email",)),), owner="U0ALICE",
+                    channel="C0GROWTH", watch=("conversion_rate",), text="revenue +10% channel=email by 2026-12-31")
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import re
 import time
 import traceback
 import urllib.request
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from bot.sandbox import SlackSide, Workspace, block_action, sign, slash_command
+from kpi.goals import GoalSpec
 from kpi.store import Goals, NotFound
 
 from ..test_slack_app import SECRET, Rig
@@ -122,25 +122,15 @@ def test_forged_stale_and_replayed_requests_get_401_and_no_answer(probe, outcome
 # -- workspaces ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Spec:
-    metric: str = "revenue"
-    target_kind: str = "relative_pct"
-    target_value: float = 0.10
-    start: date = date(2026, 1, 1)
-    deadline: date = date(2026, 12, 31)
-    filters: tuple = (("channel", ("email",)),)
-    baseline: float | None = None
-    owner: str | None = "U0ALICE"
-    channel: str | None = "C0GROWTH"
-    watch: tuple = ()
-    text: str = "revenue +10% channel=email by 2026-12-31 SECRET-PLAN-ZEBRA"
+SECRET_GOAL = GoalSpec(metric="revenue", target_kind="relative_pct", target_value=0.10, start=date(2026, 1, 1),
+                       deadline=date(2026, 12, 31), filters=(("channel", ("email",)),), owner="U0ALICE",
+                       channel="C0GROWTH", text="revenue +10% channel=email by 2026-12-31 SECRET-PLAN-ZEBRA")
 
 
 def test_team_b_never_sees_team_a_goal(probe, outcome):
     rig = probe.rig
     state = rig.services.state()
-    ours = Goals(state, "T0STANDIN").add(Spec(), created_by="U0ALICE")
+    ours = Goals(state, "T0STANDIN").add(SECRET_GOAL, created_by="U0ALICE")
     rig.standin.add_team("T0OTHER", "xoxb-other-team")
     rig.standin.add_user("U0OTTO", name="otto", team_id="T0OTHER", is_admin=True)
     rig.standin.add_channel("C9OTHER", "other", team_id="T0OTHER")
