@@ -179,7 +179,3 @@ class AlertNotifier:
                                blocks=message.blocks)
         except SlackApiError as exc:
             log.warning("chat.update of rule %s: %s", rule.id, exc.response.get("error"))
-
-
-def rules_of(services: Services, team_id: str) -> AlertRules:
-    return AlertRules(services.state(), team_id)

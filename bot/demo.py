@@ -100,7 +100,7 @@ class Sandbox:
                 pass  # no chart (the upload failed): the answer keeps its text sparkline
         self.last_answer = {"text": message.text, "blocks": message.blocks or []}
         self.print(render_message(self.last_answer))
-        self._show_charts(seen)
+        self._show_charts()
 
     def share(self) -> None:
         button = _find_button(self.last_answer, "kpi_share") if self.last_answer else None
@@ -120,7 +120,7 @@ class Sandbox:
         if message is not None:
             self.print("#general:")
             self.print(render_message({"text": message.text, "blocks": message.blocks or []}))
-            self._show_charts(seen)
+            self._show_charts()
 
     def home(self) -> None:
         user_id, _ = USERS[self.lang]
@@ -145,7 +145,8 @@ class Sandbox:
             return None
         return next(m for m in self.standin.messages[seen:] if match(m))
 
-    def _show_charts(self, seen_files_before: int) -> None:
+    def _show_charts(self) -> None:
+        """Every chart the stand-in received and the terminal has not shown yet, saved as PNG."""
         for f in self.standin.files:
             if f.get("shown"):
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -96,7 +96,3 @@ def evaluate_rules(engine: KpiEngine, state: Engine, rules: list[StoredRule], no
                            reason=transition.reason, value=obs.value, sample=obs.sample, outbox=outbox)
         out.append(Evaluated(rule, before, transition, result, saved))
     return out, asker.queries
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
