@@ -119,12 +119,13 @@ def cmd_goals_add(ctx: Services, args) -> int:
 
 
 def _goal_rows(ctx: Services, goals):
-    from kpi.digest import spec_of
+    from kpi.digest import CachingEngine, spec_of
     from kpi.goals import goal_progress
 
     engine = ctx.kpi_engine()
+    cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
     for g in goals:
-        yield g, engine.catalog.metrics[g.metric], goal_progress(engine, spec_of(g), today=_today(ctx))
+        yield g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=_today(ctx))
 
 
 def cmd_goals_list(ctx: Services, args) -> int:

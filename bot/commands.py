@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from slack_sdk.errors import SlackApiError
 
-from kpi.digest import spec_of
+from kpi.digest import CachingEngine, spec_of
 from kpi.errors import KpiError
 from kpi.goals import GoalError, goal_progress, parse_goal, smart_check
 from kpi.seed import ensure_seeded
@@ -101,7 +101,8 @@ class Commands:
         engine = self.services.kpi_engine()
         currency = self.services.settings.currency
         if action in ("", "list", "liste"):
-            items = [(g, engine.catalog.metrics[g.metric], goal_progress(engine, spec_of(g), today=self.today()))
+            cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
+            items = [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=self.today()))
                      for g in store.list()]
             return goal_list_message(items, lang=who.lang, currency=currency)
         if action in ("show", "voir"):

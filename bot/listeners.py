@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from kpi.alert_eval import rule_request
-from kpi.digest import spec_of
+from kpi.digest import CachingEngine, spec_of
 from kpi.engine import KpiRequest
 from kpi.errors import KpiError
 from kpi.formatting import lang_of
@@ -315,7 +315,8 @@ def build_home(services: Services, lang: str, team_id: str = "") -> dict:
         sections = []
         if team_id:
             today = engine.now().date()
-            goals = [(g, engine.catalog.metrics[g.metric], goal_progress(engine, spec_of(g), today=today))
+            cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
+            goals = [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=today))
                      for g in Goals(services.state(), team_id).list()]
             sections.append(goal_list_message(goals, lang=lang, currency=services.settings.currency, home_hint=False))
             from kpi.alert_store import AlertRules, StateStore
