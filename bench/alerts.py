@@ -26,13 +26,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from engine import NOW, build, pg_url, source_url  # noqa: E402  (bench/engine.py)
 
-from kpi.alert_eval import evaluate_rules, rule_request  # noqa: E402
-from kpi.alert_store import AlertRules, all_rules  # noqa: E402
+from kpi.alerts.evaluation import evaluate_rules, rule_request  # noqa: E402
 from kpi.alerts.rules import parse_rule  # noqa: E402
-from kpi.catalog import load_catalog  # noqa: E402
+from kpi.alerts.store import AlertRules, all_rules  # noqa: E402
 from kpi.db import make_engine  # noqa: E402
-from kpi.engine import KpiEngine  # noqa: E402
-from kpi.state import upgrade  # noqa: E402
+from kpi.metrics.catalog import load_catalog  # noqa: E402
+from kpi.metrics.engine import KpiEngine  # noqa: E402
+from kpi.state.tables import upgrade  # noqa: E402
 
 TEXTS = ["return rate above 8%", "conversion below 1.5%", "aov below 60", "revenue change below -20%",
          "orders below 100"]

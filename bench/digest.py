@@ -25,12 +25,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from engine import TODAY, build, pg_url, source_url  # noqa: E402  (bench/engine.py)
 
-from kpi.catalog import load_catalog  # noqa: E402
 from kpi.db import make_engine  # noqa: E402
-from kpi.digest import compose_digest, spec_of  # noqa: E402
-from kpi.engine import KpiEngine  # noqa: E402
+from kpi.digests.compose import compose_digest, spec_of  # noqa: E402
 from kpi.goals import goal_progress, parse_goal  # noqa: E402
-from kpi.store import StoredGoal  # noqa: E402
+from kpi.metrics.catalog import load_catalog  # noqa: E402
+from kpi.metrics.engine import KpiEngine  # noqa: E402
+from kpi.state.store import StoredGoal  # noqa: E402
 
 TEXTS = ["revenue +10% this year", "orders +8% this year", "conversion +5% in a year", "aov +3% in a year",
          "visitors +20% this year"]

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
 
-from kpi.catalog import load_catalog  # noqa: E402
 from kpi.db import make_engine  # noqa: E402
-from kpi.engine import KpiEngine, KpiRequest  # noqa: E402
-from kpi.periods import parse_period  # noqa: E402
+from kpi.metrics.catalog import load_catalog  # noqa: E402
+from kpi.metrics.engine import KpiEngine, KpiRequest  # noqa: E402
+from kpi.metrics.periods import parse_period  # noqa: E402
 
 TZ = ZoneInfo("UTC")
 TODAY = date(2026, 11, 24)
@@ -60,8 +60,8 @@ def source_url(backend: str, size: int) -> str:
 
 def build(backend: str, size: int) -> None:
     """Create the demo shop of ``size`` orders unless it is already there."""
-    from kpi.demo import generate_demo_data, source_is_empty
-    from kpi.schema import create_source_tables
+    from kpi.data.demo import generate_demo_data, source_is_empty
+    from kpi.data.schema import create_source_tables
 
     if backend == "sqlite":
         DATA.mkdir(parents=True, exist_ok=True)

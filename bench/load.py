@@ -33,7 +33,7 @@ from slack import SECRET, Arrivals, pct  # noqa: E402  (bench/slack.py)
 
 from bot.sandbox import SlackSide  # noqa: E402
 from bot.standin import SlackStandIn  # noqa: E402
-from kpi.state import upgrade  # noqa: E402
+from kpi.state.tables import upgrade  # noqa: E402
 
 QUESTIONS = ["conversion", "aov last month by channel", "revenue this month vs last year", "return rate",
              "orders last 30 days by device", "taux de conversion cette semaine"]

@@ -34,11 +34,11 @@ from engine import build, pg_url, source_url  # noqa: E402  (bench/engine.py)
 
 from bot.sandbox import SlackSide  # noqa: E402
 from bot.standin import SlackStandIn  # noqa: E402
-from kpi.catalog import load_catalog  # noqa: E402
 from kpi.db import make_engine  # noqa: E402
-from kpi.engine import KpiEngine  # noqa: E402
-from kpi.query import parse_query  # noqa: E402
-from kpi.state import upgrade  # noqa: E402
+from kpi.metrics.catalog import load_catalog  # noqa: E402
+from kpi.metrics.engine import KpiEngine  # noqa: E402
+from kpi.metrics.query import parse_query  # noqa: E402
+from kpi.state.tables import upgrade  # noqa: E402
 
 SECRET = "bench-signing-secret-0123456789"
 QUESTION = "conversion"

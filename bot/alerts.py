@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 
-from kpi.alert_eval import evaluate_rules, rule_request
-from kpi.alert_store import AlertRules, StateStore, StoredRule, all_rules
-from kpi.delivery import DeliveryLog
-from kpi.engine import KpiEngine, KpiRequest
+from kpi.alerts.evaluation import evaluate_rules, rule_request
+from kpi.alerts.store import AlertRules, StateStore, StoredRule, all_rules
+from kpi.metrics.engine import KpiEngine, KpiRequest
 from kpi.services import Services
+from kpi.state.delivery import DeliveryLog
 
 from .answer import upload_chart
 from .digests import PERMANENT

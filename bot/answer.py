@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from kpi.engine import KpiResult
 from kpi.errors import KpiError, PeriodError, UnknownMetric
-from kpi.periods import ACCEPTED_FORMS
-from kpi.query import parse_query
+from kpi.metrics.engine import KpiResult
+from kpi.metrics.periods import ACCEPTED_FORMS
+from kpi.metrics.query import parse_query
 from kpi.services import Services
 
 from .blocks import Message, catalog_message, error_message, help_message, kpi_answer

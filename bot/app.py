@@ -1,8 +1,7 @@
 """One Bolt app, built from settings: single workspace (bot token) or several (OAuth), HTTP or Socket Mode.
 
     services = Services()
-    app = build_app(services, SlackSettings.from_env())
-    register_listeners(app, services)   # done by build_app
+    app = build_app(services, SlackSettings.from_env())   # every listener registered (bot.listeners)
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from sqlalchemy import text
 from kpi.services import Services
 
 from .config import BOT_SCOPES, SlackSettings
-from .listeners import register_listeners
+from .listeners import Deps, register
 from .logs import add_secrets, install_redaction
 from .request import SlackWsgi
 
@@ -85,7 +84,7 @@ def build_app(services: Services, slack: SlackSettings, *, verify_requests: bool
     else:
         app = App(signing_secret=slack.signing_secret or None, client=web_client(slack, slack.bot_token),
                   **_bolt_options(verify_requests))
-    register_listeners(app, services, slack)
+    register(app, Deps(services, slack, retry_handlers=retry_handlers()))
     return app
 
 

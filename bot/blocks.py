@@ -3,7 +3,7 @@ limits. The listeners call these and send the result; nothing else builds blocks
 
 Each function returns a ``Message`` (``text``: the plain-text fallback, at most 3,000 characters;
 ``blocks``: dicts from typed ``slack_sdk.models.blocks`` objects), except ``home_view`` (a Home tab view
-dict). Numbers go through ``kpi.formatting`` with the same ``lang``; data shown in mrkdwn is escaped.
+dict). Numbers go through ``kpi.metrics.formatting`` with the same ``lang``; data shown in mrkdwn is escaped.
 
 The implementation lives in ``bot.render`` (one module per kind of message); this is its public API.
 """

@@ -16,8 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from kpi.engine import KpiResult
-from kpi.formatting import NO_DATA, babel_locale, format_value, lang_of
+from kpi.metrics.engine import KpiResult
+from kpi.metrics.formatting import NO_DATA, babel_locale, format_value, lang_of
 
 WIDTH_IN, HEIGHT_IN, DPI = 8, 4, 100  # 800 x 400 px
 LINE = "#1f6fb2"

@@ -103,7 +103,7 @@ def _lang(ctx: Services) -> str:
 
 def cmd_goals_add(ctx: Services, args) -> int:
     from kpi.goals import parse_goal, smart_check
-    from kpi.store import Goals
+    from kpi.state.store import Goals
 
     team, _ = _team(ctx, args)
     engine = ctx.kpi_engine()
@@ -119,7 +119,7 @@ def cmd_goals_add(ctx: Services, args) -> int:
 
 
 def _goal_rows(ctx: Services, goals):
-    from kpi.digest import CachingEngine, spec_of
+    from kpi.digests.compose import CachingEngine, spec_of
     from kpi.goals import goal_progress
 
     engine = ctx.kpi_engine()
@@ -129,7 +129,7 @@ def _goal_rows(ctx: Services, goals):
 
 
 def cmd_goals_list(ctx: Services, args) -> int:
-    from kpi.store import Goals
+    from kpi.state.store import Goals
 
     team, _ = _team(ctx, args)
     rows = list(_goal_rows(ctx, Goals(ctx.state(), team).list(include_archived=args.all)))
@@ -148,7 +148,7 @@ def cmd_goals_list(ctx: Services, args) -> int:
 
 
 def cmd_goals_show(ctx: Services, args) -> int:
-    from kpi.store import Goals
+    from kpi.state.store import Goals
 
     from .render.goals import goal_detail_message
     from .terminal import render_message
@@ -161,7 +161,7 @@ def cmd_goals_show(ctx: Services, args) -> int:
 
 
 def cmd_goals_archive(ctx: Services, args) -> int:
-    from kpi.store import Goals
+    from kpi.state.store import Goals
 
     team, _ = _team(ctx, args)
     goal = Goals(ctx.state(), team).archive(args.id)
@@ -172,8 +172,8 @@ def cmd_goals_archive(ctx: Services, args) -> int:
 def cmd_digest_list(ctx: Services, args) -> int:
     from datetime import UTC, datetime
 
-    from kpi.scheduling import next_due
-    from kpi.store import Schedules
+    from kpi.digests.schedule import next_due
+    from kpi.state.store import Schedules
 
     team, _ = _team(ctx, args)
     schedules = Schedules(ctx.state(), team).list()
@@ -189,7 +189,7 @@ def cmd_digest_list(ctx: Services, args) -> int:
 
 
 def cmd_digest_add(ctx: Services, args) -> int:
-    from kpi.store import Schedules, parse_days
+    from kpi.state.store import Schedules, parse_days
 
     team, _ = _team(ctx, args)
     s = Schedules(ctx.state(), team).add(args.channel, local_time=args.time, timezone=args.timezone or ctx.settings.timezone,
@@ -200,7 +200,7 @@ def cmd_digest_add(ctx: Services, args) -> int:
 
 
 def cmd_digest_remove(ctx: Services, args) -> int:
-    from kpi.store import Schedules
+    from kpi.state.store import Schedules
 
     team, _ = _team(ctx, args)
     s = Schedules(ctx.state(), team).remove(args.id)
@@ -209,15 +209,15 @@ def cmd_digest_remove(ctx: Services, args) -> int:
 
 
 def _schedules_for(ctx: Services, team: str, schedule_id: int | None):
-    from kpi.store import Schedules
+    from kpi.state.store import Schedules
 
     store = Schedules(ctx.state(), team)
     return [store.get(schedule_id)] if schedule_id else store.list()
 
 
 def cmd_digest_preview(ctx: Services, args) -> int:
-    from kpi.digest import compose_digest
-    from kpi.store import Goals
+    from kpi.digests.compose import compose_digest
+    from kpi.state.store import Goals
 
     from .render.digest import digest_text
 
@@ -260,7 +260,7 @@ def cmd_worker(ctx: Services, args) -> int:
 
 
 def _rules(ctx: Services, args):
-    from kpi.alert_store import AlertRules, StateStore
+    from kpi.alerts.store import AlertRules, StateStore
 
     team, clients = _team(ctx, args)
     return team, clients, AlertRules(ctx.state(), team), StateStore(ctx.state(), team)
@@ -311,7 +311,7 @@ def cmd_alerts_check(ctx: Services, args) -> int:
 
 
 def cmd_alerts_test(ctx: Services, args) -> int:
-    from .commands import run_backtest
+    from .manage import run_backtest
 
     _, _, rules, _ = _rules(ctx, args)
     r = rules.get(args.id)
@@ -326,7 +326,7 @@ def cmd_alerts_test(ctx: Services, args) -> int:
 def cmd_alerts_mute(ctx: Services, args) -> int:
     from datetime import UTC, datetime
 
-    from .commands import parse_duration, set_mute
+    from .manage import parse_duration, set_mute
 
     team, _, rules, _ = _rules(ctx, args)
     rules.get(args.id)

@@ -14,10 +14,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kpi.demo import generate_demo_data, source_is_empty
-from kpi.schema import create_source_tables
+from kpi.data.demo import generate_demo_data, source_is_empty
+from kpi.data.schema import create_source_tables
 from kpi.services import Services
-from kpi.state import upgrade
+from kpi.state.tables import upgrade
 
 from .app import build_app, create_slack_tables, wsgi_app
 from .config import SlackSettings

@@ -1,4 +1,4 @@
-"""Sending digests: compose (kpi.digest), render (bot.render.digest), deliver through the delivery log.
+"""Sending digests: compose (kpi.digests.compose), render (bot.render.digest), deliver through the delivery log.
 
 One ``DigestSender`` per process; the worker, ``kpibot digest send`` and the tests share it. Every send
 goes through ``DeliveryLog.claim``, so two workers, a restart or a retry never send a digest twice.
@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from kpi.delivery import DeliveryLog
-from kpi.digest import compose_digest
-from kpi.scheduling import GRACE, Due, digest_key, due_digests
+from kpi.digests.compose import compose_digest
+from kpi.digests.schedule import GRACE, Due, digest_key, due_digests
 from kpi.services import Services
-from kpi.store import Goals, Schedule, Schedules, all_schedules
+from kpi.state.delivery import DeliveryLog
+from kpi.state.store import Goals, Schedule, Schedules, all_schedules
 
 from .answer import upload_chart
 from .drawing import draw_digest_chart

@@ -14,7 +14,7 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
-from kpi.engine import KpiResult
+from kpi.metrics.engine import KpiResult
 
 log = logging.getLogger("kpibot.drawing")
 _pool: ProcessPoolExecutor | None = None

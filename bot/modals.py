@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kpi.catalog import Catalog
+from kpi.metrics.catalog import Catalog
 
 CALLBACK = "goal_add"
 TITLE = {"en": "New goal", "fr": "Nouvel objectif"}
@@ -52,7 +52,8 @@ def goal_modal(catalog: Catalog, *, lang: str, today: str, channel_id: str | Non
 
 
 def goal_text(values: dict) -> str:
-    """The modal's fields as the text form of a goal, so both are parsed and checked by the same code."""
+    """The modal's fields as the text form of a goal (plain notation: ``@U123``, ``#C123``), so both are
+    parsed and checked by the same code."""
     def value(block: str):
         v = values.get(block, {}).get("value", {})
         return (v.get("value") or (v.get("selected_option") or {}).get("value") or v.get("selected_date")
@@ -68,9 +69,9 @@ def goal_text(values: dict) -> str:
         parts.append(f"from {value('start')}")
     parts.append(f"by {value('deadline') or ''}")
     if value("owner"):
-        parts.append(f"owner <@{value('owner')}>")
+        parts.append(f"owner @{value('owner')}")
     if value("channel"):
-        parts.append(f"<#{value('channel')}>")
+        parts.append(f"#{value('channel')}")
     if value("watch"):
         parts.append("watch " + ",".join(value("watch")))
     return " ".join(p for p in parts if p)
@@ -127,5 +128,5 @@ def alert_text(values: dict) -> str:
     if value("min_sample"):
         parts.append(f"min {value('min_sample')}")
     if value("channel"):
-        parts.append(f"in <#{value('channel')}>")
+        parts.append(f"in #{value('channel')}")
     return " ".join(p for p in parts if p)

@@ -22,9 +22,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from kpi.scheduling import GRACE, digest_key
+from kpi.digests.schedule import GRACE, digest_key
 from kpi.services import Services
-from kpi.store import Schedules, all_schedules
+from kpi.state.store import Schedules, all_schedules
 
 from .config import SlackSettings
 from .digests import DigestSender

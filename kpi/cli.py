@@ -20,8 +20,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import ImportRefused, KpiError
-from .services import Services
+from kpi.errors import ImportRefused, KpiError
+from kpi.services import Services
 
 log = logging.getLogger("kpibot")
 
@@ -32,8 +32,8 @@ Context = Services
 
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_db_upgrade(ctx: Context, args) -> int:
-    from .schema import create_source_tables
-    from .state import upgrade
+    from kpi.data.schema import create_source_tables
+    from kpi.state.tables import upgrade
 
     upgrade(ctx.settings.database_url)
     print(f"state database up to date ({_safe_url(ctx.settings.database_url)})")
@@ -62,8 +62,8 @@ def cmd_metrics(ctx: Context, args) -> int:
 
 
 def cmd_ask(ctx: Context, args) -> int:
-    from .formatting import result_lines
-    from .query import parse_query
+    from kpi.metrics.formatting import result_lines
+    from kpi.metrics.query import parse_query
 
     text = " ".join(args.text)
     engine = ctx.kpi_engine()
@@ -77,8 +77,8 @@ def cmd_ask(ctx: Context, args) -> int:
 
 
 def cmd_import(ctx: Context, args) -> int:
-    from . import importer
-    from .state import import_runs
+    from kpi.data import importer
+    from kpi.state.tables import import_runs
 
     path = Path(args.file)
     if not path.is_file():
@@ -128,8 +128,8 @@ def _record_import(ctx: Context, table, row: dict) -> None:
 
 
 def cmd_demo_data(ctx: Context, args) -> int:
-    from .demo import generate_demo_data
-    from .schema import create_source_tables
+    from kpi.data.demo import generate_demo_data
+    from kpi.data.schema import create_source_tables
 
     create_source_tables(ctx.source())
     today = datetime.now(UTC).astimezone(ctx.settings.tz).date()

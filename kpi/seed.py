@@ -16,9 +16,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .errors import KpiError
-from .state import teams
-from .store import CONTENTS, Goals, Schedules, parse_days
+from kpi.errors import KpiError
+from kpi.state.store import CONTENTS, Goals, Schedules, parse_days
+from kpi.state.tables import teams
 
 log = logging.getLogger("kpibot.seed")
 
@@ -46,7 +46,7 @@ def ensure_seeded(state: Engine, team_id: str, *, config_dir: Path, catalog, sho
             conn.execute(insert(teams).values(team_id=team_id, seeded_at=datetime.now(UTC).replace(tzinfo=None)))
     except IntegrityError:
         return False
-    from .goals import parse_goal
+    from kpi.goals import parse_goal
 
     store = Goals(state, team_id)
     for item in _load(config_dir / "goals.yaml", "goals"):
@@ -63,8 +63,8 @@ def ensure_seeded(state: Engine, team_id: str, *, config_dir: Path, catalog, sho
         schedules.add(str(item.get("channel") or "#general"), local_time=str(item.get("time") or "08:00"),
                       timezone=shop_tz if tz == "shop" else tz, days=parse_days(str(item.get("days") or "mon-fri")),
                       content=tuple(content), created_by="config")
-    from .alert_store import AlertRules
-    from .alerts.rules import parse_rule
+    from kpi.alerts.rules import parse_rule
+    from kpi.alerts.store import AlertRules
 
     rules = AlertRules(state, team_id)
     for item in _load(config_dir / "alerts.yaml", "alerts"):

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from .catalog import Catalog, load_catalog
-from .db import cached_engine
-from .engine import KpiEngine
-from .errors import CatalogError, KpiError
-from .settings import Settings
+from kpi.db import cached_engine
+from kpi.errors import CatalogError, KpiError
+from kpi.metrics.catalog import Catalog, load_catalog
+from kpi.metrics.engine import KpiEngine
+from kpi.settings import Settings
 
 
 class Services:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import KpiError
+from kpi.errors import KpiError
 
 DEFAULT_DATABASE_URL = "sqlite:///kpibot.db"
 

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import text
 
+from kpi.data.schema import create_source_tables
 from kpi.db import make_engine
-from kpi.schema import create_source_tables
 
 POSTGRES_URL = os.environ.get("KPIBOT_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

@@ -19,7 +19,7 @@ from bot.render.alerts import (
     mention_ref,
     rules_list_message,
 )
-from kpi.engine import OTHER, Value
+from kpi.metrics.engine import OTHER, Value
 from tests.test_blocks import CATALOG, all_text, assert_message_ok, make_result, row
 
 try:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.markup import to_plain
 from kpi.alerts.rules import RuleError, RuleSpec, UnknownRuleMetric, parse_rule
-from kpi.catalog import load_catalog
 from kpi.errors import QueryError, UnknownMetric
+from kpi.metrics.catalog import load_catalog
 
 CATALOG = load_catalog(Path(__file__).resolve().parents[1] / "config" / "metrics.yaml")
 
@@ -48,9 +49,9 @@ PARSED = [
 
 @pytest.mark.parametrize("text,expected", PARSED, ids=[t for t, _ in PARSED])
 def test_parse(text, expected):
-    rule = parse_rule(text, CATALOG, tz_name="Europe/Paris")
+    rule = parse_rule(to_plain(text), CATALOG, tz_name="Europe/Paris")  # as typed in Slack
     assert isinstance(rule, RuleSpec)
-    assert rule.text == text and rule.timezone == "Europe/Paris"
+    assert rule.text == to_plain(text) and rule.timezone == "Europe/Paris"
     for name, value in expected.items():
         got = getattr(rule, name)
         assert got == (pytest.approx(value) if isinstance(value, float) else value), name

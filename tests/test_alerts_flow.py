@@ -17,9 +17,9 @@ from sqlalchemy import insert
 from bot.alerts import AlertNotifier
 from bot.sandbox import block_action
 from bot.teams import TeamClients
-from kpi import schema
-from kpi.alert_store import AlertRules, StateStore
 from kpi.alerts.rules import parse_rule
+from kpi.alerts.store import AlertRules, StateStore
+from kpi.data import schema
 from kpi.db import make_engine
 
 from .test_slack_app import Rig
@@ -211,7 +211,7 @@ def test_on_demo_data_an_injected_return_spike_fires_once_repeats_and_resolves_o
 
     from sqlalchemy import delete, func, select
 
-    from kpi.demo import generate_demo_data
+    from kpi.data.demo import generate_demo_data
 
     rig = Rig(database_url)
     try:

@@ -29,11 +29,11 @@ from bot.blocks import (
 )
 from bot.render.text import DEFAULT_EXAMPLES
 from bot.terminal import render_message, render_view
-from kpi.catalog import Catalog, load_catalog
-from kpi.engine import OTHER, BreakdownRow, KpiResult, SeriesPoint, Value, change_between
-from kpi.formatting import NO_DATA
-from kpi.periods import ACCEPTED_FORMS, parse_period
-from kpi.query import parse_query
+from kpi.metrics.catalog import Catalog, load_catalog
+from kpi.metrics.engine import OTHER, BreakdownRow, KpiResult, SeriesPoint, Value, change_between
+from kpi.metrics.formatting import NO_DATA
+from kpi.metrics.periods import ACCEPTED_FORMS, parse_period
+from kpi.metrics.query import parse_query
 
 TZ = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=TZ)

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import extract, func, select
 
-from kpi import schema
-from kpi.importer import import_csv
+from kpi.data import schema
+from kpi.data.importer import import_csv
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache"
 WHEEL = "Lifetimes==0.11.3"

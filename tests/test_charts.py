@@ -17,9 +17,9 @@ from matplotlib.figure import Figure
 
 from bot import charts
 from bot.charts import chart_filename, series_chart
-from kpi.catalog import load_catalog
-from kpi.engine import KpiResult, SeriesPoint, Value
-from kpi.periods import parse_period
+from kpi.metrics.catalog import load_catalog
+from kpi.metrics.engine import KpiResult, SeriesPoint, Value
+from kpi.metrics.periods import parse_period
 
 TZ = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=TZ)

@@ -9,8 +9,8 @@ import sys
 import pytest
 from sqlalchemy import insert, inspect
 
-from kpi import schema
 from kpi.cli import main
+from kpi.data import schema
 from kpi.db import make_engine
 
 from .test_engine import CUSTOMERS, ORDERS, RETURNS, TRAFFIC

@@ -1,4 +1,4 @@
-"""The synthetic shop (kpi/demo.py): deterministic, refuses to overwrite, internally consistent, and
+"""The synthetic shop (kpi/data/demo.py): deterministic, refuses to overwrite, internally consistent, and
 shaped like a real shop's KPIs. Every test runs on SQLite and, when configured, PostgreSQL."""
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, text
 
-import kpi.demo as demo
-from kpi.db import make_engine
-from kpi.demo import DemoSummary, generate_demo_data, source_is_empty
-from kpi.errors import KpiError
-from kpi.schema import (
+import kpi.data.demo as demo
+from kpi.data.demo import DemoSummary, generate_demo_data, source_is_empty
+from kpi.data.schema import (
     SOURCE_TABLES,
     create_source_tables,
     customers,
@@ -26,6 +24,8 @@ from kpi.schema import (
     returns,
     traffic,
 )
+from kpi.db import make_engine
+from kpi.errors import KpiError
 
 PARIS = ZoneInfo("Europe/Paris")
 TODAY = date(2026, 4, 15)  # 60 days back covers the spring-forward of 2026-03-29

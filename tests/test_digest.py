@@ -1,4 +1,4 @@
-"""Digest composition (kpi.digest) and rendering (bot.render.digest, bot.render.goals).
+"""Digest composition (kpi.digests.compose) and rendering (bot.render.digest, bot.render.goals).
 
 A small shop whose numbers are checked by hand. Shop time zone Europe/Paris; the digest's day is
 Wednesday 2026-11-25, so "last 7 days" is Nov 18-24 and the week before Nov 11-17. Goals run from
@@ -23,13 +23,13 @@ from sqlalchemy import event, insert
 from bot.render.digest import digest_chart, digest_message, digest_text
 from bot.render.goals import goal_detail_message, goal_list_message, smart_message
 from bot.terminal import render_message
-from kpi import schema
-from kpi.catalog import load_catalog
-from kpi.digest import CachingEngine, Digest, GoalLine, compose_digest, progress_series
-from kpi.engine import KpiEngine, KpiRequest, KpiResult, Value, change_between
+from kpi.data import schema
+from kpi.digests.compose import CachingEngine, Digest, GoalLine, compose_digest, progress_series
 from kpi.goals import Progress, SmartCheck
-from kpi.periods import parse_period
-from kpi.store import StoredGoal
+from kpi.metrics.catalog import load_catalog
+from kpi.metrics.engine import KpiEngine, KpiRequest, KpiResult, Value, change_between
+from kpi.metrics.periods import parse_period
+from kpi.state.store import StoredGoal
 from tests.test_blocks import assert_within_limits
 
 TZ = ZoneInfo("Europe/Paris")

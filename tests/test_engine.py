@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert
 
-from kpi import schema
-from kpi.catalog import load_catalog
-from kpi.engine import KpiEngine, KpiRequest
+from kpi.data import schema
 from kpi.errors import CatalogError, PeriodError, UnknownDimension, UnknownMetric
-from kpi.periods import parse_period
-from kpi.query import parse_query
+from kpi.metrics.catalog import load_catalog
+from kpi.metrics.engine import KpiEngine, KpiRequest
+from kpi.metrics.periods import parse_period
+from kpi.metrics.query import parse_query
 
 TZ = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=TZ)

@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert
 
-from kpi import schema
-from kpi.catalog import load_catalog
-from kpi.engine import KpiEngine
+from bot.markup import to_plain
+from kpi.data import schema
 from kpi.errors import QueryError, UnknownMetric
 from kpi.goals import (
     GoalError,
@@ -31,6 +30,8 @@ from kpi.goals import (
     smart_check,
     target_value,
 )
+from kpi.metrics.catalog import load_catalog
+from kpi.metrics.engine import KpiEngine
 
 TZ = ZoneInfo("Europe/Paris")
 CONFIG = Path(__file__).resolve().parent.parent / "config"
@@ -41,7 +42,8 @@ SALES_WATCH = ("conversion_rate", "cart_abandonment_rate")
 
 
 def parse(text: str, today: date = TODAY) -> GoalSpec:
-    return parse_goal(text, CATALOG, today=today, tz=TZ)
+    """As typed in Slack: the Slack layer turns its markup (<@U123|alice>) into plain notation first."""
+    return parse_goal(to_plain(text), CATALOG, today=today, tz=TZ)
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -102,7 +104,7 @@ def test_parse_goal(text):
     g = parse(text)
     assert (g.metric, g.target_kind, g.start, g.deadline) == (metric, kind, D(start), D(deadline))
     assert g.target_value == pytest.approx(value)
-    assert g.text == text
+    assert g.text == to_plain(text)
     for name, expected in extra.items():
         got = getattr(g, name)
         assert got == (pytest.approx(expected) if isinstance(expected, float) else expected), name

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from kpi import schema
+from kpi.data import schema
+from kpi.data.importer import TABLE_ALIASES, ImportResult, import_csv, import_shopify_orders
+from kpi.data.importer import writing as importer_writing
 from kpi.errors import ImportRefused
-from kpi.importer import TABLE_ALIASES, ImportResult, import_csv, import_shopify_orders
-from kpi.importer import writing as importer_writing
 
 PARIS = ZoneInfo("Europe/Paris")
 DATA = Path(__file__).parent / "data"
@@ -601,7 +601,7 @@ def test_a_failure_while_writing_rolls_everything_back(loaded, tmp_path, monkeyp
     def broken(conn, orders):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("kpi.importer.maintain_customers", broken)
+    monkeypatch.setattr("kpi.data.importer.maintain_customers", broken)
     changed = ORDERS.replace("100.00", "101.00") + "A9,c9,2026-10-09,placed,9,0,0,0,EUR,web,mobile,FR\n"
     with pytest.raises(RuntimeError, match="disk full"):
         import_csv(loaded, write(tmp_path, changed), "orders", tz=PARIS)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kpi.errors import PeriodError
-from kpi.periods import ACCEPTED_FORMS, GRANULARITIES, day_range, default_period, parse_period
+from kpi.metrics.periods import ACCEPTED_FORMS, GRANULARITIES, day_range, default_period, parse_period
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -20,12 +20,12 @@ from bot.app import build_app, create_slack_tables, wsgi_app
 from bot.config import SlackSettings
 from bot.sandbox import AppServer, SlackSide, Workspace, app_home_opened, block_action, slash_command
 from bot.standin import SlackStandIn
-from kpi import schema
+from kpi.data import schema
+from kpi.data.schema import create_source_tables
 from kpi.db import make_engine
-from kpi.schema import create_source_tables
 from kpi.services import Services
 from kpi.settings import Settings
-from kpi.state import upgrade
+from kpi.state.tables import upgrade
 
 from .test_engine import CAMPAIGNS, CUSTOMERS, NOW, ORDERS, RETURNS, SPEND, TRAFFIC
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bot.sandbox import Workspace, slash_command
-from kpi.store import Goals, Schedules
+from kpi.state.store import Goals, Schedules
 
 from .test_slack_app import Rig
 

@@ -10,11 +10,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from kpi.db import make_engine
-from kpi.delivery import DeliveryLog
 from kpi.errors import KpiError
 from kpi.goals import GoalSpec
-from kpi.state import state_metadata, upgrade
-from kpi.store import Goals, NotFound, Schedules, parse_days, parse_local_time
+from kpi.state.delivery import DeliveryLog
+from kpi.state.store import Goals, NotFound, Schedules, parse_days, parse_local_time
+from kpi.state.tables import state_metadata, upgrade
 
 
 def Spec() -> GoalSpec:  # noqa: N802 - reads like the spec it builds
@@ -110,10 +110,10 @@ def test_a_removed_schedule_id_is_never_reused(state):
 def test_one_workspace_cannot_see_or_change_another_workspaces_alert_rules(state):
     from pathlib import Path
 
-    from kpi.alert_store import AlertRules, StateStore
     from kpi.alerts.machine import mute
     from kpi.alerts.rules import parse_rule
-    from kpi.catalog import load_catalog
+    from kpi.alerts.store import AlertRules, StateStore
+    from kpi.metrics.catalog import load_catalog
 
     catalog = load_catalog(Path(__file__).resolve().parent.parent / "config")
     ours = AlertRules(state, "T0A").add(parse_rule("return rate above 8% over 7 days in #ops", catalog))

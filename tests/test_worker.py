@@ -17,9 +17,9 @@ from bot.digests import DigestSender
 from bot.standin import SlackStandIn
 from bot.teams import TeamClients
 from bot.worker import build_scheduler, sync
-from kpi.delivery import CLAIM_TIMEOUT
-from kpi.scheduling import due_digests
-from kpi.store import Schedule, Schedules
+from kpi.digests.schedule import due_digests
+from kpi.state.delivery import CLAIM_TIMEOUT
+from kpi.state.store import Schedule, Schedules
 
 from .test_slack_app import CONFIG, _fill
 
@@ -74,7 +74,7 @@ def world(database_url):
     """State and source in one database (the hand-computed shop), the stand-in, a schedule at 08:00 Paris."""
     from kpi.services import Services
     from kpi.settings import Settings
-    from kpi.state import upgrade
+    from kpi.state.tables import upgrade
 
     upgrade(database_url)
     _fill(database_url)
@@ -171,7 +171,7 @@ def test_a_worker_killed_between_claim_and_send_is_reported_on_the_next_tick(wor
         "import os, signal, sys\n"
         "from datetime import datetime, timezone\n"
         "from kpi.db import make_engine\n"
-        "from kpi.delivery import DeliveryLog\n"
+        "from kpi.state.delivery import DeliveryLog\n"
         f"log = DeliveryLog(make_engine({services.settings.database_url!r}), worker='doomed',"
         f" clock=lambda: datetime.fromisoformat({claim_at.isoformat()!r}))\n"
         f"assert log.claim('digest:{s.id}:2026-11-24', team_id='{TEAM}', kind='digest',"

@@ -20,9 +20,9 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
-from kpi.catalog import Metric
-from kpi.engine import BreakdownRow, KpiResult
-from kpi.formatting import babel_locale, format_value, lang_of
+from kpi.metrics.catalog import Metric
+from kpi.metrics.engine import BreakdownRow, KpiResult
+from kpi.metrics.formatting import babel_locale, format_value, lang_of
 
 from .answer import breakdown_table, chart_alt, filters_text, spark_line, user_ref
 from .common import (
@@ -696,7 +696,7 @@ def backtest_episodes(fires: Sequence[datetime], resolves: Sequence[datetime]) -
 def backtest_message(rule_id: int, rule: RuleSpec, metric: Metric, fires: list[datetime], resolves: list[datetime],
                      evaluations: int, *, lang: str = "en", currency: str = "USD", days: int = 90) -> Message:
     """'Over the last 90 days this rule would have fired 4 times: 2 Sep (for 3 h), 14 Oct (for 2 days), …'.
-    ``days``: the span replayed (``bot.commands.run_backtest`` replays 90 days, one evaluation a day)."""
+    ``days``: the span replayed (``bot.manage.run_backtest`` replays 90 days, one evaluation a day)."""
     lang = lang_of(lang)
     window = window_words(max(days, 1), lang)
     episodes = backtest_episodes(fires, resolves)

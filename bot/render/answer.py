@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from kpi.engine import Change, KpiResult
-from kpi.formatting import (
+from kpi.metrics.engine import Change, KpiResult
+from kpi.metrics.formatting import (
     change_arrow,
     format_change,
     format_value,

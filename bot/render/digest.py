@@ -19,9 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from kpi.digest import CHART_GOALS, Digest, GoalLine, behind_first, progress_series
-from kpi.engine import KpiResult
-from kpi.formatting import babel_locale, change_arrow, format_value, lang_of
+from kpi.digests.compose import CHART_GOALS, Digest, GoalLine, behind_first, progress_series
+from kpi.metrics.engine import KpiResult
+from kpi.metrics.formatting import babel_locale, change_arrow, format_value, lang_of
 
 from ..terminal import EMOJI
 from .answer import colour

@@ -10,11 +10,11 @@ from datetime import date
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from kpi.catalog import Metric
-from kpi.engine import KpiResult
-from kpi.formatting import babel_locale, change_arrow, format_change, format_value, lang_of
 from kpi.goals import Progress, SmartCheck
-from kpi.store import StoredGoal
+from kpi.metrics.catalog import Metric
+from kpi.metrics.engine import KpiResult
+from kpi.metrics.formatting import babel_locale, change_arrow, format_change, format_value, lang_of
+from kpi.state.store import StoredGoal
 
 from .answer import colour, filters_text, user_ref
 from .common import (

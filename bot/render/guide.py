@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from kpi.catalog import Catalog, Metric
-from kpi.formatting import lang_of
-from kpi.periods import ACCEPTED_FORMS
+from kpi.metrics.catalog import Catalog, Metric
+from kpi.metrics.formatting import lang_of
+from kpi.metrics.periods import ACCEPTED_FORMS
 
 from .common import (
     FIELD_TEXT,

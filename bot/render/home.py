@@ -9,8 +9,8 @@ from datetime import datetime
 
 from babel.numbers import format_percent
 
-from kpi.engine import KpiResult
-from kpi.formatting import NO_DATA, babel_locale, format_value, lang_of
+from kpi.metrics.engine import KpiResult
+from kpi.metrics.formatting import NO_DATA, babel_locale, format_value, lang_of
 
 from .answer import comparison_line, spark_line
 from .common import MAX_BLOCKS_VIEW, Message, context, divider, esc, fit, header, image, section

@@ -1,9 +1,9 @@
 """The fixed strings of the Slack layer, in English and French. Numbers never go through here: they go
-through ``kpi.formatting`` with the same ``lang``."""
+through ``kpi.metrics.formatting`` with the same ``lang``."""
 
 from __future__ import annotations
 
-from kpi.formatting import lang_of
+from kpi.metrics.formatting import lang_of
 
 # mrkdwn: & < > are written escaped (&amp; &lt; &gt;), as Slack requires
 STRINGS: dict[str, dict[str, str]] = {

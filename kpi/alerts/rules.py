@@ -12,7 +12,7 @@ Parts, in any order after the KPI: a condition and threshold (``above|over|more 
 ``clear below 7%`` (hysteresis); a window (``over 7 days``, ``sur 7 jours``, ``over 2 weeks``,
 ``today``: 0); ``min 500 [sessions]``; ``for 3 checks`` / ``3 fois de suite`` (consecutive);
 ``every 30m``; ``repeat 4h`` / ``no repeat``; ``quiet 22:00-08:00``; filters ``channel=email``; a
-channel ``#ops`` / ``<#C123|ops>``; mentions ``@alice``, ``@here``, ``<@U123>``.
+channel ``#ops`` / ``#C123``; mentions ``@alice``, ``@here``, ``@U123`` (the Slack layer turns Slack's markup into these).
 
 For a percentage KPI, ``8%``, ``8 pts`` and a bare ``8`` all mean 8% (a bare number below 1 is a
 fraction: ``0.08``). A ``%`` on a KPI that is not a percentage is refused (say ``change above 10%``).
@@ -24,10 +24,10 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..catalog import Catalog, Metric, normalise
-from ..errors import QueryError, UnknownMetric
-from ..markup import take_channels
-from ..query import take_filters
+from kpi.errors import QueryError, UnknownMetric
+from kpi.metrics.catalog import Catalog, Metric, normalise
+from kpi.metrics.query import take_filters
+from kpi.refs import USER_ID, take_channels
 
 CONDITIONS = ("above", "below", "change_above", "change_below")
 FIELDS = ("metric", "condition", "threshold", "clear_threshold", "window", "min_sample", "consecutive",
@@ -249,17 +249,17 @@ def _take_mentions(raw: str) -> tuple[str | None, str]:
 
     def take(m: re.Match) -> str:
         if m[1]:
-            found.append(m[0])
+            found.append(f"<!{m[1].lower()}>")
         elif m[2]:
-            found.append(f"<!{m[2].lower()}>")
+            found.append(f"<@{m[2]}>")
         elif m[3]:
-            found.append(f"<@{m[3]}>")
+            found.append(f"<!subteam^{m[3]}>")
         else:
             found.append("@" + m[4])
         return " | "
 
-    raw = re.sub(r"(<[@!][^>]+>)|(?<![\w<])@(here|channel|everyone|ici|tous)\b|(?<![\w<])@([UW][A-Z0-9]{2,})\b"
-                 r"|(?<![\w<])@([\w][\w.\-]*)", take, raw)
+    raw = re.sub(rf"(?<![\w<])@(here|channel|everyone|ici|tous)\b|(?<![\w<])@({USER_ID})\b"
+                 r"|(?<![\w<])@(S[A-Z0-9]+)\b|(?<![\w<])@([\w][\w.\-]*)", take, raw)
     found = [{"<!ici>": "<!here>", "<!tous>": "<!channel>"}.get(f, f) for f in found]
     return (" ".join(dict.fromkeys(found)) or None), raw
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ..catalog import Metric
-from ..engine import KpiEngine, KpiRequest, Value, metric_value
-from ..periods import Period, day_range
-from ..sql import MeasureQuery, TimeRange
+from kpi.metrics.catalog import Metric
+from kpi.metrics.engine import KpiEngine, KpiRequest, Value, metric_value
+from kpi.metrics.periods import Period, day_range
+from kpi.metrics.sql import MeasureQuery, TimeRange
+
 from .progress import BASELINE_MAX_DAYS, TRAILING_DAYS, Progress, compute_progress, expected_share
 from .spec import GoalSpec, last_year_span
 

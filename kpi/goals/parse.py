@@ -10,8 +10,8 @@ absolute value ``3.5%``, ``$150k``, ``1 500``; ``from 8% to 6%`` gives a baselin
 target); a deadline (``by|before|until|d'ici|avant|jusqu'au`` a date, a month, ``Q3 2027``, the end of
 the year...; ``in a year|in 6 months|en un an``; ``this|next year|quarter|month``, ``cette année``,
 ``in 2027``); a start (``from|since|depuis (le)`` a date; default today, or the start of the named
-period); ``baseline 2.4%``; filters ``channel=email``; an owner (``<@U123|alice>``, ``@U123``, a bare
-``@alice`` kept as text); a channel (``<#C123|growth>``, ``#growth``); ``watch a, b`` KPIs.
+period); ``baseline 2.4%``; filters ``channel=email``; an owner (``@U123``, a bare
+``@alice`` kept as text); a channel (``#C123``, ``#growth``; the Slack layer turns Slack's markup into these); ``watch a, b`` KPIs.
 
 Dates: ISO ``2026-12-31``, ``31/12/2026`` (day first), ``31 décembre 2026``, ``December 31, 2026``. A
 month without a year is its next end (``by March`` in November: March of next year). For a
@@ -25,9 +25,10 @@ import html
 import re
 from datetime import date, datetime, timedelta, tzinfo
 
-from ..catalog import Catalog, Metric, normalise
-from ..markup import take_channels
-from ..query import take_filters
+from kpi.metrics.catalog import Catalog, Metric, normalise
+from kpi.metrics.query import take_filters
+from kpi.refs import USER_ID, take_channels
+
 from .spec import (
     GoalError,
     GoalSpec,
@@ -164,10 +165,10 @@ def _take_owner(raw: str) -> tuple[str | None, str]:
     owners: list[str] = []
 
     def take(m: re.Match) -> str:
-        owners.append(m[1] or m[2] or "@" + m[3])
+        owners.append(m[1] or "@" + m[2])
         return " | "
 
-    raw = re.sub(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|(?<![\w<])@([UW][A-Z0-9]{2,})\b|(?<![\w<])@([\w][\w.\-]*)", take, raw)
+    raw = re.sub(rf"(?<![\w<])@({USER_ID})\b|(?<![\w<])@([\w][\w.\-]*)", take, raw)
     if not owners and (m := re.search(r"(?i)\b(?:owner|owned by|responsable|pilote|propriétaire)\s*:?\s+([\w][\w.\-]*)", raw)):
         owners.append(m[1])
         raw = raw[: m.start()] + " | " + raw[m.end():]

@@ -9,9 +9,10 @@ from datetime import date, timedelta
 
 from babel.numbers import format_decimal, format_percent
 
-from ..catalog import Metric
-from ..engine import KpiEngine, metric_value
-from ..formatting import DIMENSION_WORDS, babel_locale, format_value, lang_of
+from kpi.metrics.catalog import Metric
+from kpi.metrics.engine import KpiEngine, metric_value
+from kpi.metrics.formatting import DIMENSION_WORDS, babel_locale, format_value, lang_of
+
 from .measure import Baseline, baseline_of, measures_over
 from .progress import TRAILING_DAYS
 from .spec import GoalError, GoalSpec, add_months, check_filters, target_value

@@ -6,8 +6,8 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ..catalog import Catalog, Metric
-from ..errors import QueryError, UnknownMetric
+from kpi.errors import QueryError, UnknownMetric
+from kpi.metrics.catalog import Catalog, Metric
 
 TARGET_KINDS = ("absolute", "relative_pct", "relative_pt")
 FIELDS = ("metric", "target", "deadline", "baseline", "owner", "channel", "watch")

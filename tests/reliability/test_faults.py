@@ -25,13 +25,13 @@ from bot.alerts import AlertNotifier
 from bot.app import retry_handlers
 from bot.digests import DigestSender
 from bot.teams import TeamClients
-from kpi import schema
-from kpi.alert_store import AlertRules
 from kpi.alerts.rules import parse_rule
+from kpi.alerts.store import AlertRules
+from kpi.data import schema
 from kpi.db import make_engine
-from kpi.delivery import CLAIM_TIMEOUT
-from kpi.state import deliveries
-from kpi.store import Schedules
+from kpi.state.delivery import CLAIM_TIMEOUT
+from kpi.state.store import Schedules
+from kpi.state.tables import deliveries
 
 from ..test_slack_app import Rig, _text
 
@@ -295,7 +295,7 @@ def _claim_and_die(rig, key: str, kind: str, at: datetime, due: datetime | None)
         "import os, signal\n"
         "from datetime import datetime\n"
         "from kpi.db import make_engine\n"
-        "from kpi.delivery import DeliveryLog\n"
+        "from kpi.state.delivery import DeliveryLog\n"
         f"log = DeliveryLog(make_engine({rig.url!r}), worker='doomed', clock=lambda: datetime.fromisoformat({at.isoformat()!r}))\n"
         + (f"assert log.claim_due({key!r})\n" if kind == "alert" else  # alerts are taken from the outbox
            f"assert log.claim({key!r}, team_id={TEAM!r}, kind={kind!r}, channel='C0GENERAL',"
@@ -340,7 +340,7 @@ def test_an_alert_fire_killed_after_claim_is_sent_once_by_the_next_worker(rig, r
     rule = rig.add_rule()
     clock = Clock(T0)
     # the doomed worker evaluated first: the state says firing (saved), then it claimed the fire and died
-    from kpi.alert_eval import evaluate_rules
+    from kpi.alerts.evaluation import evaluate_rules
 
     evaluated, _ = evaluate_rules(rig.services.kpi_engine(), rig.services.state(), [rule], T0)
     assert [n.step for e in evaluated for n in e.notify] == ["fire"]

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from kpi import schema
+from kpi.data import schema
+from kpi.data.importer import import_csv
 from kpi.errors import ImportRefused
-from kpi.importer import import_csv
 
 PARIS = ZoneInfo("Europe/Paris")
 HEADER = "order_id,customer_id,placed_at,status,subtotal,discount,shipping,tax,currency,channel,device,country\n"

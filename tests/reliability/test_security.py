@@ -21,7 +21,7 @@ import pytest
 
 from bot.sandbox import SlackSide, Workspace, block_action, sign, slash_command
 from kpi.goals import GoalSpec
-from kpi.store import Goals, NotFound
+from kpi.state.store import Goals, NotFound
 
 from ..test_slack_app import SECRET, Rig
 from .test_inputs import NON_ADMIN, Probe, check_message

@@ -32,8 +32,8 @@ from bot.standin import SlackStandIn
 from bot.teams import TeamClients
 from kpi.services import Services
 from kpi.settings import Settings
-from kpi.state import upgrade
-from kpi.store import Schedules
+from kpi.state.store import Schedules
+from kpi.state.tables import upgrade
 
 from ..test_slack_app import CONFIG, _fill
 

@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from ..errors import BadRow, ImportRefused
+from kpi.errors import BadRow, ImportRefused
+
 from .reading import RawFile
 from .tables import LINE, SPECS, Prepared, date_columns, norm, number_columns, prepare
 from .values import Conventions, DateColumn, NumberColumn, Problems, parse_datetimes, parse_numbers, shown

@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 
-from .alerts.machine import AlertState
-from .alerts.rules import RuleSpec
-from .errors import KpiError
-from .state import alert_events, alert_rules, alert_states, deliveries
-from .store import NotFound, checked_id
+from kpi.errors import KpiError
+from kpi.state.store import NotFound, checked_id
+from kpi.state.tables import alert_events, alert_rules, alert_states, deliveries
+
+from .machine import AlertState
+from .rules import RuleSpec
 
 
 def _encode(obj) -> str:

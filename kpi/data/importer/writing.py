@@ -20,7 +20,8 @@ from sqlalchemy import ARRAY, Table, and_, any_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from .. import schema
+from kpi.data import schema
+
 from .tables import LINE
 from .values import as_python
 

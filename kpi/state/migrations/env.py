@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from kpi.db import make_engine
-from kpi.state import VERSION_TABLE, state_metadata
+from kpi.state.tables import VERSION_TABLE, state_metadata
 
 config = context.config
 url = config.attributes.get("url")

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 
-from .errors import KpiError
-from .state import digest_schedules, goals
+from kpi.errors import KpiError
+from kpi.state.tables import digest_schedules, goals
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CONTENTS = ("goals", "watch", "movers")

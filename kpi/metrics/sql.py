@@ -33,8 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from kpi.data.schema import SOURCE_TABLES
+
 from .catalog import Catalog, Condition, Measure
-from .schema import SOURCE_TABLES
 
 
 @dataclass(frozen=True)

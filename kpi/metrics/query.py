@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from kpi.errors import PeriodError, QueryError, UnknownMetric
+
 from .catalog import Catalog, normalise
 from .engine import KpiRequest
-from .errors import PeriodError, QueryError, UnknownMetric
 from .periods import default_period, parse_period
 
 DIMENSION_WORDS = {

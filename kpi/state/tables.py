@@ -1,6 +1,6 @@
 """The bot's own state database (``DATABASE_URL``): its tables, and the migrations that create them.
 
-The schema is owned by Alembic (``kpi/migrations``); ``kpibot db upgrade`` runs it. Every table that
+The schema is owned by Alembic (``kpi/state/migrations``); ``kpibot db upgrade`` runs it. Every table that
 holds a team's data carries ``team_id``; this module's tables are shared by all teams.
 """
 

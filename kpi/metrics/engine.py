@@ -1,6 +1,6 @@
 """The KPI engine: a request (KPI, period, comparison, filters, breakdown, granularity) in, plain data out.
 
-The SQL lives in ``kpi.sql``; this module turns measure aggregates into KPI values (ratios divide after
+The SQL lives in ``kpi.metrics.sql``; this module turns measure aggregates into KPI values (ratios divide after
 the aggregates come back, a zero or absent denominator is "no data"), comparisons, series and
 breakdowns. Time is injected through ``clock`` so that tests, goals and alerts can fix "now".
 """
@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from kpi.errors import QueryError, UnknownDimension
+
 from .catalog import Catalog, Metric, evaluate, expression_names
-from .errors import QueryError, UnknownDimension
 from .periods import GRANULARITIES, Period
 from .sql import MeasureQuery, SqlLayer, TimeRange, Values
 

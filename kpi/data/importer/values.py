@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from ..errors import BadRow
+from kpi.errors import BadRow
 
 # -- collecting problems -----------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import BadRow, ImportRefused
+from kpi.errors import BadRow, ImportRefused
+
 from .values import Problems
 
 _DELIMITERS = [",", ";", "\t", "|"]

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Table
 
-from .. import schema
-from ..errors import BadRow, ImportRefused
+from kpi.data import schema
+from kpi.errors import BadRow, ImportRefused
+
 from .values import (
     Column,
     Conventions,

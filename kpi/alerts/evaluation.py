@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from .alert_store import StateStore, StoredRule, StoredState
-from .alerts.machine import Notification, Observation, Transition, evaluate
-from .alerts.rules import RuleSpec
-from .delivery import outbox_row
-from .engine import KpiEngine, KpiRequest, KpiResult
-from .periods import parse_period
+from kpi.metrics.engine import KpiEngine, KpiRequest, KpiResult
+from kpi.metrics.periods import parse_period
+from kpi.state.delivery import outbox_row
+
+from .machine import Notification, Observation, Transition, evaluate
+from .rules import RuleSpec
+from .store import StateStore, StoredRule, StoredState
 
 log = logging.getLogger("kpibot.alerts")
 

@@ -46,7 +46,8 @@ from sqlalchemy import Index, Table, inspect, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateIndex, DropIndex
 
-from .errors import KpiError
+from kpi.errors import KpiError
+
 from .schema import (
     create_source_tables,
     customers,

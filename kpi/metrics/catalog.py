@@ -19,8 +19,8 @@ import yaml
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from .errors import CatalogError, UnknownMetric
-from .schema import SOURCE_TABLES
+from kpi.data.schema import SOURCE_TABLES
+from kpi.errors import CatalogError, UnknownMetric
 
 AGGS = ("sum", "count", "count_distinct", "min", "max")
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not_in")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from .store import Schedule
+from kpi.state.store import Schedule
 
 GRACE = timedelta(hours=4)
 LATE_AFTER = timedelta(minutes=5)

@@ -66,8 +66,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from .. import schema
-from ..errors import ImportRefused
+from kpi.data import schema
+from kpi.errors import ImportRefused
+
 from .reading import RawFile, read_file
 from .shopify import prepare_shopify
 from .tables import LINE, SPECS, Prepared, match_columns, prepare
@@ -159,7 +160,7 @@ def import_csv(
 def import_shopify_orders(
     engine: Engine, path: str | Path, *, tz: ZoneInfo, currency: str | None = None
 ) -> ImportResult:
-    """Load a Shopify admin orders export into orders, customers and returns (see kpi.importer.shopify
+    """Load a Shopify admin orders export into orders, customers and returns (see kpi.data.importer.shopify
     for the mapping). Raises ImportRefused, with every bad line, and loads nothing."""
     spath, tz = str(path), _zone(tz)
     problems, general, notes = Problems(), [], []

@@ -1,4 +1,5 @@
-"""``/kpi goal ...`` and ``/kpi digest ...``: parse, check who may change what, call ``kpi``, render.
+"""``/kpi goal ...``, ``/kpi digest ...`` and ``/kpi alert ...``: parse, check who may change what, call
+``kpi``, render. The ``/kpi`` listener (``bot.listeners.commands``) hands these texts to ``Manage.run``.
 
 Everybody may read goals and schedules; creating, changing or removing them is for workspace admins
 and owners, and the users listed in ``KPIBOT_ADMINS`` or ``config/access.yaml``. Every call is scoped to
@@ -15,19 +16,21 @@ from pathlib import Path
 import yaml
 from slack_sdk.errors import SlackApiError
 
-from kpi.digest import CachingEngine, spec_of
+from kpi.digests.compose import CachingEngine, spec_of
 from kpi.errors import KpiError
 from kpi.goals import GoalError, goal_progress, parse_goal, smart_check
+from kpi.refs import take_channels
 from kpi.seed import ensure_seeded
 from kpi.services import Services
-from kpi.store import CONTENTS, Goals, NotFound, Schedules, checked_id, parse_days
+from kpi.state.store import CONTENTS, Goals, NotFound, Schedules, checked_id, parse_days
 
 from .answer import Asked
 from .blocks import Message, error_message
 from .config import SlackSettings
+from .markup import to_plain
 from .render.goals import goal_detail_message, goal_list_message, smart_message
 
-log = logging.getLogger("kpibot.commands")
+log = logging.getLogger("kpibot.manage")
 GOAL_WORDS = ("goal", "goals", "objectif", "objectifs")
 ALERT_WORDS = ("alert", "alerts", "alerte", "alertes")
 DIGEST_WORDS = ("digest", "digests", "resume", "résumé")
@@ -62,7 +65,7 @@ class Access:
         return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 
 
-class Commands:
+class Manage:
     def __init__(self, services: Services, slack: SlackSettings):
         self.services = services
         self.access = Access(services, slack)
@@ -83,7 +86,7 @@ class Commands:
     def run(self, text: str, who: Asked, client) -> Message | None:
         """The reply to ``/kpi goal ...`` or ``/kpi digest ...``; None when a modal was opened instead."""
         self.seed(who.team_id)
-        first, _, rest = text.strip().partition(" ")
+        first, _, rest = to_plain(text).strip().partition(" ")
         try:
             if first.lower() in GOAL_WORDS:
                 return self.goal(rest.strip(), who, client)
@@ -145,7 +148,7 @@ class Commands:
             return plain("\n".join(lines) or _text(who.lang, "No digest yet: /kpi digest add #channel 08:00 mon-fri",
                                                    "Aucun résumé : /kpi digest add #canal 08:00 lun-ven"))
         if action in ("preview", "apercu", "aperçu"):
-            from kpi.digest import compose_digest
+            from kpi.digests.compose import compose_digest
 
             from .render.digest import digest_message
 
@@ -172,8 +175,8 @@ class Commands:
 
     # -- alerts --------------------------------------------------------------------------------------
     def alert(self, rest: str, who: Asked, client) -> Message | None:
-        from kpi.alert_store import AlertRules, StateStore
         from kpi.alerts.rules import parse_rule
+        from kpi.alerts.store import AlertRules, StateStore
 
         from .render.alerts import backtest_message, rules_list_message
 
@@ -237,8 +240,8 @@ def parse_duration(text: str):
 
 
 def set_mute(services: Services, team_id: str, rule_id: int, until) -> None:
-    from kpi.alert_store import StateStore
     from kpi.alerts.machine import mute
+    from kpi.alerts.store import StateStore
 
     store = StateStore(services.state(), team_id)
     for _ in range(3):  # guarded update: retried if a worker changed the state meanwhile
@@ -252,8 +255,8 @@ def run_backtest(services: Services, spec, days: int = 90):
     """The rule replayed on the last ``days`` days of history, one evaluation per day."""
     from datetime import timedelta
 
-    from kpi.alert_eval import Asker, observe
     from kpi.alerts.backtest import backtest
+    from kpi.alerts.evaluation import Asker, observe
 
     engine = services.kpi_engine()
     asker = Asker(engine)
@@ -271,11 +274,12 @@ def _ident(args: str, lang: str) -> int:
 
 
 def _digest_args(args: str, who: Asked, shop_tz: str) -> tuple[str, str, tuple[str, ...], str]:
-    """'#growth 08:30 mon-fri Europe/Paris' (Slack sends the channel as <#C123|growth>); defaults: here, 08:00."""
+    """'#growth 08:30 mon-fri Europe/Paris' (a channel id '#C123' once Slack's markup is read); defaults: here, 08:00."""
     channel = who.channel_id
-    m = re.search(r"<#(\w+)(?:\|[^>]*)?>|(#[\w-]+)", args)
-    if m:
-        channel = m.group(1) or m.group(2)
+    found, _ = take_channels(args)
+    if found:
+        cid, name = found[0]
+        channel = cid or "#" + str(name)
     tm = re.search(r"\b(\d{1,2}(?::\d{2}|h\d{0,2})?\s*(?:am|pm)?)(?=\s|$)", args)
     local_time = tm.group(1) if tm else "08:00"
     dm = re.search(r"\b(weekdays|daily|every day|(?:mon|tue|wed|thu|fri|sat|sun|lun|mar|mer|jeu|ven|sam|dim)"

@@ -33,7 +33,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .state import deliveries
+from kpi.state.tables import deliveries
 
 log = logging.getLogger("kpibot.delivery")
 CLAIM_TIMEOUT = timedelta(minutes=2)

@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 
-from .catalog import Metric
-from .engine import KpiEngine, KpiRequest, KpiResult
-from .errors import KpiError
-from .goals import GoalSpec, Progress, goal_progress, measure
-from .goals.spec import last_year_span, year_earlier
-from .periods import default_period
-from .query import parse_query
-from .store import StoredGoal
+from kpi.errors import KpiError
+from kpi.goals import GoalSpec, Progress, goal_progress, measure
+from kpi.goals.spec import last_year_span, year_earlier
+from kpi.metrics.catalog import Metric
+from kpi.metrics.engine import KpiEngine, KpiRequest, KpiResult
+from kpi.metrics.periods import default_period
+from kpi.metrics.query import parse_query
+from kpi.state.store import StoredGoal
 
 log = logging.getLogger("kpibot.digest")
 

@@ -1,0 +1,46 @@
+"""The App Home tab's content: the headline KPIs over the last 7 days against the 7 before, with their
+trend; then the team's goals with their progress, and its alert rules with their state."""
+
+from __future__ import annotations
+
+import logging
+
+from kpi.alerts.store import AlertRules, StateStore
+from kpi.digests.compose import CachingEngine, spec_of
+from kpi.goals import goal_progress
+from kpi.metrics.engine import KpiRequest
+from kpi.metrics.periods import default_period
+from kpi.services import Services
+from kpi.state.store import Goals
+
+from .blocks import error_message, home_view
+from .render.alerts import rules_list_message
+from .render.goals import goal_list_message
+
+log = logging.getLogger("kpibot.home")
+
+
+def build_home(services: Services, lang: str, team_id: str = "") -> dict:
+    try:
+        engine = services.kpi_engine()
+        period = default_period(now=engine.now(), tz=services.settings.tz)
+        headline = [engine.ask(KpiRequest(m.key, period)) for m in engine.catalog.metrics.values() if m.headline]
+        sections = []
+        if team_id:
+            today = engine.now().date()
+            cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
+            goals = [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=today))
+                     for g in Goals(services.state(), team_id).list()]
+            sections.append(goal_list_message(goals, lang=lang, currency=services.settings.currency, home_hint=False))
+            states = StateStore(services.state(), team_id)
+            rules = [(r.id, r.spec, engine.catalog.metrics[r.spec.metric], states.load(r.id).state)
+                     for r in AlertRules(services.state(), team_id).list()]
+            sections.append(rules_list_message(rules, lang=lang, now=engine.now()))
+    except Exception:  # noqa: BLE001 - the Home tab says so rather than stay blank
+        log.exception("home tab: KPIs unavailable")
+        return home_view(headline=[], lang=lang, currency=services.settings.currency,
+                         sections=[error_message("", lang=lang, ref="home")])
+    return home_view(headline=headline, lang=lang, currency=services.settings.currency, sections=sections)
+
+
+__all__ = ["build_home"]
