@@ -13,15 +13,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .i18n import N_, tr
+
 
 class KpiError(Exception):
-    """Base class: ``str(err)`` is a message fit for the user."""
+    """Base class: a message fit for the user, in English (``str(err)``) or in the user's language
+    (``err.localized(lang)``). The message is a gettext msgid marked where it is raised
+    (``GoalError("No target for {name}.", "target", name=metric.name)``); a value may be a callable taking
+    the language (a KPI's ``name``), called with the reader's."""
+
+    def __init__(self, message: str = "", /, **values: object):
+        self.msgid = message
+        self.values = values
+        super().__init__(self.localized("en"))
+
+    def localized(self, lang: str | None = "en") -> str:
+        """The message in ``lang`` (English where it has no translation)."""
+        values = {k: (v(lang) if callable(v) else v) for k, v in self.values.items()}
+        if not self.msgid:
+            return str(self) if self.args else ""
+        return tr(lang, self.msgid, **values)
 
 
 class CatalogError(KpiError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
-        super().__init__("invalid KPI catalog:\n" + "\n".join(f"  - {p}" for p in self.problems))
+        super().__init__(N_("invalid KPI catalog:\n{problems}"), problems="\n".join(f"  - {p}" for p in self.problems))
 
 
 class QueryError(KpiError):
@@ -32,8 +49,11 @@ class UnknownMetric(QueryError):
     def __init__(self, name: str, suggestions: list[str]):
         self.name = name
         self.suggestions = suggestions
-        hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"Unknown KPI '{name}'.{hint} `kpibot metrics` lists them all.")
+        if suggestions:
+            super().__init__(N_("Unknown KPI '{name}'. Did you mean {options}? `kpibot metrics` lists them all."),
+                             name=name, options=lambda lang: tr(lang, " or ").join(suggestions))
+        else:
+            super().__init__(N_("Unknown KPI '{name}'. `kpibot metrics` lists them all."), name=name)
 
 
 class UnknownDimension(QueryError):
@@ -41,15 +61,17 @@ class UnknownDimension(QueryError):
         self.metric = metric
         self.dimension = dimension
         self.allowed = allowed
-        can = ", ".join(allowed) if allowed else "nothing"
-        super().__init__(f"{metric} cannot be broken down or filtered by '{dimension}'; it can by: {can}.")
+        super().__init__(N_("{metric} cannot be broken down or filtered by '{dimension}'; it can by: {allowed}."),
+                         metric=metric, dimension=dimension,
+                         allowed=lambda lang: ", ".join(allowed) if allowed else tr(lang, "nothing"))
 
 
 class PeriodError(QueryError):
     def __init__(self, text: str, accepted: list[str]):
         self.text = text
         self.accepted = accepted
-        super().__init__(f"I don't understand the period '{text}'. Try one of: {', '.join(accepted)}.")
+        super().__init__(N_("I don't understand the period '{text}'. Try one of: {accepted}."), text=text,
+                         accepted=", ".join(accepted))
 
 
 @dataclass

@@ -20,6 +20,7 @@ from ..alerts import AlertNotifier
 from ..answer import Asked, answer, upload_chart
 from ..blocks import error_message
 from ..render.alerts import explain_message
+from ..render.answer import user_ref
 from .deps import Deps
 
 log = logging.getLogger("kpibot.listeners")
@@ -79,7 +80,7 @@ def alert_button(body, client, action, deps: Deps) -> None:
             return
         if action["action_id"] == "alert_ack":
             if stored.state.acknowledged_by:
-                tell(tr(lang, "Already acknowledged by {user}.", user=f"<@{stored.state.acknowledged_by}>"))
+                tell(tr(lang, "Already acknowledged by {user}.", user=user_ref(stored.state.acknowledged_by)))
                 return
             new = acknowledge(stored.state, user, now, episode=int(episode))
         else:

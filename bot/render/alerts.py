@@ -20,6 +20,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
+from kpi.i18n import N_, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import BreakdownRow, KpiResult
 from kpi.metrics.formatting import babel_locale, format_value, lang_of
@@ -41,7 +42,7 @@ from .common import (
     section,
 )
 from .goals import channel_ref, pack_sections
-from .text import SAMPLE_NOUNS, colon
+from .text import SAMPLE_NOUNS, colon, noun_of
 
 if TYPE_CHECKING:  # kpi.alerts is only read through these fields, never imported at run time
     from kpi.alerts import AlertState, RuleSpec
@@ -56,124 +57,87 @@ NOTE_CHARS = 500  # of rule.text
 FILTER_CHARS = 500  # of a rule's filters
 BACKTEST_DATES = 60  # fires listed by date in a backtest
 
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "above": "above {x}", "below": "below {x}",
-        "change_above": "change above {x}", "change_below": "change below {x}",
-        "today": "today so far", "last_day": "the last day", "last_days": "the last {n} days",
-        "over": "over {window}",
-        "vs_today": "vs the same time yesterday", "vs_day": "vs the day before", "vs_days": "vs the {n} days before",
-        "clears_below": "clears below {x}", "clears_above": "clears above {x}",
-        "min_sample": "min {n} {noun}", "min_sample_plain": "min sample {n}",
-        "in_a_row": "{n} checks in a row",
-        "threshold": "threshold {x}", "vs_prev_window": "vs the previous window",
-        "now_was": "now {now}, before {before}",
-        "firing_since": "Firing since {time}",
-        "still_firing": "Still firing since {time}, now {value}",
-        "reminder": "reminder {n}",
-        "resolved": "Resolved: {name} back to {value} ({bound})",
-        "resolved_change": "Resolved: {name} change back to {value} ({bound})",
-        "after": " after {duration}", "status_resolved_plain": "*Resolved*",
-        "status_firing": "*Firing* since {time}",
-        "status_pending": "*Pending* since {time}",
-        "status_ack": "Acknowledged by {user}",
-        "status_snoozed": "Snoozed until {time}",
-        "status_muted": "Muted until {time}",
-        "status_resolved": "*Resolved* after {duration}",
-        "status_no_data": "*No data* since {time}",
-        "status_error": "*Could not evaluate*: {error}",
-        "error": "Could not evaluate {title} (rule #{id}): {error}",
-        "no_data": "No data for {title} (rule #{id}): {why}",
-        "sample_low": "sample {n} &lt; {min} minimum",
-        "stale": "the source is stale (data up to {time})",
-        "no_source": "no data in the source for this window",
-        "top_contributors": "Top contributors",
-        "rule_n": "Rule #{id}", "every": "checked every {n} min",
-        "ack": "Acknowledge", "snooze_1h": "Snooze 1 h", "snooze_tomorrow": "Snooze until tomorrow 09:00",
-        "explain": "Explain",
-        "explain_title": "Explain: {title}",
-        "explain_note": "Biggest movers first; change vs the previous period.",
-        "no_breakdown": "No breakdown available for this KPI.",
-        "rules_title": "Alert rules", "no_rules": "No alert rule yet. Add one with `/kpi alert add`.",
-        "more_rules": "…and {n} more rules: see `kpibot alerts list`.",
-        "not_evaluated": "not evaluated yet",
-        "to": "to {channel}",
-        "list_muted": "🔇 muted until {time}", "list_snoozed": "💤 snoozed until {time}",
-        "list_ack": "👀 acknowledged by {user}",
-        "backtest_title": "Test of rule #{id}: {title}",
-        "backtest_none": "Over {window} this rule would not have fired.",
-        "backtest_once": "Over {window} this rule would have fired once: {dates}",
-        "backtest_n": "Over {window} this rule would have fired {n} times: {dates}",
-        "backtest_for": "for {duration}", "backtest_open": "still firing",
-        "backtest_more": "…and {n} more",
-        "backtest_evals": "{n} evaluations",
-        "day": "{n} day", "days": "{n} days", "hours": "{n} h", "minutes": "{n} min",
-        "under_minute": "less than a minute",
-        "time": "d MMM, HH:mm", "time_year": "d MMM yyyy, HH:mm", "date": "d MMM",
-    },
-    "fr": {
-        "above": "au-dessus de {x}", "below": "en dessous de {x}",
-        "change_above": "évolution au-dessus de {x}", "change_below": "évolution en dessous de {x}",
-        "today": "aujourd'hui jusqu'ici", "last_day": "le dernier jour", "last_days": "les {n} derniers jours",
-        "over": "sur {window}",
-        "vs_today": "vs hier à la même heure", "vs_day": "vs la veille", "vs_days": "vs les {n} jours précédents",
-        "clears_below": "revient sous {x}", "clears_above": "revient au-dessus de {x}",
-        "min_sample": "min. {n} {noun}", "min_sample_plain": "échantillon min. {n}",
-        "in_a_row": "{n} contrôles de suite",
-        "threshold": "seuil {x}", "vs_prev_window": "vs la fenêtre précédente",
-        "now_was": "maintenant {now}, avant {before}",
-        "firing_since": "En alerte depuis le {time}",
-        "still_firing": "Toujours en alerte depuis le {time}, maintenant {value}",
-        "reminder": "rappel {n}",
-        "resolved": "Résolu : {name} revenu à {value} ({bound})",
-        "resolved_change": "Résolu : évolution de {name} revenue à {value} ({bound})",
-        "after": " après {duration}", "status_resolved_plain": "*Résolu*",
-        "status_firing": "*En alerte* depuis le {time}",
-        "status_pending": "*En attente* depuis le {time}",
-        "status_ack": "Pris en charge par {user}",
-        "status_snoozed": "Suspendu jusqu'au {time}",
-        "status_muted": "Muet jusqu'au {time}",
-        "status_resolved": "*Résolu* après {duration}",
-        "status_no_data": "*Pas de données* depuis le {time}",
-        "status_error": "*Évaluation impossible* : {error}",
-        "error": "Impossible d'évaluer {title} (règle n°{id}) : {error}",
-        "no_data": "Pas de données pour {title} (règle n°{id}) : {why}",
-        "sample_low": "échantillon {n} &lt; {min} minimum",
-        "stale": "la source n'est pas à jour (données jusqu'au {time})",
-        "no_source": "aucune donnée dans la source pour cette fenêtre",
-        "top_contributors": "Principaux contributeurs",
-        "rule_n": "Règle n°{id}", "every": "contrôlée toutes les {n} min",
-        "ack": "Prendre en charge", "snooze_1h": "Suspendre 1 h", "snooze_tomorrow": "Suspendre jusqu'à demain 09:00",
-        "explain": "Expliquer",
-        "explain_title": "Explication : {title}",
-        "explain_note": "Plus fortes variations d'abord ; évolution vs la période précédente.",
-        "no_breakdown": "Aucun détail disponible pour ce KPI.",
-        "rules_title": "Règles d'alerte",
-        "no_rules": "Aucune règle d'alerte. Ajoutez-en une avec `/kpi alert add`.",
-        "more_rules": "…et {n} règles de plus : voir `kpibot alerts list`.",
-        "not_evaluated": "pas encore évaluée",
-        "to": "vers {channel}",
-        "list_muted": "🔇 muet jusqu'au {time}", "list_snoozed": "💤 suspendue jusqu'au {time}",
-        "list_ack": "👀 prise en charge par {user}",
-        "backtest_title": "Test de la règle n°{id} : {title}",
-        "backtest_none": "Sur {window}, cette règle ne se serait pas déclenchée.",
-        "backtest_once": "Sur {window}, cette règle se serait déclenchée 1 fois : {dates}",
-        "backtest_n": "Sur {window}, cette règle se serait déclenchée {n} fois : {dates}",
-        "backtest_for": "pendant {duration}", "backtest_open": "toujours en alerte",
-        "backtest_more": "…et {n} de plus",
-        "backtest_evals": "{n} évaluations",
-        "day": "{n} jour", "days": "{n} jours", "hours": "{n} h", "minutes": "{n} min",
-        "under_minute": "moins d'une minute",
-        "time": "d MMM 'à' HH:mm", "time_year": "d MMM yyyy 'à' HH:mm", "date": "d MMM",
-    },
+STRINGS: dict[str, str] = {
+    "above": N_("above {x}"),
+    "below": N_("below {x}"),
+    "change_above": N_("change above {x}"),
+    "change_below": N_("change below {x}"),
+    "today": N_("today so far"),
+    "last_day": N_("the last day"),
+    "last_days": N_("the last {n} days"),
+    "over": N_("over {window}"),
+    "vs_today": N_("vs the same time yesterday"),
+    "vs_day": N_("vs the day before"),
+    "vs_days": N_("vs the {n} days before"),
+    "clears_below": N_("clears below {x}"),
+    "clears_above": N_("clears above {x}"),
+    "min_sample": N_("min {n} {noun}"),
+    "min_sample_plain": N_("min sample {n}"),
+    "in_a_row": N_("{n} checks in a row"),
+    "threshold": N_("threshold {x}"),
+    "vs_prev_window": N_("vs the previous window"),
+    "now_was": N_("now {now}, before {before}"),
+    "firing_since": N_("Firing since {time}"),
+    "still_firing": N_("Still firing since {time}, now {value}"),
+    "reminder": N_("reminder {n}"),
+    "resolved": N_("Resolved: {name} back to {value} ({bound})"),
+    "resolved_change": N_("Resolved: {name} change back to {value} ({bound})"),
+    "after": N_(" after {duration}"),
+    "status_resolved_plain": N_("*Resolved*"),
+    "status_firing": N_("*Firing* since {time}"),
+    "status_pending": N_("*Pending* since {time}"),
+    "status_ack": N_("Acknowledged by {user}"),
+    "status_snoozed": N_("Snoozed until {time}"),
+    "status_muted": N_("Muted until {time}"),
+    "status_resolved": N_("*Resolved* after {duration}"),
+    "status_no_data": N_("*No data* since {time}"),
+    "status_error": N_("*Could not evaluate*: {error}"),
+    "error": N_("Could not evaluate {title} (rule #{id}): {error}"),
+    "no_data": N_("No data for {title} (rule #{id}): {why}"),
+    "sample_low": N_("sample {n} &lt; {min} minimum"),
+    "stale": N_("the source is stale (data up to {time})"),
+    "no_source": N_("no data in the source for this window"),
+    "top_contributors": N_("Top contributors"),
+    "rule_n": N_("Rule #{id}"),
+    "every": N_("checked every {n} min"),
+    "ack": N_("Acknowledge"),
+    "snooze_1h": N_("Snooze 1 h"),
+    "snooze_tomorrow": N_("Snooze until tomorrow 09:00"),
+    "explain": N_("Explain"),
+    "explain_title": N_("Explain: {title}"),
+    "explain_note": N_("Biggest movers first; change vs the previous period."),
+    "no_breakdown": N_("No breakdown available for this KPI."),
+    "rules_title": N_("Alert rules"),
+    "no_rules": N_("No alert rule yet. Add one with `/kpi alert add`."),
+    "more_rules": N_("…and {n} more rules: see `kpibot alerts list`."),
+    "not_evaluated": N_("not evaluated yet"),
+    "to": N_("to {channel}"),
+    "list_muted": N_("🔇 muted until {time}"),
+    "list_snoozed": N_("💤 snoozed until {time}"),
+    "list_ack": N_("👀 acknowledged by {user}"),
+    "backtest_title": N_("Test of rule #{id}: {title}"),
+    "backtest_none": N_("Over {window} this rule would not have fired."),
+    "backtest_once": N_("Over {window} this rule would have fired once: {dates}"),
+    "backtest_n": N_("Over {window} this rule would have fired {n} times: {dates}"),
+    "backtest_for": N_("for {duration}"),
+    "backtest_open": N_("still firing"),
+    "backtest_more": N_("…and {n} more"),
+    "backtest_evals": N_("{n} evaluations"),
+    "day": N_("{n} day"),
+    "days": N_("{n} days"),
+    "hours": N_("{n} h"),
+    "minutes": N_("{n} min"),
+    "under_minute": N_("less than a minute"),
+    "time": N_("d MMM, HH:mm"),
+    "time_year": N_("d MMM yyyy, HH:mm"),
+    "date": N_("d MMM"),
 }
 
 _MENTION = re.compile(r"^<(@[UW][A-Z0-9]{2,}(\|[^<>]*)?|!here|!channel|!everyone|!subteam\^[A-Z0-9]{2,}(\|[^<>]*)?)>$")
 
 
 def s(lang: str, key: str, **values: object) -> str:
-    text = STRINGS[lang_of(lang)].get(key) or STRINGS["en"][key]
-    return text.format(**values) if values else text
+    return tr(lang, STRINGS[key], **values)
 
 
 # -- words and numbers -----------------------------------------------------------------------------
@@ -246,7 +210,7 @@ def _window_phrase(rule: RuleSpec, lang: str) -> str:
 def metric_sample_noun(metric: Metric, lang: str) -> str | None:
     key = metric.sample or (metric.denominator if metric.type == "ratio" else None)
     if key and key in SAMPLE_NOUNS:
-        return SAMPLE_NOUNS[key][lang_of(lang)]
+        return noun_of(lang, key)
     return None
 
 

@@ -31,7 +31,7 @@ from .common import (
     image,
     section,
 )
-from .text import SAMPLE_NOUNS, colon, dimension, t
+from .text import SAMPLE_NOUNS, colon, dimension, noun_of, t
 
 SMALL_SAMPLE = 100
 GOOD, BAD, NEUTRAL = ":large_green_circle:", ":red_circle:", ":white_circle:"
@@ -108,7 +108,7 @@ def sample_noun(result: KpiResult, lang: str) -> str | None:
     m = result.metric
     key = m.sample or (m.denominator if m.type == "ratio" else None)
     if key and re.fullmatch(r"\w+", key) and key in SAMPLE_NOUNS:
-        return SAMPLE_NOUNS[key][lang_of(lang)]
+        return noun_of(lang, key)
     return None
 
 

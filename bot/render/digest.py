@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from kpi.digests.compose import CHART_GOALS, Digest, GoalLine, behind_first, progress_series
+from kpi.i18n import N_, tr
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.formatting import babel_locale, change_arrow, format_value, lang_of
 
@@ -53,49 +54,28 @@ DETAILED_MAX = 8  # up to this many goals: one section + one context line each
 GROUPED_MAX = 20  # beyond: grouped several per section, at most this many in the message
 PLAIN_MAX = 60  # goal lines considered for the 3,000-character fallback text (fewer ever fit)
 
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "KPI digest · {date}",
-        "late": "(late: sent at {sent} instead of {due})",
-        "late_by": "(late: sent {minutes} minutes after its time)",
-        "goals": "Goals",
-        "no_goals": "No active goal. Set one with `/kpi goal add`.",
-        "movers": "Top movers",
-        "movers_note": "headline KPIs, last 7 days vs the 7 before",
-        "no_movers": "No headline KPI moved.",
-        "chart_alt": "Goals: progress against the expected path",
-        "errors": ":warning: Not computed: {goals}",
-        "more_goals": "…and {n} more goals: see the KPI Bot Home tab.",
-        "more_goals_nohint": "…and {n} more goals.",
-        "watch_note": "KPIs to watch: last 7 days vs the 7 before",
-        "chart_title": "Goal progress vs expected",
-        "expected": "expected",
-        "before": "before",
-    },
-    "fr": {
-        "title": "Résumé KPI · {date}",
-        "late": "(en retard : envoyé à {sent} au lieu de {due})",
-        "late_by": "(en retard : envoyé {minutes} minutes après l'heure prévue)",
-        "goals": "Objectifs",
-        "no_goals": "Aucun objectif en cours. Fixez-en un avec `/kpi goal add`.",
-        "movers": "Plus fortes variations",
-        "movers_note": "KPI principaux, 7 derniers jours vs les 7 précédents",
-        "no_movers": "Aucun KPI principal n'a bougé.",
-        "chart_alt": "Objectifs : avancement par rapport au rythme attendu",
-        "errors": ":warning: Non calculés : {goals}",
-        "more_goals": "…et {n} objectifs de plus : voir l'onglet Accueil de KPI Bot.",
-        "more_goals_nohint": "…et {n} objectifs de plus.",
-        "watch_note": "KPI à surveiller : 7 derniers jours vs les 7 précédents",
-        "chart_title": "Avancement des objectifs vs attendu",
-        "expected": "attendu",
-        "before": "avant",
-    },
+STRINGS: dict[str, str] = {
+    "title": N_("KPI digest · {date}"),
+    "late": N_("(late: sent at {sent} instead of {due})"),
+    "late_by": N_("(late: sent {minutes} minutes after its time)"),
+    "goals": N_("Goals"),
+    "no_goals": N_("No active goal. Set one with `/kpi goal add`."),
+    "movers": N_("Top movers"),
+    "movers_note": N_("headline KPIs, last 7 days vs the 7 before"),
+    "no_movers": N_("No headline KPI moved."),
+    "chart_alt": N_("Goals: progress against the expected path"),
+    "errors": N_(":warning: Not computed: {goals}"),
+    "more_goals": N_("…and {n} more goals: see the KPI Bot Home tab."),
+    "more_goals_nohint": N_("…and {n} more goals."),
+    "watch_note": N_("KPIs to watch: last 7 days vs the 7 before"),
+    "chart_title": N_("Goal progress vs expected"),
+    "expected": N_("expected"),
+    "before": N_("before"),
 }
 
 
 def s(lang: str, key: str, **values: object) -> str:
-    text = STRINGS[lang_of(lang)].get(key) or STRINGS["en"][key]
-    return text.format(**values) if values else text
+    return tr(lang, STRINGS[key], **values)
 
 
 # -- the pieces ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 
 from kpi.goals import Progress, SmartCheck
+from kpi.i18n import N_, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.formatting import babel_locale, change_arrow, format_change, format_value, lang_of
@@ -38,71 +39,63 @@ STATUS_EMOJI = {
 }
 STATUS_ORDER = ("off_track", "at_risk", "missed", "no_data", "on_track", "achieved")
 
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "achieved": "achieved", "on_track": "on track", "at_risk": "at risk", "off_track": "off track",
-        "missed": "missed", "no_data": "no data",
-        "now_target": "{current} now, target {target}",
-        "needs": "needs {needed}", "doing": "doing {actual}", "per_month": "/month",
-        "vs_last_year": "{x} vs last year",
-        "days_left": "{n} days left", "day_left": "1 day left", "due_today": "due today",
-        "not_started": "starts {date}", "ended": "ended {date}",
-        "watch": "Watch", "vs_week": "7 days vs the 7 before",
-        "goals_title": "Goals", "goal_title": "Goal #{id}: {name}",
-        "no_goals": "No goal yet. Set one with `/kpi goal add`, for example `/kpi goal add revenue +10% by 2026-12-31`.",
-        "more_goals": "…and {n} more goals: see the KPI Bot Home tab.",
-        "more_goals_plain": "…and {n} more goals.",
-        "no_progress": "progress not available",
-        "current": "Current", "target": "Target", "baseline": "Baseline", "progress": "Progress",
-        "expected": "Expected by now", "projection": "Projected at the deadline", "pace": "Pace",
-        "dates": "Dates", "owner": "Owner", "channel": "Channel", "filters": "Filters",
-        "frozen": "Final (the deadline has passed)",
-        "span": "{start} → {deadline}",
-        "range": "{value} (between {low} and {high})",
-        "smart_title": "Goal #{id} set: {name}",
-        "specific": "Specific", "measurable": "Measurable", "achievable": "Achievable & realistic",
-        "time_bound": "Time-bound",
-        "smart_footer": "Follow it with `/kpi goal show {id}`; it appears in the digest and the Home tab.",
-        "created_by": "Set by {user}",
-        "since_start": "since the start", "trailing_28": "last 28 days",
-        "baseline_given": "as set", "baseline_last_year": "same span last year", "baseline_before": "before the start",
-        "seasonal": "following last year's seasonality",
-    },
-    "fr": {
-        "achieved": "atteint", "on_track": "en bonne voie", "at_risk": "à risque", "off_track": "en retard",
-        "missed": "manqué", "no_data": "pas de données",
-        "now_target": "{current} actuellement, cible {target}",
-        "needs": "il faut {needed}", "doing": "on fait {actual}", "per_month": "/mois",
-        "vs_last_year": "{x} vs l'an dernier",
-        "days_left": "{n} jours restants", "day_left": "1 jour restant", "due_today": "échéance aujourd'hui",
-        "not_started": "commence le {date}", "ended": "terminé le {date}",
-        "watch": "À surveiller", "vs_week": "7 jours vs les 7 précédents",
-        "goals_title": "Objectifs", "goal_title": "Objectif n°{id} : {name}",
-        "no_goals": "Aucun objectif. Fixez-en un avec `/kpi goal add`, par exemple `/kpi goal add ca +10% d'ici 2026-12-31`.",
-        "more_goals": "…et {n} objectifs de plus : voir l'onglet Accueil de KPI Bot.",
-        "more_goals_plain": "…et {n} objectifs de plus.",
-        "no_progress": "avancement indisponible",
-        "current": "Actuel", "target": "Cible", "baseline": "Référence", "progress": "Avancement",
-        "expected": "Attendu à ce jour", "projection": "Projection à l'échéance", "pace": "Rythme",
-        "dates": "Dates", "owner": "Responsable", "channel": "Canal", "filters": "Filtres",
-        "frozen": "Définitif (l'échéance est passée)",
-        "span": "{start} → {deadline}",
-        "range": "{value} (entre {low} et {high})",
-        "smart_title": "Objectif n°{id} fixé : {name}",
-        "specific": "Spécifique", "measurable": "Mesurable", "achievable": "Atteignable et réaliste",
-        "time_bound": "Temporel",
-        "smart_footer": "Suivez-le avec `/kpi goal show {id}` ; il apparaît dans le résumé et l'onglet Accueil.",
-        "created_by": "Fixé par {user}",
-        "since_start": "depuis le début", "trailing_28": "28 derniers jours",
-        "baseline_given": "fixée", "baseline_last_year": "même période l'an dernier", "baseline_before": "avant le début",
-        "seasonal": "selon la saisonnalité de l'an dernier",
-    },
+STRINGS: dict[str, str] = {
+    "achieved": N_("achieved"),
+    "on_track": N_("on track"),
+    "at_risk": N_("at risk"),
+    "off_track": N_("off track"),
+    "missed": N_("missed"),
+    "no_data": N_("no data"),
+    "now_target": N_("{current} now, target {target}"),
+    "needs": N_("needs {needed}"),
+    "doing": N_("doing {actual}"),
+    "per_month": N_("/month"),
+    "vs_last_year": N_("{x} vs last year"),
+    "days_left": N_("{n} days left"),
+    "day_left": N_("1 day left"),
+    "due_today": N_("due today"),
+    "not_started": N_("starts {date}"),
+    "ended": N_("ended {date}"),
+    "watch": N_("Watch"),
+    "vs_week": N_("7 days vs the 7 before"),
+    "goals_title": N_("Goals"),
+    "goal_title": N_("Goal #{id}: {name}"),
+    "no_goals": N_("No goal yet. Set one with `/kpi goal add`, for example `/kpi goal add revenue +10% by 2026-12-31`."),
+    "more_goals": N_("…and {n} more goals: see the KPI Bot Home tab."),
+    "more_goals_plain": N_("…and {n} more goals."),
+    "no_progress": N_("progress not available"),
+    "current": N_("Current"),
+    "target": N_("Target"),
+    "baseline": N_("Baseline"),
+    "progress": N_("Progress"),
+    "expected": N_("Expected by now"),
+    "projection": N_("Projected at the deadline"),
+    "pace": N_("Pace"),
+    "dates": N_("Dates"),
+    "owner": N_("Owner"),
+    "channel": N_("Channel"),
+    "filters": N_("Filters"),
+    "frozen": N_("Final (the deadline has passed)"),
+    "span": N_("{start} → {deadline}"),
+    "range": N_("{value} (between {low} and {high})"),
+    "smart_title": N_("Goal #{id} set: {name}"),
+    "specific": N_("Specific"),
+    "measurable": N_("Measurable"),
+    "achievable": N_("Achievable & realistic"),
+    "time_bound": N_("Time-bound"),
+    "smart_footer": N_("Follow it with `/kpi goal show {id}`; it appears in the digest and the Home tab."),
+    "created_by": N_("Set by {user}"),
+    "since_start": N_("since the start"),
+    "trailing_28": N_("last 28 days"),
+    "baseline_given": N_("as set"),
+    "baseline_last_year": N_("same span last year"),
+    "baseline_before": N_("before the start"),
+    'seasonal': N_("following last year's seasonality"),
 }
 
 
 def s(lang: str, key: str, **values: object) -> str:
-    text = STRINGS[lang_of(lang)].get(key) or STRINGS["en"][key]
-    return text.format(**values) if values else text
+    return tr(lang, STRINGS[key], **values)
 
 
 # -- pieces shared with the digest -----------------------------------------------------------------

@@ -1,118 +1,78 @@
-"""The fixed strings of the Slack layer, in English and French. Numbers never go through here: they go
-through ``kpi.metrics.formatting`` with the same ``lang``."""
+"""The fixed strings of the Slack layer, marked for translation (``kpi.i18n``; the translations are in
+``locale/``). Numbers never go through here: they go through ``kpi.metrics.formatting`` with the same ``lang``."""
 
 from __future__ import annotations
 
-from kpi.metrics.formatting import lang_of
+from kpi.i18n import N_, lang_of, tr
 
 # mrkdwn: & < > are written escaped (&amp; &lt; &gt;), as Slack requires
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        # answers
-        "filters": "Filters",
-        "vs_previous": "vs previous period",
-        "vs_year": "vs same period last year",
-        "based_on": "based on {n} {noun}",
-        "sample": "sample: {n}",
-        "small_sample": ":warning: Small sample (under {min}): read this with care.",
-        "as_of": "as of {time}",
-        "no_source_data": ":warning: No data in the source yet.",
-        "stale": ":hourglass_flowing_sand: Data up to {time} only: this period is not complete in the source yet.",
-        "chart_alt": "{name}, {period}: chart {granularity}", "chart_alt_plain": "{name}, {period}: chart",
-        "by_day": "by day", "by_week": "by week", "by_month": "by month",
-        "by_dim": "By {dim}",
-        "top_of": "top {shown} of {total}",
-        "value": "value", "share": "share", "change": "change",
-        "other": "other", "other_n": "other ({n})",
-        "rows_cut": "Showing {shown} of {total} rows.",
-        "share_button": "Share in channel",
-        "shared_by": "Shared by {user}",
-        "blocks_cut": "… {n} more blocks not shown (Slack shows at most {limit}).",
-        # help
-        "help_title": "KPI Bot: what you can ask",
-        "help_usage": ("`/kpi &lt;kpi&gt; [period] [vs previous|vs last year] [by dimension]`\n"
-                       "    a KPI over a period (default: the last 7 days), compared and broken down\n"
-                       "`/kpi list`    every KPI I know, with its dimensions\n"
-                       "`/kpi help`    this message"),
-        "help_more": "Also: `channel=email` to filter, `top 5` for a longer breakdown, `daily`, `weekly` or `monthly` for the chart.",
-        "examples": "Examples",
-        "periods": "Periods I understand",
-        # catalog
-        "catalog_title": "KPIs you can ask for",
-        "catalog_count": "{n} KPIs. Ask with `/kpi &lt;name&gt;`, for example `/kpi {example}`.",
-        "higher_better": "↑ higher is better", "lower_better": "↓ lower is better",
-        "aliases": "also", "dimensions": "by",
-        "no_dimensions": "no breakdown",
-        "fmt_currency": "amount", "fmt_percent": "percentage", "fmt_count": "count", "fmt_ratio": "ratio",
-        "fmt_number": "number",
-        # errors
-        "did_you_mean": "Did you mean {options}?",
-        "or": "or",
-        "sorry": "Sorry, something went wrong (ref {ref}).",
-        # home
-        "home_title": "Your KPIs",
-        "updated_at": "Updated {time}",
-        "no_headline": "No headline KPI yet: mark KPIs with `headline: true` in the catalog.",
-    },
-    "fr": {
-        "filters": "Filtres",
-        "vs_previous": "vs période précédente",
-        "vs_year": "vs même période l'an dernier",
-        "based_on": "sur {n} {noun}",
-        "sample": "échantillon : {n}",
-        "small_sample": ":warning: Petit échantillon (moins de {min}) : à lire avec prudence.",
-        "as_of": "données au {time}",
-        "no_source_data": ":warning: Aucune donnée dans la source pour l'instant.",
-        "stale": ":hourglass_flowing_sand: Données jusqu'au {time} seulement : cette période n'est pas encore complète dans la source.",
-        "chart_alt": "{name}, {period} : graphique {granularity}", "chart_alt_plain": "{name}, {period} : graphique",
-        "by_day": "par jour", "by_week": "par semaine", "by_month": "par mois",
-        "by_dim": "Par {dim}",
-        "top_of": "{shown} premiers sur {total}",
-        "value": "valeur", "share": "part", "change": "évolution",
-        "other": "autres", "other_n": "autres ({n})",
-        "rows_cut": "{shown} lignes affichées sur {total}.",
-        "share_button": "Partager dans le canal",
-        "shared_by": "Partagé par {user}",
-        "blocks_cut": "… {n} blocs de plus non affichés (Slack en affiche {limit} au plus).",
-        "help_title": "KPI Bot : ce que vous pouvez demander",
-        "help_usage": ("`/kpi &lt;kpi&gt; [période] [vs précédente|vs l'an dernier] [par dimension]`\n"
-                       "    un KPI sur une période (par défaut les 7 derniers jours), comparé et détaillé\n"
-                       "`/kpi list`    tous les KPI que je connais, avec leurs dimensions\n"
-                       "`/kpi help`    ce message"),
-        "help_more": "Aussi : `canal=email` pour filtrer, `top 5` pour un détail plus long, `par jour`, `par semaine` ou `par mois` pour le graphique.",
-        "examples": "Exemples",
-        "periods": "Périodes comprises",
-        "catalog_title": "Les KPI que vous pouvez demander",
-        "catalog_count": "{n} KPI. Demandez avec `/kpi &lt;nom&gt;`, par exemple `/kpi {example}`.",
-        "higher_better": "↑ plus haut = mieux", "lower_better": "↓ plus bas = mieux",
-        "aliases": "aussi", "dimensions": "par",
-        "no_dimensions": "pas de détail",
-        "fmt_currency": "montant", "fmt_percent": "pourcentage", "fmt_count": "nombre", "fmt_ratio": "ratio",
-        "fmt_number": "nombre",
-        "did_you_mean": "Vouliez-vous dire {options} ?",
-        "or": "ou",
-        "sorry": "Désolé, une erreur s'est produite (réf. {ref}).",
-        "home_title": "Vos KPI",
-        "updated_at": "Mis à jour le {time}",
-        "no_headline": "Aucun KPI principal : marquez des KPI avec `headline: true` dans le catalogue.",
-    },
+STRINGS: dict[str, str] = {
+    "filters": N_("Filters"),
+    "vs_previous": N_("vs previous period"),
+    "vs_year": N_("vs same period last year"),
+    "based_on": N_("based on {n} {noun}"),
+    "sample": N_("sample: {n}"),
+    "small_sample": N_(":warning: Small sample (under {min}): read this with care."),
+    "as_of": N_("as of {time}"),
+    "no_source_data": N_(":warning: No data in the source yet."),
+    "stale": N_(":hourglass_flowing_sand: Data up to {time} only: this period is not complete in the source yet."),
+    "chart_alt": N_("{name}, {period}: chart {granularity}"),
+    "chart_alt_plain": N_("{name}, {period}: chart"),
+    "by_day": N_("by day"),
+    "by_week": N_("by week"),
+    "by_month": N_("by month"),
+    "by_dim": N_("By {dim}"),
+    "top_of": N_("top {shown} of {total}"),
+    "value": N_("value"),
+    "share": N_("share"),
+    "change": N_("change"),
+    "other": N_("other"),
+    "other_n": N_("other ({n})"),
+    "rows_cut": N_("Showing {shown} of {total} rows."),
+    "share_button": N_("Share in channel"),
+    "shared_by": N_("Shared by {user}"),
+    "blocks_cut": N_("… {n} more blocks not shown (Slack shows at most {limit})."),
+    "help_title": N_("KPI Bot: what you can ask"),
+    "help_usage": N_("`/kpi &lt;kpi&gt; [period] [vs previous|vs last year] [by dimension]`\n    a KPI over a period (default: the last 7 days), compared and broken down\n`/kpi list`    every KPI I know, with its dimensions\n`/kpi help`    this message"),
+    "help_more": N_("Also: `channel=email` to filter, `top 5` for a longer breakdown, `daily`, `weekly` or `monthly` for the chart."),
+    "examples": N_("Examples"),
+    "periods": N_("Periods I understand"),
+    "catalog_title": N_("KPIs you can ask for"),
+    "catalog_count": N_("{n} KPIs. Ask with `/kpi &lt;name&gt;`, for example `/kpi {example}`."),
+    "higher_better": N_("↑ higher is better"),
+    "lower_better": N_("↓ lower is better"),
+    "aliases": N_("also"),
+    "dimensions": N_("by"),
+    "no_dimensions": N_("no breakdown"),
+    "fmt_currency": N_("amount"),
+    "fmt_percent": N_("percentage"),
+    "fmt_count": N_("count"),
+    "fmt_ratio": N_("ratio"),
+    "fmt_number": N_("number"),
+    "did_you_mean": N_("Did you mean {options}?"),
+    "or": N_("or"),
+    "sorry": N_("Sorry, something went wrong (ref {ref})."),
+    "home_title": N_("Your KPIs"),
+    "updated_at": N_("Updated {time}"),
+    "no_headline": N_("No headline KPI yet: mark KPIs with `headline: true` in the catalog."),
 }
 
 # dimension names as people read them
-DIMENSIONS = {"fr": {"channel": "canal", "device": "appareil", "country": "pays"}}
+DIMENSIONS = {"channel": N_("channel"), "device": N_("device"), "country": N_("country")}
 
 # the measure behind a rate, as a noun: "based on 12,345 sessions"
 SAMPLE_NOUNS = {
-    "sessions": {"en": "sessions", "fr": "sessions"},
-    "visitors": {"en": "visitors", "fr": "visiteurs"},
-    "orders": {"en": "orders", "fr": "commandes"},
-    "carts": {"en": "carts", "fr": "paniers"},
-    "emails_delivered": {"en": "emails delivered", "fr": "emails délivrés"},
-    "ordering_customers": {"en": "customers", "fr": "clients"},
-    "lifetime_customers": {"en": "customers", "fr": "clients"},
-    "new_customers": {"en": "new customers", "fr": "nouveaux clients"},
+    "sessions": N_("sessions"),
+    "visitors": N_("visitors"),
+    "orders": N_("orders"),
+    "carts": N_("carts"),
+    "emails_delivered": N_("emails delivered"),
+    "ordering_customers": N_("customers"),
+    "lifetime_customers": N_("customers"),
+    "new_customers": N_("new customers"),
 }
 
+# questions that work, in each language's own words (they are parsed, not translated)
 DEFAULT_EXAMPLES = {
     "en": ["conversion", "revenue last month vs last year", "aov this month by channel",
            "return rate last 4 weeks", "orders yesterday channel=email"],
@@ -123,8 +83,7 @@ DEFAULT_EXAMPLES = {
 
 def t(lang: str, key: str, **values: object) -> str:
     """The string ``key`` in ``lang`` ('fr', 'fr-FR'... or English), with ``values`` filled in."""
-    text = STRINGS[lang_of(lang)].get(key) or STRINGS["en"][key]
-    return text.format(**values) if values else text
+    return tr(lang, STRINGS[key], **values)
 
 
 def colon(lang: str) -> str:
@@ -133,4 +92,9 @@ def colon(lang: str) -> str:
 
 
 def dimension(lang: str, dim: str) -> str:
-    return DIMENSIONS.get(lang_of(lang), {}).get(dim, dim)
+    return tr(lang, DIMENSIONS[dim]) if dim in DIMENSIONS else dim
+
+
+def noun_of(lang: str, key: str | None) -> str | None:
+    """'sessions', 'commandes', 'Bestellungen': the measure behind a rate, as a noun; None if unknown."""
+    return tr(lang, SAMPLE_NOUNS[key]) if key in SAMPLE_NOUNS else None

@@ -39,8 +39,8 @@ class RuleError(QueryError):
 
     field: str = "metric"
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, field: str | None = None, /, **values: object):
+        super().__init__(message, **values)
         if field is not None:
             self.field = field
 

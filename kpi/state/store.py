@@ -13,15 +13,24 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 
 from kpi.errors import KpiError
+from kpi.i18n import N_
 from kpi.state.tables import digest_schedules, goals
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CONTENTS = ("goals", "watch", "movers")
 
 
+_NOT_FOUND = {
+    "goal": N_("No goal #{ident} in this workspace."),
+    "digest schedule": N_("No digest schedule #{ident} in this workspace."),
+    "alert rule": N_("No alert rule #{ident} in this workspace."),
+}
+
+
 class NotFound(KpiError):
     def __init__(self, what: str, ident: object):
-        super().__init__(f"No {what} #{ident} in this workspace.")
+        self.what = what
+        super().__init__(_NOT_FOUND.get(what) or N_("No {what} #{ident} in this workspace."), what=what, ident=ident)
 
 
 MAX_ID = 2**31 - 1  # the integer columns' range on every database
