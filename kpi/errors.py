@@ -57,8 +57,9 @@ class UnknownMetric(QueryError):
 
 
 class UnknownDimension(QueryError):
-    def __init__(self, metric: str, dimension: str, allowed: list[str]):
-        self.metric = metric
+    def __init__(self, metric, dimension: str, allowed: list[str]):
+        """``metric``: the KPI's name, or a callable giving it in a language (``Metric.name``)."""
+        self.metric = metric("en") if callable(metric) else metric
         self.dimension = dimension
         self.allowed = allowed
         super().__init__(N_("{metric} cannot be broken down or filtered by '{dimension}'; it can by: {allowed}."),

@@ -44,7 +44,7 @@ LOCALE_DIR = Path(os.environ.get("KPIBOT_LOCALE_DIR") or Path(__file__).resolve(
 # what marks a string, for Babel's extractor: function name -> the positions of its msgid(s), 1-based
 # (the domain's errors take their message first: ``GoalError("No target for {name}.", "target", name=...)``)
 KEYWORDS: dict[str, tuple[int, ...] | None] = {
-    "tr": (2,), "trn": (2, 3), "N_": None,
+    "tr": (2,), "trn": (2, 3), "trp": ((2, "c"), 3), "trnp": ((2, "c"), 3, 4), "N_": None,
     **{error: (1,) for error in ("KpiError", "QueryError", "GoalError", "RuleError", "ImportRefused")},
 }
 
@@ -103,6 +103,18 @@ def tr(lang: str | None, msgid: str, /, **values: object) -> str:
 def trn(lang: str | None, singular: str, plural: str, n: int, /, **values: object) -> str:
     """The singular or plural form for ``n`` by the language's rule, filled in with ``n`` and ``values``."""
     text = translations(lang_of(lang)).ngettext(singular, plural, n)
+    return text.format(n=n, **values)
+
+
+def trp(lang: str | None, context: str, msgid: str, /, **values: object) -> str:
+    """``tr`` for a msgid that means different things in different places (gettext's msgctxt)."""
+    text = translations(lang_of(lang)).pgettext(context, msgid)
+    return text.format(**values) if values else text
+
+
+def trnp(lang: str | None, context: str, singular: str, plural: str, n: int, /, **values: object) -> str:
+    """``trn`` with a context (gettext's msgctxt)."""
+    text = translations(lang_of(lang)).npgettext(context, singular, plural, n)
     return text.format(n=n, **values)
 
 

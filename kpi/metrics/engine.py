@@ -154,11 +154,11 @@ class KpiEngine:
         dims = self.catalog.dimensions_of(metric)
         for dim, _ in req.filters:
             if dim not in dims:
-                raise UnknownDimension(metric.name(), dim, dims)
+                raise UnknownDimension(metric.name, dim, dims)
         if req.breakdown and req.breakdown not in dims:
-            raise UnknownDimension(metric.name(), req.breakdown, dims)
+            raise UnknownDimension(metric.name, req.breakdown, dims)
         if req.compare not in (None, *COMPARISONS):
-            raise QueryError(f"unknown comparison '{req.compare}' (use previous or year)")
+            raise QueryError("unknown comparison '{compare}' (use previous or year)", compare=req.compare)
         measures = tuple(self.catalog.measures_of(metric))
         period = req.period
         cmp_period = None if req.compare is None else (period.previous() if req.compare == "previous" else period.year_ago())
@@ -170,7 +170,8 @@ class KpiEngine:
         if req.series:
             gran = req.granularity or auto_granularity(period)
             if gran not in GRANULARITIES:
-                raise QueryError(f"unknown granularity '{gran}' (use {', '.join(GRANULARITIES)})")
+                raise QueryError("unknown granularity '{granularity}' (use {allowed})", granularity=gran,
+                                 allowed=", ".join(GRANULARITIES))
             buckets = period.buckets(gran)
         # additive measures (sums and counts over the period) add up across groups and across buckets:
         # the totals then come from the breakdown or the series, with no query of their own

@@ -1,6 +1,7 @@
-"""Numbers, changes and sparklines for people, per locale (Babel does the locale work).
+"""Numbers, changes and sparklines for people, per locale (Babel does the locale work; words come from
+the message catalogs, ``kpi.i18n``).
 
-en: 3.2%, $1,234.50, 12,345;  fr: 3,2 %, 1 234,50 €, 12 345.
+en: 3.2%, $1,234.50, 12,345;  fr: 3,2 %, 1 234,50 €, 12 345;  de: 3,2 %, 1.234,50 €, 12.345.
 """
 
 from __future__ import annotations
@@ -16,33 +17,41 @@ from babel.numbers import (
     format_percent,
 )
 
+from kpi.i18n import LANGUAGES, N_, babel_locale, lang_of, tr  # babel_locale, lang_of: re-exported
+
 from .catalog import Metric
 from .engine import Change, KpiResult, Value
 
-LOCALES = {"en": "en_US", "fr": "fr_FR"}
-NO_DATA = {"en": "no data", "fr": "pas de données"}
+LOCALES = LANGUAGES
 SPARK = "▁▂▃▄▅▆▇█"
-DIMENSION_WORDS = {"en": {}, "fr": {"channel": "canal", "device": "appareil", "country": "pays"}}
-GRANULARITY_WORDS = {"en": {"day": "daily", "week": "weekly", "month": "monthly"},
-                     "fr": {"day": "par jour", "week": "par semaine", "month": "par mois"}}
-OTHER_WORD = {"en": "other", "fr": "autres"}
+DIMENSION_NAMES = {"channel": N_("channel"), "device": N_("device"), "country": N_("country")}
+GRANULARITY_NAMES = {"day": N_("daily"), "week": N_("weekly"), "month": N_("monthly")}
+# dimension words of the goal restatements, per language (kept for kpi.goals.smart)
+DIMENSION_WORDS = {"en": {}, "fr": {"channel": "canal", "device": "appareil", "country": "pays"},
+                   "de": {"channel": "Kanal", "device": "Gerät", "country": "Land"}}
 
 
-def babel_locale(lang: str) -> str:
-    lang = (lang or "en").replace("-", "_")
-    if "_" in lang:
-        return lang
-    return LOCALES.get(lang, "en_US")
+def points(number: str, lang: str) -> str:
+    """A formatted number of percentage points: '0.4 pt', '0,4 Pp.'."""
+    # TRANSLATORS: percentage points (the difference of two percentages)
+    return tr(lang, "{number} pt", number=number)
 
 
-def lang_of(locale: str | None) -> str:
-    """'fr-FR', 'fr_CA', 'fr' -> 'fr'; anything else -> 'en'."""
-    return "fr" if (locale or "").lower().startswith("fr") else "en"
+def no_data(lang: str) -> str:
+    return tr(lang, "no data")
+
+
+NO_DATA = {lang: no_data(lang) for lang in LANGUAGES}  # (read at import: the catalogs are in place by then)
+
+
+def dimension_name(dim: str | None, lang: str) -> str:
+    """'channel' -> 'canal', 'Kanal'; a dimension the catalog adds keeps its own name."""
+    return tr(lang, DIMENSION_NAMES[dim]) if dim in DIMENSION_NAMES else (dim or "")
 
 
 def format_value(value: float | None, fmt: str, *, currency: str = "USD", lang: str = "en", compact: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return NO_DATA.get(lang_of(lang), NO_DATA["en"])
+        return no_data(lang)
     loc = babel_locale(lang)
     if fmt == "percent":
         return format_percent(value, "#,##0.0%" if loc.startswith("en") else "#,##0.0 %", locale=loc)
@@ -67,7 +76,7 @@ def format_change(metric: Metric, change: Change | None, *, currency: str = "USD
     sign = "+" if change.absolute > 0 else ("−" if change.absolute < 0 else "±")
     if metric.format == "percent":
         pts = format_decimal(abs(change.absolute) * 100, format="#,##0.0", locale=loc)
-        head = f"{sign}{pts} pt"
+        head = sign + points(pts, lang)
     else:
         head = sign + format_value(abs(change.absolute), metric.format, currency=currency, lang=lang)
     if change.relative is not None:
@@ -115,36 +124,42 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
         head += f"  [{filt}]"
     lines.append(head)
     if result.comparison is not None and result.comparison_period is not None:
-        what = {"previous": {"en": "previous period", "fr": "période précédente"},
-                "year": {"en": "a year earlier", "fr": "un an plus tôt"}}[result.compare or "previous"][lang_of(lang)]
         cmp_val = format_value(result.comparison.value, m.format, currency=currency, lang=lang)
-        ch = format_change(m, result.change, currency=currency, lang=lang)
-        verdict = ""
+        ch = format_change(m, result.change, currency=currency, lang=lang) or "—"
+        when = result.comparison_period.describe(lang)
+        if result.compare == "year":
+            line = tr(lang, "{arrow} {change} vs a year earlier ({period}: {value})", arrow=change_arrow(result.change),
+                      change=ch, period=when, value=cmp_val)
+        else:
+            line = tr(lang, "{arrow} {change} vs previous period ({period}: {value})", arrow=change_arrow(result.change),
+                      change=ch, period=when, value=cmp_val)
         if result.change is not None and result.change.good is not None:
-            verdict = " good" if result.change.good else " bad"
-            if lang_of(lang) == "fr":
-                verdict = " bien" if result.change.good else " mauvais"
-        lines.append(f"  {change_arrow(result.change)} {ch or '—'} vs {what} ({result.comparison_period.describe(lang)}: {cmp_val}){verdict}")
+            line += " " + (tr(lang, "good") if result.change.good else tr(lang, "bad"))
+        lines.append("  " + line)
     sample = sample_text(m, result.current, lang)
     if sample:
-        lines.append(f"  sample: {sample}" if lang_of(lang) == "en" else f"  échantillon : {sample}")
-    fr = lang_of(lang) == "fr"
+        lines.append("  " + tr(lang, "sample: {n}", n=sample))
     if result.series:
         spark = sparkline([p.value.value for p in result.series])
-        lines.append(f"  {GRANULARITY_WORDS[lang_of(lang)].get(result.granularity or '', result.granularity)}: {spark}")
+        granularity = GRANULARITY_NAMES.get(result.granularity or "")
+        lines.append(f"  {tr(lang, granularity) if granularity else result.granularity}: {spark}")
     if result.breakdown:
-        keys = [OTHER_WORD[lang_of(lang)] if r.is_other else r.key for r in result.breakdown]
+        keys = [tr(lang, "other") if r.is_other else r.key for r in result.breakdown]
         width = max(len(k) for k in keys)
-        dim = DIMENSION_WORDS[lang_of(lang)].get(result.breakdown_by or "", result.breakdown_by)
-        lines.append(f"  par {dim} :" if fr else f"  by {dim}:")
+        lines.append("  " + tr(lang, "by {dimension}:", dimension=dimension_name(result.breakdown_by, lang)))
         for key, r in zip(keys, result.breakdown, strict=True):
             val = format_value(r.value.value, m.format, currency=currency, lang=lang)
             ch = format_change(m, r.change, currency=currency, lang=lang)
             share = format_value(r.share, "percent", lang=lang) if r.share is not None else ""
             lines.append(f"    {key:<{width}}  {val:>12}  {share:>7}  {ch}")
     if result.as_of is not None:
-        lines.append(f"  as of {result.as_of:%Y-%m-%d %H:%M %Z}" if lang_of(lang) == "en"
-                     else f"  données au {result.as_of:%d/%m/%Y %H:%M %Z}")
+        # TRANSLATORS: a strftime pattern, the date and time the data is complete up to
+        pattern = tr(lang, "%Y-%m-%d %H:%M %Z")
+        lines.append("  " + tr(lang, "as of {time}", time=result.as_of.strftime(pattern)))
     else:
-        lines.append("  no data in the source yet" if lang_of(lang) == "en" else "  aucune donnée dans la source")
+        lines.append("  " + tr(lang, "no data in the source yet"))
     return lines
+
+
+__all__ = ["DIMENSION_NAMES", "GRANULARITY_NAMES", "LOCALES", "NO_DATA", "babel_locale", "change_arrow", "dimension_name",
+           "format_change", "format_value", "lang_of", "no_data", "points", "result_lines", "sample_text", "sparkline"]

@@ -17,7 +17,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from babel.dates import get_month_names
+
 from kpi.errors import PeriodError
+from kpi.i18n import N_, babel_locale, tr, trn, trnp
 
 GRANULARITIES = ("day", "week", "month")
 
@@ -29,38 +32,49 @@ ACCEPTED_FORMS: dict[str, list[str]] = {
            "ce mois-ci", "le mois dernier", "depuis le début du mois", "ce trimestre", "le trimestre dernier",
            "cette année", "l'année dernière", "depuis le début de l'année", "octobre", "octobre 2026",
            "T3 2026", "2026", "2026-10-05", "du 2026-10-01 au 2026-10-31"],
+    "de": ["heute", "gestern", "letzte 7 Tage", "diese Woche", "letzte Woche", "diesen Monat", "letzten Monat",
+           "seit Monatsbeginn", "dieses Quartal", "letztes Quartal", "dieses Jahr", "letztes Jahr",
+           "seit Jahresbeginn", "Oktober", "Oktober 2026", "Q3 2026", "2026", "2026-10-05",
+           "vom 2026-10-01 bis 2026-10-31"],
 }
 
-_MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-              "October", "November", "December"]
-_MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-              "octobre", "novembre", "décembre"]
 _MONTH_WORDS = {
-    **{name.lower(): i + 1 for i, name in enumerate(_MONTHS_EN)},
+    **{w: i + 1 for i, w in enumerate(["january", "february", "march", "april", "may", "june", "july", "august",
+                                        "september", "october", "november", "december"])},
     **{w: i + 1 for i, w in enumerate(["janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout",
                                         "septembre", "octobre", "novembre", "decembre"])},
+    **{w: i + 1 for i, w in enumerate(["januar", "februar", "marz", "april", "mai", "juni", "juli", "august",
+                                        "september", "oktober", "november", "dezember"])},
     "jan": 1, "janv": 1, "feb": 2, "fev": 2, "fevr": 2, "mar": 3, "apr": 4, "avr": 4, "jun": 6, "jul": 7,
     "juil": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
+    "jaen": 1, "maerz": 3, "mrz": 3, "okt": 10, "dez": 12,
 }
 
 # canonical key -> phrases (accents removed, lower case, after leading articles are dropped)
 _PHRASES = {
-    "today": ["today", "aujourd'hui", "aujourdhui", "aujourd hui"],
-    "yesterday": ["yesterday", "hier"],
-    "this_week": ["this week", "current week", "cette semaine"],
-    "this_month": ["this month", "current month", "ce mois", "ce mois-ci", "ce mois ci"],
-    "this_quarter": ["this quarter", "current quarter", "ce trimestre"],
-    "this_year": ["this year", "current year", "cette annee"],
-    "wtd": ["wtd", "week to date", "semaine en cours"],
-    "mtd": ["mtd", "month to date", "mois en cours"],
-    "qtd": ["qtd", "quarter to date", "trimestre en cours"],
-    "ytd": ["ytd", "year to date", "annee en cours"],
-    "last_week": ["last week", "previous week", "semaine derniere", "semaine precedente", "semaine passee"],
-    "last_month": ["last month", "previous month", "mois dernier", "mois precedent", "mois passe"],
+    "today": ["today", "aujourd'hui", "aujourdhui", "aujourd hui", "heute"],
+    "yesterday": ["yesterday", "hier", "gestern"],
+    "this_week": ["this week", "current week", "cette semaine", "diese woche", "dieser woche", "aktuelle woche"],
+    "this_month": ["this month", "current month", "ce mois", "ce mois-ci", "ce mois ci", "diesen monat",
+                   "dieser monat", "diesem monat", "aktueller monat"],
+    "this_quarter": ["this quarter", "current quarter", "ce trimestre", "dieses quartal", "diesem quartal",
+                     "aktuelles quartal"],
+    "this_year": ["this year", "current year", "cette annee", "dieses jahr", "diesem jahr", "aktuelles jahr"],
+    "wtd": ["wtd", "week to date", "semaine en cours", "seit wochenbeginn", "woche bis heute"],
+    "mtd": ["mtd", "month to date", "mois en cours", "seit monatsbeginn", "seit monatsanfang", "monat bis heute"],
+    "qtd": ["qtd", "quarter to date", "trimestre en cours", "seit quartalsbeginn", "quartal bis heute"],
+    "ytd": ["ytd", "year to date", "annee en cours", "seit jahresbeginn", "seit jahresanfang", "jahr bis heute"],
+    "last_week": ["last week", "previous week", "semaine derniere", "semaine precedente", "semaine passee",
+                  "letzte woche", "letzten woche", "vorige woche", "vorigen woche", "vergangene woche",
+                  "vergangenen woche", "vorwoche"],
+    "last_month": ["last month", "previous month", "mois dernier", "mois precedent", "mois passe", "letzten monat",
+                   "letzter monat", "letztem monat", "vorigen monat", "vergangenen monat", "vormonat"],
     "last_quarter": ["last quarter", "previous quarter", "trimestre dernier", "trimestre precedent",
-                     "trimestre passe"],
+                     "trimestre passe", "letztes quartal", "letzten quartal", "letztem quartal", "vorquartal",
+                     "vergangenes quartal", "vergangenen quartal"],
     "last_year": ["last year", "previous year", "annee derniere", "an dernier", "an passe", "annee precedente",
-                  "annee passee"],
+                  "annee passee", "letztes jahr", "letzten jahr", "letztem jahr", "vorjahr", "vergangenes jahr",
+                  "vergangenen jahr"],
 }
 _PHRASE_KEYS = {phrase: key for key, phrases in _PHRASES.items() for phrase in phrases}
 _TD_UNITS = {"wtd": "week", "mtd": "month", "qtd": "quarter", "ytd": "year"}
@@ -68,19 +82,25 @@ _FR_UNITS = {"semaine": "week", "mois": "month", "trimestre": "quarter", "annee"
 _ROLL_UNITS = {"d": "days", "day": "days", "days": "days", "j": "days", "jour": "days", "jours": "days",
                "w": "weeks", "wk": "weeks", "wks": "weeks", "week": "weeks", "weeks": "weeks",
                "semaine": "weeks", "semaines": "weeks",
-               "mo": "months", "mos": "months", "month": "months", "months": "months", "mois": "months"}
+               "mo": "months", "mos": "months", "month": "months", "months": "months", "mois": "months",
+               "tag": "days", "tage": "days", "tagen": "days", "woche": "weeks", "wochen": "weeks",
+               "monat": "months", "monate": "months", "monaten": "months"}
 
 _DATE = r"(\d{4}-\d{2}-\d{2})"
-_LEADING = re.compile(r"^(?:(?:in|for|during|over|the|on|en|pour|sur|durant|pendant|le|la|les)\s+|l')+")
-_RANGE = re.compile(rf"(?:du|from|between)?\s*{_DATE}\s*(?:\.\.\.?|to|until|au|a|-|–|—|and|et)\s*{_DATE}")
+_LEADING = re.compile(r"^(?:(?:in|for|during|over|the|on|en|pour|sur|durant|pendant|le|la|les|im|am|fur|die|der|den|dem"
+                      r"|wahrend|uber)\s+|l')+")
+_RANGE = re.compile(rf"(?:du|from|between|vom|von|zwischen)?\s*{_DATE}\s*(?:\.\.\.?|to|until|au|a|-|–|—|and|et|bis|und)"
+                    rf"\s*{_DATE}")
 _SINCE_START = re.compile(r"depuis (?:le )?debut (?:de la |du |de l'|de l |de )?(semaine|mois|trimestre|annee|an)")
 _ROLLING = [
-    re.compile(r"(?:(?:last|past|previous|trailing)\s*)?(\d{1,4})\s*([a-z]+)"),  # last 7 days, 7d, 7 jours
+    re.compile(r"(?:(?:last|past|previous|trailing|letzte|letzten|vergangene|vergangenen)\s*)?(\d{1,4})\s*([a-z]+)"),
+    # last 7 days, 7d, 7 jours, letzte 7 Tage
     re.compile(r"(\d{1,4})\s+(?:derniers|dernieres|precedents|precedentes)\s+([a-z]+)"),  # 7 derniers jours
     re.compile(r"(?:derniers|dernieres)\s+(\d{1,4})\s+([a-z]+)"),  # derniers 7 jours
 ]
 _MONTH_YEAR = re.compile(r"([a-z]+)\.?\s*(\d{4})?|(\d{4})\s+([a-z]+)")
-_QUARTER = re.compile(r"[qt]([1-4])(?:\s*-?\s*(\d{4}))?|(\d{4})\s*-?\s*[qt]([1-4])")
+_QUARTER = re.compile(r"(?:[qt]|quartal\s*)([1-4])(?:\s*-?\s*(\d{4}))?|(\d{4})\s*-?\s*[qt]([1-4])"
+                      r"|([1-4])\.?\s*quartal(?:\s+(\d{4}))?")
 _ISO_WEEK = re.compile(r"(\d{4})\s*-?\s*w(\d{1,2})")
 _ISO_MONTH = re.compile(r"(\d{4})-(\d{2})")
 
@@ -144,13 +164,10 @@ class Period:
         return out
 
     def describe(self, lang: str = "en") -> str:
-        """The label in English or French; a period that is not over says how far it has gone."""
+        """The label in ``lang``; a period that is not over says how far it has gone."""
         text = _label(self.key, lang)
         if self.partial:
-            if lang == "fr":
-                text += f", {self.days} jour{'s' if self.days > 1 else ''} sur {self.total_days}"
-            else:
-                text += f", {self.days} of {self.total_days} days"
+            text += trn(lang, ", {n} of {total} days", ", {n} of {total} days", self.days, total=self.total_days)
         return text
 
     def _derived(self, start: date, end: date, key: str | None = None) -> Period:
@@ -186,7 +203,8 @@ def _normalise(text: str) -> str:
     s = "".join(c for c in s if not unicodedata.combining(c))
     s = s.replace("’", "'").replace("ʼ", "'").replace("_", " ").replace(",", " ")
     s = re.sub(r"\s+", " ", s).strip(" ?!.")
-    s = re.sub(r"\s+(?:so far|jusqu'ici|jusqu'a present)$", "", s)
+    s = s.replace("ß", "ss")
+    s = re.sub(r"\s+(?:so far|jusqu'ici|jusqu'a present|bisher|bis jetzt)$", "", s)
     return _LEADING.sub("", s).strip()
 
 
@@ -207,8 +225,8 @@ def _to_key(s: str, today: date) -> str:
     if re.fullmatch(r"\d{4}", s):
         return s
     if m := _QUARTER.fullmatch(s):
-        q = int(m[1] or m[4])
-        year = m[2] or m[3] or (today.year if q <= (today.month - 1) // 3 + 1 else today.year - 1)
+        q = int(m[1] or m[4] or m[5])
+        year = m[2] or m[3] or m[6] or (today.year if q <= (today.month - 1) // 3 + 1 else today.year - 1)
         return f"q{q}_{year}"
     for pattern in _ROLLING:
         if (m := pattern.fullmatch(s)) and m[2] in _ROLL_UNITS and int(m[1]) > 0:
@@ -255,58 +273,59 @@ def _build(key: str, today: date, tz: tzinfo, text: str) -> Period:
     else:  # an explicit range, both dates inclusive
         first, last = (date.fromisoformat(d) for d in key.split(".."))
         if first > last:
-            raise _error(text, f"The period '{text}' starts after it ends ({first} is after {last}).")
+            raise _error(text, N_("The period '{text}' starts after it ends ({first} is after {last}). "
+                                  "Try one of: {accepted}."), first=first, last=last)
         start, full_end, count = first, last + timedelta(days=1), (last - first).days + 1
     if start > today:
-        raise _error(text, f"The period '{text}' is in the future (it starts on {start}).")
+        raise _error(text, N_("The period '{text}' is in the future (it starts on {start}). Try one of: {accepted}."),
+                     start=start)
     end = min(full_end, today + timedelta(days=1))
     return _make(start, end, full_end, unit, count, rolling, key, tz)
 
 
-def _error(text: str, message: str) -> PeriodError:
+def _error(text: str, message: str, **values: object) -> PeriodError:
+    """A PeriodError that says what is wrong with a period that was read (the message is a msgid)."""
     err = PeriodError(text, ACCEPTED_FORMS["en"])
-    err.args = (f"{message} Try one of: {', '.join(err.accepted)}.",)
+    err.msgid = message
+    err.values = {**err.values, **values}
+    err.args = (err.localized("en"),)
     return err
 
 
 # -- labels ----------------------------------------------------------------------------------------
 
-_THIS = {"en": "this {}", "fr": {"week": "cette semaine", "month": "ce mois-ci", "quarter": "ce trimestre",
-                                 "year": "cette année"}}
-_LAST = {"en": "last {}", "fr": {"week": "la semaine dernière", "month": "le mois dernier",
-                                 "quarter": "le trimestre dernier", "year": "l'année dernière"}}
-_TO_DATE = {"en": "{} to date", "fr": {"week": "semaine en cours", "month": "mois en cours",
-                                       "quarter": "trimestre en cours", "year": "année en cours"}}
-_ROLLING_FR = {"days": ("dernier jour", "derniers jours"), "weeks": ("dernière semaine", "dernières semaines"),
-               "months": ("dernier mois", "derniers mois")}
+_NAMED = {
+    "today": N_("today"), "yesterday": N_("yesterday"),
+    "this_week": N_("this week"), "this_month": N_("this month"), "this_quarter": N_("this quarter"),
+    "this_year": N_("this year"),
+    "last_week": N_("last week"), "last_month": N_("last month"), "last_quarter": N_("last quarter"),
+    "last_year": N_("last year"),
+    "wtd": N_("week to date"), "mtd": N_("month to date"), "qtd": N_("quarter to date"), "ytd": N_("year to date"),
+}
+
+
+def _rolling_label(n: int, units: str, lang: str) -> str:
+    # TRANSLATORS: the last N complete days/weeks/months up to today, not the previous calendar week/month
+    if units == "days":
+        return trnp(lang, "rolling", "last day", "last {n} days", n)
+    if units == "weeks":
+        return trnp(lang, "rolling", "last week", "last {n} weeks", n)
+    return trnp(lang, "rolling", "last month", "last {n} months", n)
 
 
 def _label(key: str, lang: str) -> str:
-    fr = lang == "fr"
-
-    def pick(table: dict, unit: str) -> str:
-        return table["fr"][unit] if fr else table["en"].format(unit)
-
-    if key in ("today", "yesterday"):
-        return {"today": "aujourd'hui", "yesterday": "hier"}[key] if fr else key
+    """The period's name in ``lang``: its words from the catalogs, its month names from Babel."""
+    if key in _NAMED:
+        return tr(lang, _NAMED[key])
     if m := re.fullmatch(r"last_(\d+)_(days|weeks|months)", key):
-        n, units = int(m[1]), m[2]
-        if fr:
-            return _ROLLING_FR[units][0] if n == 1 else f"{n} {_ROLLING_FR[units][1]}"
-        return f"last {units[:-1]}" if n == 1 else f"last {n} {units}"
-    if key in _TD_UNITS:
-        return pick(_TO_DATE, _TD_UNITS[key])
-    if key.startswith("this_"):
-        return pick(_THIS, key[5:])
-    if key.startswith("last_"):
-        return pick(_LAST, key[5:])
+        return _rolling_label(int(m[1]), m[2], lang)
     if m := re.fullmatch(r"(\d{4})-(\d{2})", key):
-        return f"{(_MONTHS_FR if fr else _MONTHS_EN)[int(m[2]) - 1]} {m[1]}"
+        return f"{get_month_names('wide', context='stand-alone', locale=babel_locale(lang))[int(m[2])]} {m[1]}"
     if m := re.fullmatch(r"q(\d)_(\d{4})", key):
-        return f"{'T' if fr else 'Q'}{m[1]} {m[2]}"
+        return tr(lang, "Q{quarter} {year}", quarter=m[1], year=m[2])
     if re.fullmatch(r"\d{4}-W\d{2}", key):
-        return f"{'semaine' if fr else 'week'} {key}"
-    return key  # a year, a date or a range reads the same in both languages
+        return tr(lang, "week {week}", week=key)
+    return key  # a year, a date or a range reads the same in every language
 
 
 def _natural_key(start: date, end: date, unit: str) -> str:

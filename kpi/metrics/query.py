@@ -1,6 +1,7 @@
-"""Free text, in English or French, to a ``KpiRequest``.
+"""Free text, in English, French or German, to a ``KpiRequest``.
 
 ``conversion``, ``aov last month by channel``, ``taux de retour cette semaine vs l'an dernier``,
+``Umsatz letzten Monat nach Kanal``,
 ``revenue ytd by channel top 5``, ``conversion last 30 days channel=email weekly``.
 
 Grammar (every part optional but the KPI, in any order after it):
@@ -25,19 +26,23 @@ DIMENSION_WORDS = {
     "channel": "channel", "channels": "channel", "canal": "channel", "canaux": "channel", "source": "channel",
     "device": "device", "devices": "device", "appareil": "device", "appareils": "device", "terminal": "device",
     "country": "country", "countries": "country", "pays": "country",
+    "kanal": "channel", "kanale": "channel", "kanalen": "channel", "gerat": "device", "gerate": "device",
+    "geraten": "device", "geratetyp": "device", "land": "country", "lander": "country", "landern": "country",
 }
+_VERSUS = (r"\b(?:vs\.?|versus|compared to|compare a|par rapport a|contre|im vergleich zu(?:m|r)?|verglichen mit"
+           r"|gegenuber)\s+(?:the\s+|la\s+|l'|dem\s+|der\s+|die\s+)?")
 _COMPARE = [
-    (r"\b(?:vs|versus|compared to|compare a|par rapport a|contre)\s+(?:the\s+|la\s+|l')?"
-     r"(?:previous(?: period)?|prev|prior period|last period|periode precedente|precedente?)\b", "previous"),
-    (r"\b(?:vs|versus|compared to|compare a|par rapport a|contre)\s+(?:the\s+|la\s+|l')?"
-     r"(?:same period\s+)?(?:last year|a year ago|year ago|ly|an dernier|annee derniere|an passe|annee passee|n-1)\b", "year"),
-    (r"\b(?:yoy|year over year|sur un an)\b", "year"),
-    (r"\b(?:no comparison|sans comparaison)\b", "none"),
+    (_VERSUS + r"(?:previous(?: period)?|prev|prior period|last period|periode precedente|precedente?"
+     r"|vorperiode|vorherige(?:n|r)? (?:periode|zeitraum))\b", "previous"),
+    (_VERSUS + r"(?:same period\s+)?(?:last year|a year ago|year ago|ly|an dernier|annee derniere|an passe"
+     r"|annee passee|n-1|vorjahr(?:eszeitraum)?|letzte(?:s|m|n)? jahr)\b", "year"),
+    (r"\b(?:yoy|year over year|sur un an|gegenuber vorjahr)\b", "year"),
+    (r"\b(?:no comparison|sans comparaison|ohne vergleich)\b", "none"),
 ]
 _GRANULARITY = [
-    (r"\b(?:daily|by day|per day|par jour|quotidien(?:ne)?)\b", "day"),
-    (r"\b(?:weekly|by week|per week|par semaine|hebdomadaire)\b", "week"),
-    (r"\b(?:monthly|by month|per month|par mois|mensuel(?:le)?)\b", "month"),
+    (r"\b(?:daily|by day|per day|par jour|quotidien(?:ne)?|taglich|pro tag|nach tag(?:en)?)\b", "day"),
+    (r"\b(?:weekly|by week|per week|par semaine|hebdomadaire|wochentlich|pro woche|nach woche(?:n)?)\b", "week"),
+    (r"\b(?:monthly|by month|per month|par mois|mensuel(?:le)?|monatlich|pro monat|nach monat(?:en)?)\b", "month"),
 ]
 
 
@@ -71,7 +76,7 @@ def parse_query(text: str, catalog: Catalog, *, now: datetime, tz: ZoneInfo) -> 
         work = work[: m.start()] + " " + work[m.end():]
     filter_pairs, work = take_filters(work, catalog)
     breakdown = None
-    m = re.search(r"\b(?:by|par|per)\s+(?:the\s+|le\s+|la\s+)?([a-z_]+)\b", work)
+    m = re.search(r"\b(?:by|par|per|nach|pro|je)\s+(?:the\s+|le\s+|la\s+|dem\s+|der\s+|den\s+)?([a-z_]+)\b", work)
     if m:
         breakdown = DIMENSION_WORDS.get(m.group(1), m.group(1))
         work = work[: m.start()] + " " + work[m.end():]

@@ -1,0 +1,224 @@
+"""The KPI catalog as plain objects: measures, metrics, and the catalog that resolves names and aliases
+(in every language of ``config/metrics.yaml``). ``kpi.metrics.catalog`` loads and validates it.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+from kpi.errors import CatalogError, UnknownMetric
+from kpi.i18n import lang_of
+
+AGGS = ("sum", "count", "count_distinct", "min", "max")
+OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not_in")
+FORMATS = ("currency", "percent", "count", "ratio", "number")
+TYPES = ("simple", "ratio", "derived")
+PARAMS = ("$period_start", "$period_end")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    column: str  # "col" or "table.col"
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Measure:
+    key: str
+    table: str
+    time: str
+    agg: str
+    column: str | None = None
+    where: tuple[Condition, ...] = ()
+    join_table: str | None = None
+    join_on: str | None = None
+    window: str = "period"  # period | to_date
+    dimensions: dict[str, str] = field(default_factory=dict)
+    sparse: bool = False  # rows are occasional events (returns, campaigns): their newest row says nothing of freshness
+
+    @property
+    def additive(self) -> bool:
+        """Values over disjoint groups or disjoint time ranges add up to the value over their union.
+
+        Sums and counts over the period do; distinct counts, running totals (window to_date) and
+        conditions that depend on the period's bounds do not."""
+        return (self.agg in ("sum", "count") and self.window == "period"
+                and not any(isinstance(c.value, str) and c.value.startswith("$") for c in self.where))
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    type: str
+    label: dict[str, str]
+    aliases: dict[str, list[str]]
+    format: str
+    higher_is_better: bool
+    measure: str | None = None  # simple
+    numerator: str | None = None  # ratio: an expression of measures
+    denominator: str | None = None
+    expression: str | None = None  # derived: an expression of metrics
+    sample: str | None = None
+    additive: bool = False
+    headline: bool = False
+    description: str = ""
+
+    def name(self, lang: str = "en") -> str:
+        return self.label.get(lang_of(lang)) or self.label.get("en") or self.key
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents and typographic apostrophes folded, spaces collapsed: how aliases match."""
+    text = unicodedata.normalize("NFKD", text.replace("’", "'").replace("`", "'"))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def expression_names(expr: str) -> list[str]:
+    """The names an arithmetic expression uses; raises ValueError for anything but + - * / numbers names."""
+    tree = ast.parse(expr, mode="eval")
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif not isinstance(
+            node, ast.Expression | ast.BinOp | ast.UnaryOp | ast.Constant | ast.Load | ast.operator | ast.unaryop
+        ) or (isinstance(node, ast.Constant) and not isinstance(node.value, int | float)):
+            raise ValueError(f"only + - * / numbers and names are allowed, not {type(node).__name__}")
+    return names
+
+
+def evaluate(expr: str, values: dict[str, float | None]) -> float | None:
+    """Evaluate an arithmetic expression over named values. None (no data) or a division by zero gives None."""
+    tree = ast.parse(expr, mode="eval")
+
+    def ev(node: ast.AST) -> float | None:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            v = values.get(node.id)
+            return None if v is None else float(v)
+        if isinstance(node, ast.UnaryOp):
+            v = ev(node.operand)
+            return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+        if isinstance(node, ast.BinOp):
+            a, b = ev(node.left), ev(node.right)
+            if a is None or b is None:
+                return None
+            if isinstance(node.op, ast.Add):
+                return a + b
+            if isinstance(node.op, ast.Sub):
+                return a - b
+            if isinstance(node.op, ast.Mult):
+                return a * b
+            if isinstance(node.op, ast.Div):
+                return None if b == 0 else a / b
+        raise ValueError(f"unsupported expression {expr!r}")
+
+    return ev(tree)
+
+
+class Catalog:
+    """The loaded catalog. ``metric(name)`` resolves keys, labels and aliases in English and French."""
+
+    def __init__(self, measures: dict[str, Measure], metrics: dict[str, Metric], path: str = "<catalog>"):
+        self.path = path
+        self.measures = measures
+        self.metrics = metrics
+        self._aliases: dict[str, str] = {}
+        for m in metrics.values():
+            for word in [m.key, m.key.replace("_", " "), *m.label.values(), *(a for al in m.aliases.values() for a in al)]:
+                self._aliases.setdefault(normalise(str(word)), m.key)
+
+    # -- lookups -------------------------------------------------------------------------------
+    @property
+    def aliases(self) -> dict[str, str]:
+        """normalised alias -> metric key (longest first, so the query parser matches greedily)."""
+        return dict(sorted(self._aliases.items(), key=lambda kv: -len(kv[0])))
+
+    def metric(self, name: str) -> Metric:
+        key = self._aliases.get(normalise(name))
+        if key is None:
+            raise UnknownMetric(name, self.suggest(name))
+        return self.metrics[key]
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        close = difflib.get_close_matches(normalise(name), list(self._aliases), n=n * 3, cutoff=0.6)
+        keys: list[str] = []
+        for c in close:
+            k = self._aliases[c]
+            label = c if c.replace(" ", "_") != k else k.replace("_", " ")
+            if k not in [self._aliases[normalise(x)] for x in keys]:
+                keys.append(label)
+        return keys[:n]
+
+    def measures_of(self, metric: Metric) -> list[Measure]:
+        """Every measure a metric reads, derived metrics expanded."""
+        names: list[str] = []
+        if metric.type == "simple":
+            names = [metric.measure or ""]
+        elif metric.type == "ratio":
+            names = expression_names(metric.numerator or "") + expression_names(metric.denominator or "")
+            if metric.sample:
+                names.append(metric.sample)
+        else:
+            out: list[Measure] = []
+            for sub in expression_names(metric.expression or ""):
+                out += [m for m in self.measures_of(self.metrics[sub]) if m not in out]
+            return out
+        seen: list[Measure] = []
+        for n in names:
+            if self.measures[n] not in seen:
+                seen.append(self.measures[n])
+        return seen
+
+    def dimensions_of(self, metric: Metric) -> list[str]:
+        """Dimensions every measure of the metric supports (what it may be broken down or filtered by)."""
+        sets = [set(m.dimensions) for m in self.measures_of(metric)]
+        common = set.intersection(*sets) if sets else set()
+        return sorted(common)
+
+    def tables(self) -> set[str]:
+        return {m.table for m in self.measures.values()} | {m.join_table for m in self.measures.values() if m.join_table}
+
+    # -- validation against a live database ----------------------------------------------------
+    def check_source(self, engine: Engine) -> None:
+        """Check that every table and column the catalog names exists in the source (tables or views)."""
+        insp = inspect(engine)
+        present = set(insp.get_table_names()) | set(insp.get_view_names())
+        problems: list[str] = []
+        columns: dict[str, set[str]] = {}
+        for t in sorted(self.tables()):
+            if t not in present:
+                problems.append(f"{self.path}: table '{t}' is not in the source database ({engine.url.render_as_string(hide_password=True)})")
+                continue
+            columns[t] = {c["name"] for c in insp.get_columns(t)}
+        for m in self.measures.values():
+            for t, c in _columns_used(m):
+                if t in columns and c not in columns[t]:
+                    problems.append(f"{self.path}: measure '{m.key}': column '{t}.{c}' is not in the source database")
+        if problems:
+            raise CatalogError(problems)
+
+
+def _columns_used(m: Measure) -> list[tuple[str, str]]:
+    def split(ref: str) -> tuple[str, str]:
+        return (ref.split(".", 1)[0], ref.split(".", 1)[1]) if "." in ref else (m.table, ref)
+
+    refs = [m.time] + ([m.column] if m.column else []) + [c.column for c in m.where] + list(m.dimensions.values())
+    out = [split(r) for r in refs]
+    if m.join_table and m.join_on:
+        out += [(m.table, m.join_on), (m.join_table, m.join_on)]
+    return out
