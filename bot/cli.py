@@ -13,6 +13,7 @@ import sys
 
 from kpi import cli as domain_cli
 from kpi.errors import KpiError
+from kpi.i18n import N_, babel_locale, lang_of, tr, trn
 from kpi.services import Services
 
 from .config import SlackSettings
@@ -74,7 +75,7 @@ def cmd_demo(ctx: Services, args) -> int:
     from .demo import run_demo
 
     return run_demo(ctx, interactive=sys.stdin.isatty() if args.interactive is None else args.interactive,
-                    days=args.days, orders_per_day=args.orders_per_day)
+                    days=args.days, orders_per_day=args.orders_per_day, lang=_lang(ctx, args))
 
 
 # -- goals and digests: scripts and cron rely on these (issue contract) -----------------------------------
@@ -97,8 +98,14 @@ def _today(ctx: Services):
     return datetime.now(UTC).astimezone(ctx.settings.tz).date()
 
 
-def _lang(ctx: Services) -> str:
-    return "fr" if ctx.settings.locale.startswith("fr") else "en"
+def _lang(ctx: Services, args) -> str:
+    """The command line's language: --lang, else KPIBOT_LOCALE."""
+    return getattr(args, "lang", None) or lang_of(ctx.settings.locale)
+
+
+# what `kpibot digest send` says of each outcome
+OUTCOMES = {"sent": N_("sent"), "already": N_("already sent today (use --force to send again)"),
+            "failed": N_("failed: {detail}"), "retry": N_("not sent ({detail}); try again")}
 
 
 def cmd_goals_add(ctx: Services, args) -> int:
@@ -108,13 +115,14 @@ def cmd_goals_add(ctx: Services, args) -> int:
     team, _ = _team(ctx, args)
     engine = ctx.kpi_engine()
     spec = parse_goal(" ".join(args.text), engine.catalog, today=_today(ctx), tz=ctx.settings.tz)
-    check = smart_check(engine, spec, today=_today(ctx), lang=_lang(ctx))
+    lang = _lang(ctx, args)
+    check = smart_check(engine, spec, today=_today(ctx), lang=lang)
     goal = Goals(ctx.state(), team).add(spec, created_by="cli")
-    print(f"goal #{goal.id} added")
+    print(tr(lang, "goal #{id} added", id=goal.id))
     for line in (check.specific, check.measurable, check.achievable, check.time_bound):
         print(f"  {line}")
     for warning in check.warnings:
-        print(f"  warning: {warning}")
+        print("  " + tr(lang, "warning: {warning}", warning=warning))
     return 0
 
 
@@ -132,18 +140,22 @@ def cmd_goals_list(ctx: Services, args) -> int:
     from kpi.state.store import Goals
 
     team, _ = _team(ctx, args)
+    lang = _lang(ctx, args)
     rows = list(_goal_rows(ctx, Goals(ctx.state(), team).list(include_archived=args.all)))
     if args.json:
         print(json.dumps([{**domain_cli._jsonable(g), "progress": domain_cli._jsonable(p)} for g, _, p in rows],
                          indent=2, ensure_ascii=False))
         return 0
     if not rows:
-        print("no goals yet: kpibot goals add \"revenue +10% by 2026-12-31\"")
+        print(tr(lang, "no goals yet: kpibot goals add \"revenue +10% by 2026-12-31\""))
     for g, metric, p in rows:
-        pct = "  n/a" if p.progress is None else f"{p.progress * 100:4.0f}%"
-        print(f"#{g.id:<4} {p.status:<9} {pct} of target, expected {p.expected * 100:3.0f}%  {metric.name(_lang(ctx))}: "
-              f"{g.text or g.metric}  (deadline {g.deadline}, {p.days_left} days left)"
-              + ("  [archived]" if g.archived_at else ""))
+        pct = tr(lang, "n/a").rjust(5) if p.progress is None else f"{p.progress * 100:4.0f}%"
+        # TRANSLATORS: the English has one form whatever the number of days
+        line = trn(lang, "{progress} of target, expected {expected}%  {kpi}: {goal}  (deadline {deadline}, {n} days left)",
+                   "{progress} of target, expected {expected}%  {kpi}: {goal}  (deadline {deadline}, {n} days left)",
+                   p.days_left, progress=pct, expected=format(p.expected * 100, "3.0f"), kpi=metric.name(lang),
+                   goal=g.text or g.metric, deadline=g.deadline)
+        print(f"#{g.id:<4} {p.status:<9} {line}" + ("  " + tr(lang, "[archived]") if g.archived_at else ""))
     return 0
 
 
@@ -155,8 +167,9 @@ def cmd_goals_show(ctx: Services, args) -> int:
 
     team, _ = _team(ctx, args)
     [(goal, metric, progress)] = list(_goal_rows(ctx, [Goals(ctx.state(), team).get(args.id)]))
-    message = goal_detail_message(goal, metric, progress, lang=_lang(ctx), currency=ctx.settings.currency)
-    print(render_message({"text": message.text, "blocks": message.blocks}))
+    lang = _lang(ctx, args)
+    message = goal_detail_message(goal, metric, progress, lang=lang, currency=ctx.settings.currency)
+    print(render_message({"text": message.text, "blocks": message.blocks}, lang=lang))
     return 0
 
 
@@ -165,7 +178,7 @@ def cmd_goals_archive(ctx: Services, args) -> int:
 
     team, _ = _team(ctx, args)
     goal = Goals(ctx.state(), team).archive(args.id)
-    print(f"goal #{goal.id} archived ({goal.text or goal.metric})")
+    print(tr(_lang(ctx, args), "goal #{id} archived ({goal})", id=goal.id, goal=goal.text or goal.metric))
     return 0
 
 
@@ -176,15 +189,18 @@ def cmd_digest_list(ctx: Services, args) -> int:
     from kpi.state.store import Schedules
 
     team, _ = _team(ctx, args)
+    lang = _lang(ctx, args)
     schedules = Schedules(ctx.state(), team).list()
     if not schedules:
-        print("no digest schedules: kpibot digest add '#channel' --time 08:00 --days mon-fri")
+        print(tr(lang, "no digest schedules: kpibot digest add '#channel' --time 08:00 --days mon-fri"))
     for s in schedules:
         nxt = next_due(s, datetime.now(UTC)).astimezone(s.tz)
-        print(f"#{s.id:<4} {s.channel:<20} {s.local_time} {s.timezone} {','.join(s.days)}  content: {','.join(s.content)}  "
-              f"next: {nxt:%a %Y-%m-%d %H:%M %Z}")
+        print(f"#{s.id:<4} {s.channel:<20} {s.local_time} {s.timezone} {','.join(s.days)}  "
+              + tr(lang, "content: {content}  next: {next}", content=",".join(s.content),
+                   next=format(nxt, "%a %Y-%m-%d %H:%M %Z")))
         if s.last_error:
-            print(f"      last error ({s.last_error_at:%Y-%m-%d %H:%M} UTC): {s.last_error}")
+            print("      " + tr(lang, "last error ({time} UTC): {error}", time=format(s.last_error_at, "%Y-%m-%d %H:%M"),
+                                error=s.last_error))
     return 0
 
 
@@ -195,7 +211,8 @@ def cmd_digest_add(ctx: Services, args) -> int:
     s = Schedules(ctx.state(), team).add(args.channel, local_time=args.time, timezone=args.timezone or ctx.settings.timezone,
                                          days=parse_days(args.days), content=tuple(args.content.split(",")),
                                          created_by="cli")
-    print(f"digest #{s.id}: {s.channel} at {s.local_time} {s.timezone}, {','.join(s.days)}")
+    print(tr(_lang(ctx, args), "digest #{id}: {channel} at {time} {timezone}, {days}", id=s.id, channel=s.channel,
+             time=s.local_time, timezone=s.timezone, days=",".join(s.days)))
     return 0
 
 
@@ -204,7 +221,7 @@ def cmd_digest_remove(ctx: Services, args) -> int:
 
     team, _ = _team(ctx, args)
     s = Schedules(ctx.state(), team).remove(args.id)
-    print(f"digest #{s.id} ({s.channel}) removed")
+    print(tr(_lang(ctx, args), "digest #{id} ({channel}) removed", id=s.id, channel=s.channel))
     return 0
 
 
@@ -227,25 +244,28 @@ def cmd_digest_preview(ctx: Services, args) -> int:
         content = _schedules_for(ctx, team, args.schedule)[0].content
     digest = compose_digest(ctx.kpi_engine(), Goals(ctx.state(), team).list(), team_id=team, today=_today(ctx),
                             content=content)
-    print(digest_text(digest, lang=_lang(ctx), currency=ctx.settings.currency))
+    print(digest_text(digest, lang=_lang(ctx, args), currency=ctx.settings.currency))
     return 0
 
 
 def cmd_digest_send(ctx: Services, args) -> int:
+    from babel.dates import format_date
+
     from .digests import DigestSender, today_for
 
     team, clients = _team(ctx, args)
+    lang = _lang(ctx, args)
     sender = DigestSender(ctx, clients)
     failed = 0
     for s in _schedules_for(ctx, team, args.schedule):
         day = today_for(s, sender.clock())
         if not s.runs_on(day) and not args.force:
-            print(f"#{s.id} {s.channel}: no digest on {day:%A}")
+            print(f"#{s.id} {s.channel}: " + tr(lang, "no digest on {weekday}",
+                                                weekday=format_date(day, "EEEE", locale=babel_locale(lang))))
             continue
         outcome = sender.send(s, day, force=args.force)
-        words = {"sent": "sent", "already": "already sent today (use --force to send again)",
-                 "failed": f"failed: {outcome.detail}", "retry": f"not sent ({outcome.detail}); try again"}
-        print(f"#{s.id} {s.channel} {day}: {words.get(outcome.status, outcome.status)}")
+        said = tr(lang, OUTCOMES[outcome.status], detail=outcome.detail) if outcome.status in OUTCOMES else outcome.status
+        print(f"#{s.id} {s.channel} {day}: {said}")
         failed += outcome.status in ("failed", "retry")
     return 1 if failed else 0
 
@@ -270,6 +290,7 @@ def cmd_alerts_list(ctx: Services, args) -> int:
     from .render.alerts import condition_words
 
     _, _, rules, states = _rules(ctx, args)
+    lang = _lang(ctx, args)
     catalog = ctx.catalog()
     rows = [(r, states.load(r.id).state) for r in rules.list()]
     if args.json:
@@ -277,11 +298,11 @@ def cmd_alerts_list(ctx: Services, args) -> int:
                           for r, s in rows], indent=2, ensure_ascii=False))
         return 0
     if not rows:
-        print('no alert rules: kpibot alerts add "return rate above 8% over 7 days in #ops"')
+        print(tr(lang, 'no alert rules: kpibot alerts add "return rate above 8% over 7 days in #ops"'))
     for r, s in rows:
         metric = catalog.metrics[r.spec.metric]
-        extra = f"  muted until {s.muted_until:%Y-%m-%d %H:%M}" if s.muted_until else ""
-        print(f"#{r.id:<4} {s.state:<8} {metric.name(_lang(ctx))} {condition_words(r.spec, metric, _lang(ctx))}"
+        extra = "  " + tr(lang, "muted until {time}", time=format(s.muted_until, "%Y-%m-%d %H:%M")) if s.muted_until else ""
+        print(f"#{r.id:<4} {s.state:<8} {metric.name(lang)} {condition_words(r.spec, metric, lang)}"
               f"  -> {r.spec.channel}{extra}")
     return 0
 
@@ -294,7 +315,7 @@ def cmd_alerts_add(ctx: Services, args) -> int:
     if not spec.channel:
         raise KpiError("say where to post: add 'in #channel' to the rule")
     r = rules.add(spec, created_by="cli")
-    print(f"alert rule #{r.id} added: {r.spec.text}")
+    print(tr(_lang(ctx, args), "alert rule #{id} added: {rule}", id=r.id, rule=r.spec.text))
     return 0
 
 
@@ -306,7 +327,7 @@ def cmd_alerts_check(ctx: Services, args) -> int:
     for s in sent:
         print(f"#{s.rule_id} {s.key}: {s.status} {s.detail}".rstrip())
     if not sent:
-        print("evaluated every rule: nothing to notify")
+        print(tr(_lang(ctx, args), "evaluated every rule: nothing to notify"))
     return 1 if any(s.status in ("failed", "retry") for s in sent) else 0
 
 
@@ -316,10 +337,15 @@ def cmd_alerts_test(ctx: Services, args) -> int:
     _, _, rules, _ = _rules(ctx, args)
     r = rules.get(args.id)
     bt = run_backtest(ctx, r.spec, days=args.days)
-    print(f"#{r.id} {r.spec.text}: over the last {args.days} days it would have fired {len(bt.fires)} time(s) "
-          f"({bt.evaluations} daily evaluations, {bt.no_data} without enough data)")
+    lang = _lang(ctx, args)
+    # TRANSLATORS: the English has one form, "time(s)", whatever the number of times
+    said = trn(lang, "over the last {days} days it would have fired {n} time(s) ({evaluations} daily evaluations, "
+               "{no_data} without enough data)", "over the last {days} days it would have fired {n} time(s) "
+               "({evaluations} daily evaluations, {no_data} without enough data)", len(bt.fires), days=args.days,
+               evaluations=bt.evaluations, no_data=bt.no_data)
+    print(f"#{r.id} {r.spec.text}: {said}")
     for when in bt.fires:
-        print(f"  fired {when:%Y-%m-%d}")
+        print("  " + tr(lang, "fired {day}", day=format(when, "%Y-%m-%d")))
     return 0
 
 
@@ -332,14 +358,18 @@ def cmd_alerts_mute(ctx: Services, args) -> int:
     rules.get(args.id)
     until = None if args.unmute else datetime.now(UTC) + parse_duration(args.duration)
     set_mute(ctx, team, args.id, until)
-    print(f"#{args.id} " + (f"muted until {until:%Y-%m-%d %H:%M} UTC" if until else "unmuted"))
+    lang = _lang(ctx, args)
+    if until:
+        print(f"#{args.id} " + tr(lang, "muted until {time} UTC", time=format(until, "%Y-%m-%d %H:%M")))
+    else:
+        print(f"#{args.id} " + tr(lang, "unmuted"))
     return 0
 
 
 def cmd_alerts_remove(ctx: Services, args) -> int:
     _, _, rules, _ = _rules(ctx, args)
     r = rules.remove(args.id)
-    print(f"alert rule #{r.id} removed")
+    print(tr(_lang(ctx, args), "alert rule #{id} removed", id=r.id))
     return 0
 
 

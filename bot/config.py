@@ -35,7 +35,7 @@ class SlackSettings:
         try:
             port = int(env.get("PORT") or 3000)
         except ValueError:
-            raise KpiError(f"PORT={env.get('PORT')!r} is not a port number") from None
+            raise KpiError("PORT={port} is not a port number", port=repr(env.get("PORT"))) from None
         admins = tuple(a.strip() for a in (env.get("KPIBOT_ADMINS") or "").split(",") if a.strip())
         return cls(
             signing_secret=env.get("SLACK_SIGNING_SECRET", ""), bot_token=env.get("SLACK_BOT_TOKEN", ""),

@@ -53,7 +53,7 @@ class TeamClients:
             installations, _ = installation_stores(self.services, self.slack)
             bot = installations.find_bot(enterprise_id=None, team_id=team_id)
             if bot is None:
-                raise KpiError(f"workspace {team_id} has not installed the app")
+                raise KpiError("workspace {team} has not installed the app", team=team_id)
             client = web_client(self.slack, bot.bot_token)
         else:
             client = web_client(self.slack, self.slack.bot_token)

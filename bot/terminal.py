@@ -3,7 +3,8 @@
 ``render_message({"text": ..., "blocks": [...]})`` draws what Slack would show: headers underlined,
 mrkdwn (*bold*, _italic_, `code`, ``` blocks) kept readable, emoji shortcodes as Unicode, fields in two
 columns, context dimmed, images as ``[chart: alt] (file F123)``, buttons as ``[ Share in channel ]``,
-dividers as a line. ANSI styles only with ``color=True``.
+dividers as a line. ANSI styles only with ``color=True``. The few words the terminal adds itself ("chart",
+"file", "[App Home]") are in ``lang``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+
+from kpi.i18n import tr
 
 EMOJI = {
     "large_green_circle": "🟢", "red_circle": "🔴", "white_circle": "⚪", "large_yellow_circle": "🟡",
@@ -33,26 +36,26 @@ _SHORTCODE = re.compile(r":([a-z0-9_+\-]+):")
 _ANGLE = re.compile(r"<([^<>]+)>")
 
 
-def render_message(message: dict, *, width: int = 80, color: bool = False) -> str:
+def render_message(message: dict, *, width: int = 80, color: bool = False, lang: str = "en") -> str:
     """A message (``text`` and ``blocks``, optionally ``attachments``) as terminal text."""
     blocks = message.get("blocks") or []
-    out = _blocks(blocks, width, color) if blocks else _mrkdwn(message.get("text") or "", width, color)
+    out = _blocks(blocks, width, color, lang) if blocks else _mrkdwn(message.get("text") or "", width, color)
     for att in message.get("attachments") or []:
-        inner = _blocks(att.get("blocks") or [], width - 2, color) if att.get("blocks") else \
+        inner = _blocks(att.get("blocks") or [], width - 2, color, lang) if att.get("blocks") else \
             _mrkdwn(att.get("text") or att.get("fallback") or "", width - 2, color)
         out += ["┃ " + line for line in inner]
     return "\n".join(out)
 
 
-def render_view(view: dict, *, width: int = 80, color: bool = False) -> str:
+def render_view(view: dict, *, width: int = 80, color: bool = False, lang: str = "en") -> str:
     """An App Home view or a modal as terminal text."""
     out: list[str] = []
     title = (view.get("title") or {}).get("text")
     if view.get("type") == "home":
-        out += [_style("[App Home]", "dim", color), ""]
+        out += [_style(tr(lang, "[App Home]"), "dim", color), ""]
     elif title:
         out += _header(title, width, color) + [""]
-    out += _blocks(view.get("blocks") or [], width, color)
+    out += _blocks(view.get("blocks") or [], width, color, lang)
     buttons = [(view.get(k) or {}).get("text") for k in ("close", "submit")]
     if any(buttons):
         out += ["", "  ".join(f"[ {b} ]" for b in buttons if b)]
@@ -62,17 +65,17 @@ def render_view(view: dict, *, width: int = 80, color: bool = False) -> str:
 # -- blocks ----------------------------------------------------------------------------------------
 
 
-def _blocks(blocks: Iterable[dict], width: int, color: bool) -> list[str]:
+def _blocks(blocks: Iterable[dict], width: int, color: bool, lang: str) -> list[str]:
     out: list[str] = []
     for block in blocks:
-        lines = _block(block, width, color)
+        lines = _block(block, width, color, lang)
         if out and lines:
             out.append("")
         out += lines
     return out
 
 
-def _block(block: dict, width: int, color: bool) -> list[str]:
+def _block(block: dict, width: int, color: bool, lang: str) -> list[str]:
     kind = block.get("type")
     if kind == "header":
         return _header(_text_of(block.get("text")), width, color)
@@ -81,17 +84,17 @@ def _block(block: dict, width: int, color: bool) -> list[str]:
         if block.get("fields"):
             lines += _columns([_mrkdwn(_text_of(f), (width - 3) // 2, color) for f in block["fields"]], width)
         if block.get("accessory"):
-            lines.append(_element(block["accessory"]))
+            lines.append(_element(block["accessory"], lang))
         return lines
     if kind == "context":
-        parts = [_element(e) if e.get("type") == "image" else _inline(_text_of(e), color)
+        parts = [_element(e, lang) if e.get("type") == "image" else _inline(_text_of(e), color)
                  for e in block.get("elements") or []]
         wrapped = _wrap("  ".join(parts), width - 2)
         return ["  " + _style(line, "dim", color) for line in wrapped]
     if kind == "image":
-        return [_element(block)]
+        return [_element(block, lang)]
     if kind == "actions":
-        return _wrap("  ".join(_element(e) for e in block.get("elements") or []), width)
+        return _wrap("  ".join(_element(e, lang) for e in block.get("elements") or []), width)
     if kind == "divider":
         return ["─" * width]
     if kind == "rich_text":
@@ -99,7 +102,7 @@ def _block(block: dict, width: int, color: bool) -> list[str]:
     if kind == "input":
         label = _text_of(block.get("label"))
         return [_style(label, "bold", color), "[" + "_" * max(10, min(40, width - 2)) + "]"]
-    return [f"[{kind} block]"]
+    return [tr(lang, "[{kind} block]", kind=kind)]
 
 
 def _header(text: str, width: int, color: bool) -> list[str]:
@@ -109,17 +112,21 @@ def _header(text: str, width: int, color: bool) -> list[str]:
     return lines + ["═" * min(width, max(_width(line) for line in lines))]
 
 
-def _element(e: dict) -> str:
+def _element(e: dict, lang: str) -> str:
     kind = e.get("type")
     if kind == "button":
         return f"[ {_text_of(e.get('text'))} ]"
     if kind == "image":
         source = e.get("slack_file") or {}
-        where = (f"file {source['id']}" if source.get("id") else source.get("url")) or e.get("image_url") or "?"
+        where = (tr(lang, "file {id}", id=source["id"]) if source.get("id") else source.get("url")) \
+            or e.get("image_url") or "?"
         title = _text_of(e.get("title"))
         alt = e.get("alt_text") or ""
-        label = "chart" if "chart" in alt.lower() or "graph" in alt.lower() else "image"
-        return f"[{label}: {alt}]" + (f" {title}" if title else "") + f" ({where})"
+        if any(word in alt.lower() for word in ("chart", "graph", "diagramm")):  # graphique, Diagramm too
+            label = tr(lang, "[chart: {alt}]", alt=alt)
+        else:
+            label = tr(lang, "[image: {alt}]", alt=alt)
+        return label + (f" {title}" if title else "") + f" ({where})"
     if kind in ("static_select", "external_select", "users_select", "channels_select", "conversations_select",
                 "overflow", "datepicker", "timepicker"):
         return f"[ {_text_of(e.get('placeholder')) or kind} ▾ ]"

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from kpi.errors import ImportRefused, KpiError
+from kpi.i18n import LANGUAGES, lang_of, tr, trn
 from kpi.services import Services
 
 log = logging.getLogger("kpibot")
@@ -35,12 +36,16 @@ def cmd_db_upgrade(ctx: Context, args) -> int:
     from kpi.data.schema import create_source_tables
     from kpi.state.tables import upgrade
 
+    lang = args.lang
     upgrade(ctx.settings.database_url)
-    print(f"state database up to date ({_safe_url(ctx.settings.database_url)})")
+    print(tr(lang, "state database up to date ({url})", url=_safe_url(ctx.settings.database_url)))
     if not args.no_source:
         created = create_source_tables(ctx.source())
-        what = ", ".join(created) if created else "nothing to create"
-        print(f"source database ({_safe_url(ctx.settings.source_url)}): {what}")
+        url = _safe_url(ctx.settings.source_url)
+        if created:
+            print(tr(lang, "source database ({url}): {tables}", url=url, tables=", ".join(created)))
+        else:
+            print(tr(lang, "source database ({url}): nothing to create", url=url))
     return 0
 
 
@@ -53,11 +58,12 @@ def cmd_metrics(ctx: Context, args) -> int:
         return 0
     lang = args.lang
     width = max(len(m.name(lang)) for m in cat.metrics.values())
+    better = {True: tr(lang, "↑ better"), False: tr(lang, "↓ better")}
+    better_width = max(map(len, better.values()))
     for m in cat.metrics.values():
-        better = "↑ better" if m.higher_is_better else "↓ better"
         aliases = ", ".join(dict.fromkeys(a for al in m.aliases.values() for a in al))
-        dims = ", ".join(cat.dimensions_of(m)) or "-"
-        print(f"{m.name(lang):<{width}}  {m.format:<8} {better}  by: {dims:<22} ({aliases})")
+        by = tr(lang, "by: {dimensions}", dimensions=", ".join(cat.dimensions_of(m)) or "-")
+        print(f"{m.name(lang):<{width}}  {m.format:<8} {better[m.higher_is_better]:<{better_width}}  {by:<26} ({aliases})")
     return 0
 
 
@@ -80,13 +86,15 @@ def cmd_import(ctx: Context, args) -> int:
     from kpi.data import importer
     from kpi.state.tables import import_runs
 
+    lang = args.lang
     path = Path(args.file)
     if not path.is_file():
-        raise KpiError(f"{path}: no such file")
+        raise KpiError("{path}: no such file", path=str(path))
     column_map = {}
     for item in args.map or []:
         if "=" not in item:
-            raise KpiError(f"--map {item!r}: write it as 'column in the file=field', e.g. --map \"Order Number=order_id\"")
+            raise KpiError("--map {item}: write it as 'column in the file=field', e.g. --map \"Order Number=order_id\"",
+                           item=repr(item))
         col, fld = item.rsplit("=", 1)
         column_map[col.strip()] = fld.strip()
     if args.format == "shopify-orders":
@@ -103,28 +111,33 @@ def cmd_import(ctx: Context, args) -> int:
     try:
         result = run()
     except ImportRefused as exc:
-        _record_import(ctx, import_runs, {**record, "status": "refused", "message": str(exc)[:4000]})
+        _record_import(ctx, import_runs, {**record, "status": "refused", "message": str(exc)[:4000]}, lang)
         raise
     _record_import(ctx, import_runs, {**record, "status": "loaded", "rows_read": result.rows_read,
-                                      "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged})
-    print(f"{path}: {result.rows_read} rows read into {result.table}: {result.inserted} inserted, "
-          f"{result.updated} updated, {result.unchanged} unchanged")
+                                      "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged},
+                   lang)
+    # TRANSLATORS: the English has one form whatever the number of rows
+    print(trn(lang, "{path}: {n} rows read into {table}: {inserted} inserted, {updated} updated, {unchanged} unchanged",
+              "{path}: {n} rows read into {table}: {inserted} inserted, {updated} updated, {unchanged} unchanged",
+              result.rows_read, path=path, table=result.table, inserted=result.inserted, updated=result.updated,
+              unchanged=result.unchanged))
     for table, counts in result.per_table.items():
         if table != result.table:
-            print(f"  {table}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+            print("  " + tr(lang, importer.COUNTS, table=table, **counts))
     ignored = getattr(result, "ignored_columns", None)
     if ignored:
-        print(f"  columns ignored: {', '.join(ignored)}")
+        print("  " + tr(lang, "columns ignored: {columns}", columns=", ".join(ignored)))
     return 0
 
 
-def _record_import(ctx: Context, table, row: dict) -> None:
+def _record_import(ctx: Context, table, row: dict, lang: str) -> None:
     """The import log lives in the state database; a state database not upgraded yet only warns."""
     try:
         with ctx.state().begin() as conn:
             conn.execute(table.insert().values(**row, finished_at=datetime.now(UTC).replace(tzinfo=None)))
     except SQLAlchemyError:
-        print("note: the import was not logged (run `kpibot db upgrade` to create the state tables)", file=sys.stderr)
+        print(tr(lang, "note: the import was not logged (run `kpibot db upgrade` to create the state tables)"),
+              file=sys.stderr)
 
 
 def cmd_demo_data(ctx: Context, args) -> int:
@@ -135,10 +148,10 @@ def cmd_demo_data(ctx: Context, args) -> int:
     today = datetime.now(UTC).astimezone(ctx.settings.tz).date()
     summary = generate_demo_data(ctx.source(), days=args.days, orders_per_day=args.orders_per_day, seed=args.seed,
                                  today=today, tz=ctx.settings.tz, currency=ctx.settings.currency, replace=args.replace)
-    print(f"demo shop data from {summary.first_day} to {summary.last_day} in {_safe_url(ctx.settings.source_url)}: "
-          f"{summary.orders:,} orders, {summary.customers:,} customers, {summary.returns:,} returns, "
-          f"{summary.traffic_rows:,} traffic rows, {summary.spend_rows:,} spend rows, {summary.campaigns:,} campaigns "
-          f"({summary.seconds:.1f} s)")
+    print(tr(args.lang, "demo shop data from {first_day} to {last_day} in {url}: {orders} orders, {customers} customers, "
+             "{returns} returns, {traffic_rows} traffic rows, {spend_rows} spend rows, {campaigns} campaigns ({seconds} s)",
+             first_day=summary.first_day, last_day=summary.last_day, url=_safe_url(ctx.settings.source_url),
+             **summary.numbers(args.lang)))
     return 0
 
 
@@ -178,6 +191,8 @@ def _jsonable(obj):
 def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     """The parser; ``extend(subparsers)`` adds commands of other layers (the Slack app's serve, socket, demo)."""
     p = argparse.ArgumentParser(prog="kpibot", description="KPI Bot: e-commerce KPIs in Slack, and on the command line.")
+    p.add_argument("--lang", default=None, choices=list(LANGUAGES),
+                   help="the language of messages and answers (default KPIBOT_LOCALE, else en)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="database maintenance")
@@ -189,13 +204,11 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
 
     m = sub.add_parser("metrics", help="list the KPI catalog")
     m.add_argument("--json", action="store_true")
-    m.add_argument("--lang", default="en", choices=["en", "fr"])
     m.set_defaults(func=cmd_metrics)
 
     a = sub.add_parser("ask", help='answer a question, e.g. kpibot ask "aov by channel this month"')
     a.add_argument("text", nargs="+", help="KPI [period] [vs previous|vs last year] [by dimension] [dim=value] [top N]")
     a.add_argument("--json", action="store_true", help="machine-readable answer")
-    a.add_argument("--lang", default=None, choices=["en", "fr"], help="answer language (default KPIBOT_LOCALE or en)")
     a.set_defaults(func=cmd_ask)
 
     i = sub.add_parser("import", help="load a CSV file into the shop data (all rows or none)")
@@ -214,7 +227,20 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo_data)
     if extend is not None:
         extend(sub)
+    _lang_after_commands(p)
     return p
+
+
+def _lang_after_commands(parser: argparse.ArgumentParser) -> None:
+    """``--lang`` after any command too (``kpibot ask ... --lang fr``). Not given there, it leaves the
+    global one alone (SUPPRESS: argparse would otherwise overwrite it with the command's default)."""
+    for action in parser._actions:  # noqa: SLF001 - argparse lists its subcommands nowhere else
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for child in action.choices.values():
+                if not any("--lang" in a.option_strings for a in child._actions):  # noqa: SLF001
+                    child.add_argument("--lang", default=argparse.SUPPRESS, choices=list(LANGUAGES),
+                                       help="as the global --lang")
+                _lang_after_commands(child)
 
 
 def _positive(text: str) -> int:
@@ -231,33 +257,45 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
     logging.basicConfig(level=os.environ.get("KPIBOT_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = build_parser(extend).parse_args(argv)
+    lang = lang_of(args.lang)  # until the settings are read
     try:
         ctx = Context()
-        if getattr(args, "lang", "x") is None:
-            args.lang = "fr" if ctx.settings.locale.startswith("fr") else "en"
+        args.lang = lang = args.lang or lang_of(ctx.settings.locale)
         if getattr(args, "currency", "x") is None and os.environ.get("KPIBOT_CURRENCY"):
             args.currency = ctx.settings.currency  # a shop currency set explicitly; never the USD default
         return args.func(ctx, args)
     except KpiError as exc:  # the user's input or data: one line saying what to do
-        print(f"kpibot: {exc}", file=sys.stderr)
+        print(f"kpibot: {_told(exc, lang)}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
         ref = uuid.uuid4().hex[:8]
         log.debug("database error [%s]", ref, exc_info=True)
         detail = str(getattr(exc, "orig", None) or exc).lower()
         if "no such table" in detail or "does not exist" in detail and "relation" in detail:
-            print(f"kpibot: a table is missing: run `kpibot db upgrade` (the release step) first [ref {ref}]", file=sys.stderr)
+            print("kpibot: " + tr(lang, "a table is missing: run `kpibot db upgrade` (the release step) first [ref {ref}]",
+                                  ref=ref), file=sys.stderr)
             return 1
-        print(f"kpibot: the database could not answer ({type(exc.orig if hasattr(exc, 'orig') and exc.orig else exc).__name__}); "
-              f"check DATABASE_URL / KPI_SOURCE_URL [ref {ref}]", file=sys.stderr)
+        error = type(exc.orig if hasattr(exc, "orig") and exc.orig else exc).__name__
+        print("kpibot: " + tr(lang, "the database could not answer ({error}); check DATABASE_URL / KPI_SOURCE_URL "
+                              "[ref {ref}]", error=error, ref=ref), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     except Exception:  # noqa: BLE001 - the last line of defence: one line, the details in the log
         ref = uuid.uuid4().hex[:8]
         log.debug("unexpected error [%s]", ref, exc_info=True)
-        print(f"kpibot: unexpected error [ref {ref}]; run again with KPIBOT_LOG_LEVEL=DEBUG for details", file=sys.stderr)
+        print("kpibot: " + tr(lang, "unexpected error [ref {ref}]; run again with KPIBOT_LOG_LEVEL=DEBUG for details",
+                              ref=ref), file=sys.stderr)
         return 1
+
+
+def _told(exc: KpiError, lang: str) -> str:
+    """The error in the reader's language (an import refusal with every bad line)."""
+    if isinstance(exc, ImportRefused):
+        from kpi.data.messages import refusal_text
+
+        return refusal_text(exc, lang)
+    return exc.localized(lang)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,10 +29,10 @@ def _load(path: Path, key: str) -> list[dict]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise KpiError(f"{path}: not valid YAML: {exc}") from None
+        raise KpiError("{path}: not valid YAML: {error}", path=path, error=exc) from None
     items = data.get(key) or []
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise KpiError(f"{path}: '{key}' must be a list of mappings")
+        raise KpiError("{path}: '{key}' must be a list of mappings", path=path, key=key)
     return items
 
 

@@ -45,7 +45,8 @@ class Services:
                     if any("is not in the source database" in p for p in exc.problems):
                         raise KpiError(
                             "the shop data is not there yet: run `kpibot db upgrade` then `kpibot demo-data` "
-                            "(or `kpibot import`), or point KPI_SOURCE_URL at your data.\n" + str(exc)
+                            "(or `kpibot import`), or point KPI_SOURCE_URL at your data.\n{problems}",
+                            problems=exc.localized,
                         ) from None
                     raise
             return self._engine

@@ -33,7 +33,8 @@ class Settings:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise KpiError(f"KPIBOT_TIMEZONE='{timezone}' is not a time zone (use an IANA name such as Europe/Paris).") from None
+            raise KpiError("KPIBOT_TIMEZONE='{zone}' is not a time zone (use an IANA name such as Europe/Paris).",
+                           zone=timezone) from None
         config_dir = Path(env.get("KPIBOT_CONFIG") or "config")
         if not env.get("KPIBOT_CONFIG") and not (config_dir / "metrics.yaml").exists():
             # run from elsewhere than the repository: the repository's own config/ (an editable install)

@@ -41,3 +41,21 @@ def test_demo_command_from_a_pipe(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Orders" in proc.stdout and "acknowledged in" in proc.stdout
     assert (tmp_path / "kpibot.db").exists()
+
+
+def test_the_german_user_is_answered_in_german(tmp_path, monkeypatch):
+    """``lang de`` asks as greta (Slack locale de-DE): the answer and the sandbox's own notes are German."""
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'kpibot.db'}"
+    services = Services(Settings(database_url=url, source_url=url, config_dir=CONFIG))
+    out = io.StringIO()
+    stdin = io.StringIO("lang de\n/kpi conversion\nlang en\n/kpi conversion\nquit\n")
+    assert run_demo(services, interactive=False, days=40, orders_per_day=30, stdin=stdin, out=out) == 0
+    text = out.getvalue()
+    german, english = text.split("slack> lang de")[1].split("slack> lang en")
+    assert "greta" in german and "de-DE" in german and "(bestätigt in" in german
+    header = german.split("Konversionsrate\n", 1)[1].splitlines()[0]
+    assert header.startswith("═")  # the answer's header, a Slack header block: the German KPI name
+    assert "Conversion rate" not in german
+    assert "Conversion rate" in english and "(acknowledged in" in english
+    assert "Traceback" not in text

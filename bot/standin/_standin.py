@@ -18,10 +18,10 @@ DEFAULT_TEAM = "T0STANDIN"
 class SlackStandIn:
     """A local Slack Web API that checks requests as strictly as Slack does and records them.
 
-    Default fixtures in team ``T0STANDIN``: users ``U0ALICE`` (admin, en-US) and ``U0BRUNO`` (fr-FR),
-    channels ``C0GENERAL`` "general", ``C0GROWTH`` "growth", ``C0PAYLOADS`` "payloads" (bot a member) and
-    ``C0NOTIN`` "random" (bot not a member). ``clock`` (monotonic seconds) drives the expiry of
-    triggers, response URLs and OAuth codes; pass a fake one to test expiry without waiting.
+    Default fixtures in team ``T0STANDIN``: users ``U0ALICE`` (admin, en-US), ``U0BRUNO`` (fr-FR) and
+    ``U0GRETA`` (de-DE), channels ``C0GENERAL`` "general", ``C0GROWTH`` "growth", ``C0PAYLOADS`` "payloads"
+    (bot a member) and ``C0NOTIN`` "random" (bot not a member). ``clock`` (monotonic seconds) drives the
+    expiry of triggers, response URLs and OAuth codes; pass a fake one to test expiry without waiting.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, team_id: str = DEFAULT_TEAM,
@@ -40,6 +40,7 @@ class SlackStandIn:
         self.add_team(team_id, bot_token, team_name, bot_user_id)
         self.add_user("U0ALICE", name="alice", locale="en-US", tz="Europe/Paris", is_admin=True)
         self.add_user("U0BRUNO", name="bruno", locale="fr-FR", tz="Europe/Paris")
+        self.add_user("U0GRETA", name="greta", locale="de-DE", tz="Europe/Berlin")
         self.add_channel("C0GENERAL", "general")
         self.add_channel("C0GROWTH", "growth")
         self.add_channel("C0PAYLOADS", "payloads")

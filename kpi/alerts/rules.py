@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kpi.errors import QueryError, UnknownMetric
+from kpi.i18n import N_, tr
 from kpi.metrics.catalog import Catalog, Metric, normalise
 from kpi.metrics.query import take_filters
 from kpi.refs import USER_ID, take_channels
@@ -102,7 +103,7 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC") -> RuleSpec
     try:
         ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise RuleError(f"Unknown time zone '{tz_name}'.", "timezone") from exc
+        raise RuleError("Unknown time zone '{zone}'.", "timezone", zone=tz_name) from exc
     raw = " " + text + " "
     channel, raw = _take_channel(raw)
     mention, raw = _take_mentions(raw)
@@ -145,7 +146,7 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC") -> RuleSpec
         try:
             n = float(m["num"].replace(" ", "").replace(",", "")) * (1000 if m["mult"] else 1)
         except ValueError as exc:
-            raise RuleError(f"'{m['num']}' is not a sample size.", "min_sample") from exc
+            raise RuleError("'{text}' is not a sample size.", "min_sample", text=m["num"]) from exc
         if n != int(n):
             raise RuleError("The minimum sample is a whole number.", "min_sample")
         fields["min_sample"] = int(n)
@@ -164,7 +165,7 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC") -> RuleSpec
         n, unit = int(m["n"] or m["n2"]), m["u"] or m["u2"]
         days = n * (7 if unit[0] in "ws" else 1)
         if not 0 <= days <= 365:
-            raise RuleError(f"The window is from 0 (today) to 365 days, not {days}.", "window")
+            raise RuleError("The window is from 0 (today) to 365 days, not {days}.", "window", days=days)
         fields["window_days"] = days
         s = _cut(s, m)
 
@@ -205,12 +206,12 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC") -> RuleSpec
         s = _cut(s, m)
     if condition is None and re.search(rf"(?<![\w])(?:{_ABOVE}|{_BELOW}|change|drops?|rises?)(?![\w])", s):
         metric = _find_metric(s, catalog)
-        raise RuleError(f"No threshold: say for example 'above {_example(metric)}'.", "threshold")
+        raise RuleError("No threshold: say for example 'above {example}'.", "threshold", example=_example(metric))
 
     metric = _find_metric(s, catalog)
     if condition is None:
-        raise RuleError(f"No condition: say for example '{metric.name()} above {_example(metric)}' or "
-                        f"'{metric.name()} change below -20%'.", "condition")
+        raise RuleError("No condition: say for example '{name} above {example}' or '{name} change below -20%'.",
+                        "condition", name=metric.name, example=_example(metric))
     assert amount is not None
     threshold = _value(amount, metric, condition, "threshold")
     clear = None
@@ -221,9 +222,9 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC") -> RuleSpec
             raise RuleError("The clear condition goes the other way: a rule 'above X' clears 'below Y'.",
                             "clear_threshold")
         if (up and clear > threshold) or (not up and clear < threshold):
-            side = "at or below" if up else "at or above"
-            raise RuleError(f"The clear threshold must be {side} the threshold ({_show(threshold, metric, condition)}).",
-                            "clear_threshold")
+            message = (N_("The clear threshold must be at or below the threshold ({threshold}).") if up
+                       else N_("The clear threshold must be at or above the threshold ({threshold})."))
+            raise RuleError(message, "clear_threshold", threshold=_show(threshold, metric, condition))
     _check_filters(catalog, metric, filters)
     return RuleSpec(metric=metric.key, condition=condition, threshold=threshold, clear_threshold=clear,
                     channel=channel, mention=mention, timezone=tz_name, filters=filters, text=text, **fields)
@@ -240,7 +241,7 @@ def _take_channel(raw: str) -> tuple[str | None, str]:
     channels, raw = take_channels(raw)
     found = [cid or "#" + name for cid, name in channels]
     if len(set(found)) > 1:
-        raise RuleError(f"One channel per rule, not {len(set(found))}.", "channel")
+        raise RuleError("One channel per rule, not {n}.", "channel", n=len(set(found)))
     return (found[0] if found else None), raw
 
 
@@ -272,14 +273,16 @@ def _check_filters(catalog: Catalog, metric: Metric, filters) -> None:
     allowed = catalog.dimensions_of(metric)
     for dim, _ in filters:
         if dim not in allowed:
-            can = ", ".join(allowed) if allowed else "nothing"
-            raise RuleError(f"{metric.name()} cannot be filtered by '{dim}'; it can by: {can}.", "filters")
+            raise RuleError("{name} cannot be filtered by '{dimension}'; it can by: {allowed}.", "filters",
+                            name=metric.name, dimension=dim,
+                            allowed=lambda lang: ", ".join(allowed) if allowed else tr(lang, "nothing"))
 
 
 def _clock(h: str, m: str | None) -> str:
     hour, minute = int(h), int(m or 0)
     if hour > 23 or minute > 59:
-        raise RuleError(f"'{h}:{m or '00'}' is not a time of day.", "quiet")
+        typed = f"{h}:{m or '00'}"
+        raise RuleError("'{text}' is not a time of day.", "quiet", text=typed)
     return f"{hour:02d}:{minute:02d}"
 
 
@@ -298,7 +301,8 @@ def _find_metric(s: str, catalog: Catalog) -> Metric:
                 taken.append((m.start(), m.end(), key))
     keys = list(dict.fromkeys(k for _, _, k in sorted(taken)))
     if len(keys) > 1:
-        raise RuleError(f"One KPI per rule: {' or '.join(catalog.metrics[k].name() for k in keys)}?", "metric")
+        raise RuleError("One KPI per rule: {names}?", "metric",
+                        names=lambda lang: tr(lang, " or ").join(catalog.metrics[k].name(lang) for k in keys))
     if keys:
         return catalog.metrics[keys[0]]
     rest = " ".join(w for w in re.sub(r"[|:;.!?()=<>]", " ", s).split() if w not in _FILLERS)
@@ -326,14 +330,19 @@ def _value(parts, metric: Metric, condition: str, field: str) -> float:
         return num / 100 if unit == "%" or abs(num) >= 1 else num
     if metric.format == "percent":
         if mult or unit not in (None, "%", "pt", "pts", "point", "points", "pp"):
-            raise RuleError(f"{metric.name()} is a percentage: say for example 'above {_example(metric)}'.", field)
+            raise RuleError("{name} is a percentage: say for example 'above {example}'.", field, name=metric.name,
+                            example=_example(metric))
         value = num / 100 if unit or abs(num) >= 1 else num
         if not 0 <= value <= 1:
-            raise RuleError(f"{metric.name()} is a percentage between 0% and 100%, not {value * 100:g}%.", field)
+            percent = f"{value * 100:g}"
+            raise RuleError("{name} is a percentage between 0% and 100%, not {value}%.", field, name=metric.name,
+                            value=percent)
         return value
     if unit in ("%", "pt", "pts", "point", "points", "pp"):
-        raise RuleError(f"{metric.name()} is not a percentage: give a value ('above {_example(metric)}'), or for a "
-                        f"relative change say 'change above {num:g}%'.", field)
+        typed = f"{num:g}"
+        raise RuleError("{name} is not a percentage: give a value ('above {example}'), or for a "
+                        "relative change say 'change above {value}%'.", field, name=metric.name,
+                        example=_example(metric), value=typed)
     return num * {"k": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "millions": 1e6}.get(mult or "", 1)
 
 

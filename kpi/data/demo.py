@@ -37,16 +37,19 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from itertools import chain
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from babel.numbers import format_decimal
 from sqlalchemy import Index, Table, inspect, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from kpi.errors import KpiError
+from kpi.i18n import babel_locale, tr
 
 from .schema import (
     create_source_tables,
@@ -128,13 +131,18 @@ class DemoSummary:
     campaigns: int
     seconds: float
 
-    def describe(self) -> str:
-        return (
-            f"{self.orders:,} orders, {self.customers:,} customers, {self.returns:,} returns, "
-            f"{self.traffic_rows:,} traffic rows, {self.spend_rows:,} spend rows and {self.campaigns:,} "
-            f"email campaigns for {self.days} days ({self.first_day} to {self.last_day}) "
-            f"in {self.seconds:.1f} s"
-        )
+    def describe(self, lang: str | None = "en") -> str:
+        n = self.numbers(lang)
+        return tr(lang, "{orders} orders, {customers} customers, {returns} returns, {traffic_rows} traffic rows, "
+                  "{spend_rows} spend rows and {campaigns} email campaigns for {days} days ({first_day} to "
+                  "{last_day}) in {seconds} s", **n, days=self.days, first_day=self.first_day, last_day=self.last_day)
+
+    def numbers(self, lang: str | None = "en") -> dict[str, str]:
+        """The counts grouped as ``lang`` writes them (English: 12,345), and the seconds to a tenth."""
+        locale = babel_locale(lang)
+        counts = {k: format_decimal(getattr(self, k), locale=locale)
+                  for k in ("orders", "customers", "returns", "traffic_rows", "spend_rows", "campaigns")}
+        return counts | {"seconds": format_decimal(Decimal(f"{self.seconds:.1f}"), format="0.0", locale=locale)}
 
 
 def source_is_empty(engine: Engine) -> bool:
@@ -171,14 +179,14 @@ def generate_demo_data(
     if isinstance(today, datetime):
         today = today.date()
     if not isinstance(days, int) or days < 1:
-        raise KpiError(f"--days must be a whole number of days, at least 1 (got {days!r}).")
+        raise KpiError("--days must be a whole number of days, at least 1 (got {value}).", value=repr(days))
     if not isinstance(orders_per_day, int) or orders_per_day < 1:
-        raise KpiError(f"--orders-per-day must be a whole number, at least 1 (got {orders_per_day!r}).")
+        raise KpiError("--orders-per-day must be a whole number, at least 1 (got {value}).", value=repr(orders_per_day))
     if not isinstance(seed, int) or seed < 0:
-        raise KpiError(f"--seed must be a non-negative whole number (got {seed!r}).")
+        raise KpiError("--seed must be a non-negative whole number (got {value}).", value=repr(seed))
     currency = (currency or "").upper()
     if len(currency) != 3 or not currency.isalpha():
-        raise KpiError(f"the currency must be a three-letter ISO code such as USD (got {currency!r}).")
+        raise KpiError("the currency must be a three-letter ISO code such as USD (got {value}).", value=repr(currency))
 
     first_day = today - timedelta(days=days)
     plan = _Plan(first_day, days, orders_per_day, seed, tz)
@@ -189,9 +197,9 @@ def generate_demo_data(
         busy = [t.name for t in DEMO_TABLES if sink.has_rows(t)]
         if busy and not replace:
             raise KpiError(
-                f"the source database already holds shop data (rows in {', '.join(busy)}); demo data is "
-                "only generated into an empty source. Use --replace to delete every row of the six "
-                "canonical tables and generate anew."
+                "the source database already holds shop data (rows in {tables}); demo data is only generated "
+                "into an empty source. Use --replace to delete every row of the six canonical tables and "
+                "generate anew.", tables=", ".join(busy)
             )
         if busy:
             sink.clear(DEMO_TABLES)
@@ -755,7 +763,7 @@ class _SqliteSink(_Sink):
     def _insert(self, table, names, batches):
         compiled = table.insert().compile(dialect=self.dialect)
         if list(compiled.positiontup) != names:  # pragma: no cover - a schema this code does not know
-            raise KpiError(f"unexpected columns in the source table {table.name}")
+            raise KpiError("unexpected columns in the source table {table}", table=table.name)
         self.con.executemany(str(compiled), chain.from_iterable(zip(*cols, strict=True) for cols in batches))
 
     def commit(self):

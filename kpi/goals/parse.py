@@ -25,6 +25,7 @@ import html
 import re
 from datetime import date, datetime, timedelta, tzinfo
 
+from kpi.i18n import N_, tr
 from kpi.metrics.catalog import Catalog, Metric, normalise
 from kpi.metrics.query import take_filters
 from kpi.refs import USER_ID, take_channels
@@ -107,8 +108,9 @@ def parse_goal(text: str, catalog: Catalog, *, today: date | datetime, tz: tzinf
                           ("absolute", rf"(?<![\w.,])(?:(?:to|at|a)\s+)?{_AMOUNT}")):
         for m in list(re.finditer(pattern, s)):
             if kind == "signed":
-                raise GoalError(f"'{m.group(0).strip()}': say how the change is measured, +10% (relative) or "
-                                f"+0.5pt (points, for rates), or give the target value itself.", "target")
+                raise GoalError("'{text}': say how the change is measured, +10% (relative) or "
+                                "+0.5pt (points, for rates), or give the target value itself.", "target",
+                                text=m.group(0).strip())
             if target_raw is not None:
                 raise GoalError("Two targets: give one (+10%, +0.5pt or a value such as 3.5%).", "target")
             target_raw = (kind, _amount_parts(m, "", sign=m["sign"] if kind.startswith("relative") else None))
@@ -123,13 +125,13 @@ def parse_goal(text: str, catalog: Catalog, *, today: date | datetime, tz: tzinf
     watch = _watch_list(watch_text, catalog) if watch_text.strip() else default_watch(metric.key, catalog)
 
     if target_raw is None:
-        raise GoalError(f"No target for {metric.name()}: say +10%, +0.5pt (rates) or a value such as "
-                        f"{'3.5%' if metric.format == 'percent' else '150000'}.", "target")
+        raise GoalError("No target for {name}: say +10%, +0.5pt (rates) or a value such as {example}.", "target",
+                        name=metric.name, example="3.5%" if metric.format == "percent" else "150000")
     kind, (num, mult, unit, sign) = target_raw
     baseline = _to_unit(baseline_raw, metric, "baseline") if baseline_raw else None
     if kind == "relative_pt" and metric.format != "percent":
-        raise GoalError(f"Points (pt) are for rates; {metric.name()} is not one: say +10% or give the target value.",
-                        "target")
+        raise GoalError("Points (pt) are for rates; {name} is not one: say +10% or give the target value.",
+                        "target", name=metric.name)
     if kind == "absolute":
         value = _to_unit((num, mult, unit, sign), metric, "target")
     else:
@@ -143,9 +145,10 @@ def parse_goal(text: str, catalog: Catalog, *, today: date | datetime, tz: tzinf
                         "deadline")
     start = start or today
     if deadline < today:
-        raise GoalError(f"The deadline {deadline} is in the past.", "deadline")
+        raise GoalError("The deadline {deadline} is in the past.", "deadline", deadline=deadline)
     if deadline < start:
-        raise GoalError(f"The deadline {deadline} is before the start {start}.", "deadline")
+        raise GoalError("The deadline {deadline} is before the start {start}.", "deadline", deadline=deadline,
+                        start=start)
     spec = GoalSpec(metric=metric.key, target_kind=kind, target_value=value, start=start, deadline=deadline,
                     filters=filters, baseline=baseline, owner=owner, channel=channel, watch=watch, text=text)
     if baseline is not None and abs(target_value(spec, baseline) - baseline) <= 1e-12 * max(1.0, abs(baseline)):
@@ -173,7 +176,7 @@ def _take_owner(raw: str) -> tuple[str | None, str]:
         owners.append(m[1])
         raw = raw[: m.start()] + " | " + raw[m.end():]
     if len(set(owners)) > 1:
-        raise GoalError(f"One owner per goal, not {len(set(owners))}.", "owner")
+        raise GoalError("One owner per goal, not {n}.", "owner", n=len(set(owners)))
     return (owners[0] if owners else None), raw
 
 
@@ -181,7 +184,7 @@ def _take_channel(raw: str) -> tuple[str | None, str]:
     found, raw = take_channels(raw)
     channels = [cid or name for cid, name in found]
     if len(set(channels)) > 1:
-        raise GoalError(f"One channel per goal, not {len(set(channels))}.", "channel")
+        raise GoalError("One channel per goal, not {n}.", "channel", n=len(set(channels)))
     return (channels[0] if channels else None), raw
 
 
@@ -196,7 +199,9 @@ def _take_dates(s: str, today: date) -> tuple[date | None, date | None, str]:
 
     def put(key: str, value: date) -> None:
         if key in found and found[key] != value:
-            raise GoalError(f"Two {key}s: {found[key]} and {value}.", "deadline")
+            message = (N_("Two starts: {first} and {second}.") if key == "start"
+                       else N_("Two deadlines: {first} and {second}."))
+            raise GoalError(message, "deadline", first=found[key], second=value)
         found[key] = value
 
     def sub(pattern: str, handle) -> None:
@@ -267,7 +272,7 @@ def _to_date(text: str) -> date:
             return date(int(m[3]), _MONTHS[m[1].rstrip(".")], int(m[2]))
     except ValueError:
         pass
-    raise GoalError(f"'{text}' is not a date.", "deadline")
+    raise GoalError("'{text}' is not a date.", "deadline", text=text)
 
 
 def _month_end(year: int, month: int) -> date:
@@ -318,14 +323,18 @@ def _to_unit(parts, metric: Metric, field: str) -> float:
     num *= -1 if sign and sign != "+" else 1
     if metric.format == "percent":
         if mult:
-            raise GoalError(f"'{num:g}{mult}' is not a percentage.", field)
+            typed = f"{num:g}{mult}"
+            raise GoalError("'{text}' is not a percentage.", field, text=typed)
         value = num / 100 if unit in ("%", "pt", "pts", "point", "points", "pp") or abs(num) >= 1 else num
         if not 0 <= value <= 1:
-            raise GoalError(f"{metric.name()} is a percentage between 0% and 100%, not {value * 100:g}%.", field)
+            percent = f"{value * 100:g}"
+            raise GoalError("{name} is a percentage between 0% and 100%, not {value}%.", field, name=metric.name,
+                            value=percent)
         return value
     if unit == "%":
-        raise GoalError(f"{metric.name()} is not a percentage: say +{num:g}% for a change, or give the value "
-                        f"itself.", field)
+        typed = f"{num:g}"
+        raise GoalError("{name} is not a percentage: say +{value}% for a change, or give the value itself.", field,
+                        name=metric.name, value=typed)
     return num * {"k": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "millions": 1e6, "bn": 1e9, "billion": 1e9}.get(mult or "", 1)
 
 
@@ -346,8 +355,8 @@ def _find_metric(s: str, catalog: Catalog) -> Metric:
     hits = _alias_at(s, catalog)
     keys = list(dict.fromkeys(k for _, _, k in hits))
     if len(keys) > 1:
-        names = " or ".join(catalog.metrics[k].name() for k in keys)
-        raise GoalError(f"One KPI per goal: {names}? (Put the others after 'watch'.)", "metric")
+        raise GoalError("One KPI per goal: {names}? (Put the others after 'watch'.)", "metric",
+                        names=lambda lang: tr(lang, " or ").join(catalog.metrics[k].name(lang) for k in keys))
     if keys:
         return catalog.metrics[keys[0]]
     rest = " ".join(w for w in re.sub(r"[|:;.!?()]", " ", s).split() if w not in _FILLERS)

@@ -9,9 +9,10 @@ from datetime import date, timedelta
 
 from babel.numbers import format_decimal, format_percent
 
+from kpi.i18n import babel_locale, lang_of, tr, trn
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiEngine, metric_value
-from kpi.metrics.formatting import DIMENSION_WORDS, babel_locale, format_value, lang_of
+from kpi.metrics.formatting import dimension_name, format_value
 
 from .measure import Baseline, baseline_of, measures_over
 from .progress import TRAILING_DAYS
@@ -20,6 +21,8 @@ from .spec import GoalError, GoalSpec, add_months, check_filters, target_value
 HISTORY_MONTHS = 24
 SMALL_SAMPLE = 100
 _EPS = 1e-9
+# languages that write nouns with a capital in the middle of a sentence too (a KPI's name is then kept as is)
+_CAPITALISED_NOUNS = ("de",)
 
 
 @dataclass(frozen=True)
@@ -54,19 +57,22 @@ def smart_check(engine: KpiEngine, spec: GoalSpec, *, today: date, lang: str = "
     metric = engine.catalog.metric(spec.metric)
     check_filters(engine.catalog, metric, spec.filters)
     if today > spec.deadline:
-        raise GoalError(f"The deadline {spec.deadline} is already over.", "deadline")
+        raise GoalError("The deadline {deadline} is already over.", "deadline", deadline=spec.deadline)
     base = baseline_of(engine, spec, metric)
     b = base.value
     window = f"{base.start}..{base.end - timedelta(days=1)}"
     if spec.target_kind != "absolute" and b is None:
-        raise GoalError(f"No data for {metric.name()} over {window} to compute a baseline: give one "
-                        f"(for example 'baseline 2.4%') or set an absolute target.", "baseline")
+        raise GoalError("No data for {name} over {window} to compute a baseline: give one "
+                        "(for example 'baseline 2.4%') or set an absolute target.", "baseline",
+                        name=metric.name, window=window)
     if spec.target_kind == "relative_pct" and b == 0:
-        raise GoalError(f"The baseline of {metric.name()} is 0 over {window}: a percent of it means nothing. "
-                        f"Set an absolute target instead.", "target")
+        raise GoalError("The baseline of {name} is 0 over {window}: a percent of it means nothing. "
+                        "Set an absolute target instead.", "target", name=metric.name, window=window)
     t = target_value(spec, b)
     if b is not None and t == b:
-        raise GoalError(f"The target equals the baseline ({b:g}): there is nothing to achieve.", "target")
+        shown = f"{b:g}"
+        raise GoalError("The target equals the baseline ({baseline}): there is nothing to achieve.", "target",
+                        baseline=shown)
 
     lang = lang_of(lang)
     hist = history(engine, spec, metric, b, t, today)
@@ -148,112 +154,121 @@ def goal_change(spec: GoalSpec, metric: Metric, baseline: float | None, target: 
     return ("relative", target / baseline - 1) if baseline > 0 else None
 
 
-def _name(metric: Metric, lang: str, *, capital: bool = False) -> str:
+def _name(metric: Metric, lang: str) -> str:
+    """The KPI's name as it reads in the middle of a sentence ("revenue", "AOV"; German "Umsatz")."""
     n = metric.name(lang)
-    if capital:
-        return n[:1].upper() + n[1:]
+    if lang_of(lang) in _CAPITALISED_NOUNS:
+        return n
     return n[:1].lower() + n[1:] if len(n) > 1 and n[1].islower() else n
+
+
+def _sentence(text: str) -> str:
+    """A sentence that may start with a KPI's name starts with a capital."""
+    return text[:1].upper() + text[1:]
 
 
 def filters_text(filters, lang: str) -> str:
     if not filters:
         return ""
-    words = DIMENSION_WORDS.get(lang, {})
-    joiner = " ou " if lang == "fr" else " or "
-    return " (" + ", ".join(f"{words.get(d, d)} = {joiner.join(v)}" for d, v in filters) + ")"
+    joiner = tr(lang, " or ")
+    return " (" + ", ".join(f"{dimension_name(d, lang)} = {joiner.join(v)}" for d, v in filters) + ")"
 
 
 def _specific(metric: Metric, spec: GoalSpec, b, t, fmt, lang: str) -> str:
-    fr = lang == "fr"
-    what = _name(metric, lang, capital=fr) + filters_text(spec.filters, lang)
-    when = f"entre le {spec.start} et le {spec.deadline}" if fr else f"between {spec.start} and {spec.deadline}"
+    what = _name(metric, lang) + filters_text(spec.filters, lang)
     change = goal_change(spec, metric, b, t)
-    chg = f" ({format_change(change[0], change[1], lang)})" if change else ""
+    values = dict(what=what, target=fmt(t), start=spec.start, deadline=spec.deadline)
     if b is None:
-        return f"{what} : atteindre {fmt(t)} {when}." if fr else f"Bring {what} to {fmt(t)} {when}."
-    if fr:
-        return f"{what} : de {fmt(b)} à {fmt(t)}{chg} {when}."
-    return f"{'Raise' if t > b else 'Lower'} {what} from {fmt(b)} to {fmt(t)}{chg} {when}."
+        return _sentence(tr(lang, "Bring {what} to {target} between {start} and {deadline}.", **values))
+    values["baseline"] = fmt(b)
+    if change:
+        values["change"] = format_change(change[0], change[1], lang)
+        if t > b:
+            text = tr(lang, "Raise {what} from {baseline} to {target} ({change}) between {start} and {deadline}.", **values)
+        else:
+            text = tr(lang, "Lower {what} from {baseline} to {target} ({change}) between {start} and {deadline}.", **values)
+    elif t > b:
+        text = tr(lang, "Raise {what} from {baseline} to {target} between {start} and {deadline}.", **values)
+    else:
+        text = tr(lang, "Lower {what} from {baseline} to {target} between {start} and {deadline}.", **values)
+    return _sentence(text)
 
 
 def _measurable(metric: Metric, spec: GoalSpec, base: Baseline, t, fmt, lang: str) -> str:
-    fr = lang == "fr"
     a, z = base.start, base.end - timedelta(days=1)
     if base.given:
-        how = "donnée" if fr else "as given"
+        how = tr(lang, "as given")
     elif base.value is None:
-        how = "pas de données" if fr else "no data"
+        how = tr(lang, "no data")
     elif metric.additive:
-        how = f"la même période un an plus tôt, du {a} au {z}" if fr else f"the same span a year earlier, {a} to {z}"
+        how = tr(lang, "the same span a year earlier, {start} to {end}", start=a, end=z)
     else:
         days = (base.end - base.start).days
-        how = f"les {days} jours avant le début, du {a} au {z}" if fr else f"the {days} days before the start, {a} to {z}"
+        how = tr(lang, "the {days} days before the start, {start} to {end}", days=days, start=a, end=z)
     if metric.additive:
-        what = ("le total sur toute la période, suivi jour par jour face à l'an dernier" if fr
-                else "the total over the whole span, followed day by day against last year")
+        what = tr(lang, "the total over the whole span, followed day by day against last year")
     else:
-        what = (f"la valeur sur les {TRAILING_DAYS} derniers jours" if fr
-                else f"the value over the trailing {TRAILING_DAYS} days")
-    if fr:
-        return f"Référence {fmt(base.value)} ({how}) ; cible {fmt(t)} ({what})."
-    return f"Baseline {fmt(base.value)} ({how}); target {fmt(t)} ({what})."
+        what = tr(lang, "the value over the trailing {days} days", days=TRAILING_DAYS)
+    return tr(lang, "Baseline {baseline} ({how}); target {target} ({what}).", baseline=fmt(base.value), how=how,
+              target=fmt(t), what=what)
 
 
 def _achievable(metric: Metric, hist: History, lang: str) -> str:
-    fr = lang == "fr"
     name = _name(metric, lang)
     if hist.required is None or hist.windows == 0:
-        return (f"pas assez d'historique pour comparer : aucune période comparable sur les {HISTORY_MONTHS} derniers mois"
-                if fr else f"not enough history to compare with: no comparable months in the last {HISTORY_MONTHS} months")
-    chg = format_change("points" if hist.kind == "points" else "relative", hist.required, lang)
-    if fr:
-        over = "sur un an" if hist.kind == "yoy" else f"en {hist.lag} mois"
+        return tr(lang, "not enough history to compare with: no comparable months in the last {months} months",
+                  months=HISTORY_MONTHS)
+    values = dict(change=format_change("points" if hist.kind == "points" else "relative", hist.required, lang),
+                  name=name, hits=hist.hits, windows=hist.windows)
+    if hist.kind == "yoy":
         if hist.hits == 0:
-            return f"une variation de {chg} {over} ({name}) n'est jamais arrivée sur les {hist.windows} derniers mois : un objectif ambitieux"
-        return f"une variation de {chg} ou plus {over} ({name}) est arrivée {hist.hits} fois sur les {hist.windows} derniers mois"
-    what = (f"a {chg} year-on-year change" if hist.kind == "yoy"
-            else f"a {chg} change over {hist.lag} month{'s' if hist.lag > 1 else ''}")
+            return tr(lang, "a {change} year-on-year change in {name} never happened in the last {windows} months: "
+                            "an ambitious goal", **values)
+        return tr(lang, "a {change} year-on-year change (or larger) in {name} happened in {hits} of the last "
+                        "{windows} months", **values)
     if hist.hits == 0:
-        return f"{what} in {name} never happened in the last {hist.windows} months: an ambitious goal"
-    return f"{what} (or larger) in {name} happened in {hist.hits} of the last {hist.windows} months"
+        return trn(lang, "a {change} change over {n} month in {name} never happened in the last {windows} months: "
+                         "an ambitious goal",
+                   "a {change} change over {n} months in {name} never happened in the last {windows} months: "
+                   "an ambitious goal", hist.lag, **values)
+    return trn(lang, "a {change} change over {n} month (or larger) in {name} happened in {hits} of the last "
+                     "{windows} months",
+               "a {change} change over {n} months (or larger) in {name} happened in {hits} of the last "
+               "{windows} months", hist.lag, **values)
 
 
 def _time_bound(spec: GoalSpec, today: date, lang: str) -> str:
-    fr = lang == "fr"
     if today < spec.start:
-        n = spec.days_total
-        return (f"début le {spec.start}, échéance le {spec.deadline} ({n} jour{'s' if n > 1 else ''})" if fr
-                else f"starts {spec.start}, deadline {spec.deadline} ({n} day{'s' if n > 1 else ''})")
+        return trn(lang, "starts {start}, deadline {deadline} ({n} day)", "starts {start}, deadline {deadline} ({n} days)",
+                   spec.days_total, start=spec.start, deadline=spec.deadline)
     left = (spec.deadline - today).days  # whole days after today
     if left == 0:
-        return f"échéance aujourd'hui ({spec.deadline})" if fr else f"deadline today ({spec.deadline})"
-    return (f"échéance le {spec.deadline}, {left} jour{'s' if left > 1 else ''} restant{'s' if left > 1 else ''}" if fr
-            else f"deadline {spec.deadline}, {left} day{'s' if left > 1 else ''} left")
+        return tr(lang, "deadline today ({deadline})", deadline=spec.deadline)
+    return trn(lang, "deadline {deadline}, {n} day left", "deadline {deadline}, {n} days left", left,
+               deadline=spec.deadline)
 
 
 def _warnings(metric: Metric, spec: GoalSpec, base: Baseline, t, hist: History, today: date, lang: str) -> list[str]:
-    fr = lang == "fr"
     name = _name(metric, lang)
     out = []
     if hist.required is None or hist.windows == 0:
-        out.append("Pas assez d'historique pour dire si la cible est réaliste." if fr
-                   else "Not enough history to tell whether the target is realistic.")
+        out.append(tr(lang, "Not enough history to tell whether the target is realistic."))
     elif hist.hits == 0:
-        out.append(f"Un tel changement n'est jamais arrivé sur les {hist.windows} derniers mois : l'objectif est ambitieux."
-                   if fr else f"A change this large never happened in the last {hist.windows} months: the goal is ambitious.")
+        out.append(tr(lang, "A change this large never happened in the last {windows} months: the goal is ambitious.",
+                      windows=hist.windows))
     b = base.value
     if b is not None and t is not None and (t > b) != metric.higher_is_better:
-        better = ("plus haut" if metric.higher_is_better else "plus bas") if fr else ("higher" if metric.higher_is_better else "lower")
-        out.append(f"La cible fait évoluer {name} dans le mauvais sens ({better} est mieux)." if fr
-                   else f"The target takes {name} the wrong way ({better} is better).")
+        if metric.higher_is_better:
+            out.append(tr(lang, "The target takes {name} the wrong way (higher is better).", name=name))
+        else:
+            out.append(tr(lang, "The target takes {name} the wrong way (lower is better).", name=name))
     if not base.given and b and not base.complete:
-        out.append(f"Les données commencent après le {base.start} : la référence ne couvre pas toute la période et peut être trop basse."
-                   if fr else f"The data starts after {base.start}: the baseline does not cover the whole span and may be too low.")
+        out.append(tr(lang, "The data starts after {start}: the baseline does not cover the whole span and may be "
+                            "too low.", start=base.start))
     if not base.given and base.end > today + timedelta(days=1):  # today itself is only partial anyway
-        out.append(f"La période de référence n'est pas finie (elle va jusqu'au {base.end - timedelta(days=1)}) : elle ne compte que les jours passés."
-                   if fr else f"The baseline window is not over (it runs to {base.end - timedelta(days=1)}): it counts only the days so far.")
+        out.append(tr(lang, "The baseline window is not over (it runs to {end}): it counts only the days so far.",
+                      end=base.end - timedelta(days=1)))
     if not base.given and not metric.additive and base.sample is not None and base.sample < SMALL_SAMPLE:
         n = format_decimal(round(base.sample), locale=babel_locale(lang))
-        out.append(f"La référence repose sur un petit échantillon ({n})." if fr
-                   else f"The baseline rests on a small sample ({n}).")
+        out.append(tr(lang, "The baseline rests on a small sample ({sample}).", sample=n))
     return out

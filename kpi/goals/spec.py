@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from kpi.errors import QueryError, UnknownMetric
+from kpi.i18n import tr
 from kpi.metrics.catalog import Catalog, Metric
 
 TARGET_KINDS = ("absolute", "relative_pct", "relative_pt")
@@ -108,5 +109,6 @@ def check_filters(catalog: Catalog, metric: Metric, filters) -> None:
     allowed = catalog.dimensions_of(metric)
     for dim, _ in filters:
         if dim not in allowed:
-            can = ", ".join(allowed) if allowed else "nothing"
-            raise GoalError(f"{metric.name()} cannot be filtered by '{dim}'; it can by: {can}.", "metric")
+            raise GoalError("{name} cannot be filtered by '{dimension}'; it can by: {allowed}.", "metric",
+                            name=metric.name, dimension=dim,
+                            allowed=lambda lang: ", ".join(allowed) if allowed else tr(lang, "nothing"))

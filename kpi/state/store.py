@@ -188,7 +188,7 @@ def parse_days(text: str) -> tuple[str, ...]:
         a, _, b = part.partition("-")
         a, b = fr.get(a[:3], a[:3]), fr.get(b[:3], b[:3]) if b else None
         if a not in DAYS or (b is not None and b not in DAYS):
-            raise KpiError(f"'{text}' is not a list of days (use mon-fri, weekdays, daily or mon,wed,fri)")
+            raise KpiError("'{text}' is not a list of days (use mon-fri, weekdays, daily or mon,wed,fri)", text=text)
         out += list(DAYS[DAYS.index(a): DAYS.index(b) + 1]) if b else [a]
     return tuple(d for d in DAYS if d in out)
 
@@ -204,9 +204,9 @@ def parse_local_time(text: str) -> str:
             h, _, m = t.partition(":")
             hour, minute = int(h), int(m or 0)
     except ValueError:
-        raise KpiError(f"'{text}' is not a time of day (use 08:00, 8am or 8h30)") from None
+        raise KpiError("'{text}' is not a time of day (use 08:00, 8am or 8h30)", text=text) from None
     if not (0 <= hour < 24 and 0 <= minute < 60):
-        raise KpiError(f"'{text}' is not a time of day (use 08:00, 8am or 8h30)")
+        raise KpiError("'{text}' is not a time of day (use 08:00, 8am or 8h30)", text=text)
     return f"{hour:02d}:{minute:02d}"
 
 
@@ -222,12 +222,13 @@ class Schedules:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise KpiError(f"'{timezone}' is not a time zone (use an IANA name such as Europe/Paris)") from None
+            raise KpiError("'{zone}' is not a time zone (use an IANA name such as Europe/Paris)", zone=timezone) from None
         if not channel:
             raise KpiError("a digest needs a channel")
         bad = [c for c in content if c not in CONTENTS]
         if bad:
-            raise KpiError(f"unknown digest content {', '.join(bad)} (use {', '.join(CONTENTS)})")
+            raise KpiError("unknown digest content {content} (use {allowed})", content=", ".join(bad),
+                           allowed=", ".join(CONTENTS))
         stamp = now or _now()
         with self.engine.begin() as conn:
             new_id = conn.execute(insert(digest_schedules).values(

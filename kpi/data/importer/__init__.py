@@ -67,7 +67,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from kpi.data import schema
+from kpi.data.messages import Text, joined, refusal, told
 from kpi.errors import ImportRefused
+from kpi.i18n import N_, tr, trn
 
 from .reading import RawFile, read_file
 from .shopify import prepare_shopify
@@ -76,6 +78,9 @@ from .values import Problems
 from .writing import maintain_customers, upsert
 
 __all__ = ["TABLE_ALIASES", "ImportResult", "import_csv", "import_shopify_orders"]
+
+# one table's counts, in the CLI's and ImportResult.summary()'s words
+COUNTS = N_("{table}: {inserted} inserted, {updated} updated, {unchanged} unchanged")
 
 TABLE_ALIASES = {
     "orders": "orders",
@@ -97,20 +102,21 @@ class ImportResult:
     per_table: dict[str, dict[str, int]]  # table -> {"inserted": .., "updated": .., "unchanged": ..}
     path: str = ""
     ignored_columns: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str | Text] = field(default_factory=list)
 
-    def summary(self) -> str:
-        """One line per table, then the notes: for the CLI and Slack."""
-        out = [f"{self.path}: {self.rows_read} line{'s' if self.rows_read != 1 else ''} read"]
+    def summary(self, lang: str | None = "en") -> str:
+        """One line per table, then the notes: for the CLI and Slack, in ``lang``."""
+        out = [trn(lang, "{path}: {n} line read", "{path}: {n} lines read", self.rows_read, path=self.path)]
         for name, c in self.per_table.items():
-            out.append(
-                f"  {name}: {c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged"
-            )
+            out.append("  " + tr(lang, COUNTS, table=name, **c))
         if self.ignored_columns:
             shown = ", ".join(self.ignored_columns[:8])
             more = len(self.ignored_columns) - 8
-            out.append(f"  ignored columns: {shown}" + (f" and {more} more" if more > 0 else ""))
-        out.extend(f"  note: {n}" for n in self.notes)
+            if more > 0:
+                out.append("  " + tr(lang, "ignored columns: {columns} and {n} more", columns=shown, n=more))
+            else:
+                out.append("  " + tr(lang, "ignored columns: {columns}", columns=shown))
+        out.extend("  " + tr(lang, "note: {note}", note=told(n, lang)) for n in self.notes)
         return "\n".join(out)
 
 
@@ -120,7 +126,8 @@ def resolve_table(name: str) -> str:
         return TABLE_ALIASES[key]
     if key in TABLE_ALIASES.values():
         return key
-    raise ImportRefused(path="", reason=f"unknown table {name!r}; use one of {', '.join(TABLE_ALIASES)}")
+    raise refusal(path="", reason=Text(N_("unknown table {name}; use one of {tables}"), name=repr(name),
+                                             tables=", ".join(TABLE_ALIASES)))
 
 
 def import_csv(
@@ -138,7 +145,7 @@ def import_csv(
     try:
         name = resolve_table(table)
     except ImportRefused as exc:
-        raise ImportRefused(path=spath, reason=exc.reason) from None
+        raise refusal(path=spath, reason=exc.reason) from None
     spec = SPECS[name]
     problems, general = Problems(), []
     raw = read_file(path, problems)
@@ -208,9 +215,9 @@ def _upsert_prepared(conn: Connection, name: str, prepared: Prepared):
     return upsert(conn, spec.table, spec.key, prepared.frame.drop(columns=[LINE]), spec.stored, updates)
 
 
-def _refuse_if(path: str, problems: Problems, general: list[str]) -> None:
+def _refuse_if(path: str, problems: Problems, general: list[Text]) -> None:
     if problems or general:
-        raise ImportRefused(path=path, bad_rows=problems.bad_rows(), reason="; ".join(general))
+        raise refusal(path=path, bad_rows=problems.bad_rows(), reason=joined(general))
 
 
 def _check_database_currency(
@@ -220,17 +227,18 @@ def _check_database_currency(
     stored = conn.execute(select(schema.orders.c.currency).limit(1)).scalar()
     if stored is None:
         return
-    for what, cur in (("the file's amounts are", file_currency), ("the shop currency is", shop)):
+    for what, cur in (
+        (N_("the file's amounts are in {currency} but the orders in the database are in {stored}"), file_currency),
+        (N_("the shop currency is in {currency} but the orders in the database are in {stored}"), shop),
+    ):
         if cur and cur.upper() != stored:
-            raise ImportRefused(
-                path=path, reason=f"{what} in {cur.upper()} but the orders in the database are in {stored}"
-            )
+            raise refusal(path=path, reason=Text(what, currency=cur.upper(), stored=stored))
 
 
 def _result(table: str, raw: RawFile, per_table: dict, main: str, ignored: list[str]) -> ImportResult:
     c = per_table[main]
     if raw.n_rows == 0:
-        raw.notes.append("the file has no data lines")
+        raw.notes.append(Text(N_("the file has no data lines")))
     return ImportResult(
         table=table,
         rows_read=raw.n_rows,

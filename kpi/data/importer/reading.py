@@ -19,12 +19,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kpi.errors import BadRow, ImportRefused
+from kpi.data.messages import Text, refusal
+from kpi.errors import BadRow
+from kpi.i18n import N_, trn
 
 from .values import Problems
 
 _DELIMITERS = [",", ";", "\t", "|"]
-_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_UNQUOTED = {  # a line with more fields than the header, per delimiter
+    ",": N_("has {n} fields but the header has {width}: a value with an unquoted comma?"),
+    ";": N_("has {n} fields but the header has {width}: a value with an unquoted semicolon?"),
+    "\t": N_("has {n} fields but the header has {width}: a value with an unquoted tab?"),
+    "|": N_("has {n} fields but the header has {width}: a value with an unquoted pipe?"),
+}
+_SEPARATED = {
+    ";": N_("columns separated by semicolons"),
+    "\t": N_("columns separated by tabs"),
+    "|": N_("columns separated by pipes"),
+}
 
 
 @dataclass
@@ -35,7 +47,7 @@ class RawFile:
     lines: np.ndarray  # the file line where each record starts (the header is line 1)
     encoding: str
     delimiter: str
-    notes: list[str] = field(default_factory=list)
+    notes: list[str | Text] = field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
@@ -46,17 +58,17 @@ def _line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def decode(path: str, data: bytes) -> tuple[str, str, list[str]]:
+def decode(path: str, data: bytes) -> tuple[str, str, list[Text]]:
     """The text of the file, the encoding used, and notes for the user."""
-    notes: list[str] = []
+    notes: list[Text] = []
     if data.startswith(codecs.BOM_UTF8):
         encoding, body = "utf-8-sig", data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16", notes
         except UnicodeDecodeError:
-            raise ImportRefused(
-                path=path, reason="the file starts like UTF-16 but is not valid UTF-16"
+            raise refusal(
+                path=path, reason=Text(N_("the file starts like UTF-16 but is not valid UTF-16"))
             ) from None
     else:
         encoding, body = "utf-8", data
@@ -65,26 +77,28 @@ def decode(path: str, data: bytes) -> tuple[str, str, list[str]]:
     except UnicodeDecodeError as exc:
         line = _line_of_offset(body, exc.start)
         if encoding == "utf-8-sig":
-            raise ImportRefused(
+            raise refusal(
                 path=path,
-                bad_rows=[BadRow(line, f"byte 0x{body[exc.start]:02x} is not valid UTF-8")],
-                reason="the file says it is UTF-8 (it starts with a byte-order mark) but is not",
+                bad_rows=[BadRow(line, Text(N_("byte {byte} is not valid UTF-8"), byte=f"0x{body[exc.start]:02x}"))],
+                reason=Text(N_("the file says it is UTF-8 (it starts with a byte-order mark) but is not")),
             ) from None
         try:
             text = body.decode("cp1252")
         except UnicodeDecodeError as exc2:
-            raise ImportRefused(
+            raise refusal(
                 path=path,
-                bad_rows=[BadRow(_line_of_offset(body, exc2.start), f"byte 0x{body[exc2.start]:02x}")],
-                reason="the file is neither UTF-8 nor Windows-1252 text: save it as CSV UTF-8",
+                bad_rows=[BadRow(_line_of_offset(body, exc2.start),
+                                 Text(N_("byte {byte}"), byte=f"0x{body[exc2.start]:02x}"))],
+                reason=Text(N_("the file is neither UTF-8 nor Windows-1252 text: save it as CSV UTF-8")),
             ) from None
         encoding = "cp1252"
-        notes.append(f"the file is not UTF-8 (line {line}); it was read as Windows-1252 (Western European)")
+        notes.append(Text(N_("the file is not UTF-8 (line {line}); it was read as Windows-1252 (Western European)"),
+                          line=line))
     if "\x00" in text:
-        raise ImportRefused(
+        raise refusal(
             path=path,
-            bad_rows=[BadRow(text.count("\n", 0, text.index("\x00")) + 1, "NUL character")],
-            reason="the file contains NUL characters (a binary file, or UTF-16 without a byte-order mark?)",
+            bad_rows=[BadRow(text.count("\n", 0, text.index("\x00")) + 1, Text(N_("NUL character")))],
+            reason=Text(N_("the file contains NUL characters (a binary file, or UTF-16 without a byte-order mark?)")),
         )
     return text, encoding, notes
 
@@ -122,11 +136,11 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ImportRefused(path=spath, reason="no such file") from None
+        raise refusal(path=spath, reason=Text(N_("no such file"))) from None
     except OSError as exc:
-        raise ImportRefused(path=spath, reason=f"cannot read the file: {exc.strerror or exc}") from None
+        raise refusal(path=spath, reason=Text(N_("cannot read the file: {error}"), error=exc.strerror or exc)) from None
     if not data.strip():
-        raise ImportRefused(path=spath, reason="the file is empty")
+        raise refusal(path=spath, reason=Text(N_("the file is empty")))
     text, encoding, notes = decode(spath, data)
     delimiter = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -148,9 +162,12 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
                     previous = reader.line_num
             except csv.Error as exc:
                 if not records:
-                    raise ImportRefused(path=spath, bad_rows=[BadRow(previous + 1, f"cannot be read as CSV: {exc}")],
-                                        reason="the file is not valid CSV") from None
-                problems.add(previous + 1, f"not valid CSV from this line on ({exc}): a quoted value that never closes?")
+                    raise refusal(path=spath,
+                                        bad_rows=[BadRow(previous + 1, Text(N_("cannot be read as CSV: {error}"),
+                                                                            error=exc))],
+                                        reason=Text(N_("the file is not valid CSV"))) from None
+                problems.add(previous + 1, Text(N_("not valid CSV from this line on ({error}): a quoted value "
+                                                   "that never closes?"), error=exc))
             starts = np.asarray(starts_list, dtype=np.int64)
         physical = text.count("\n") + (0 if text.endswith("\n") else 1)
         if starts is not None:
@@ -167,10 +184,10 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
             starts = np.asarray(starts_list, dtype=np.int64)
         header = [h.strip() for h in records[0]]
         if not any(header):
-            raise ImportRefused(
+            raise refusal(
                 path=spath,
-                bad_rows=[BadRow(1, "empty")],
-                reason="the first line should hold the column names",
+                bad_rows=[BadRow(1, Text(N_("empty")))],
+                reason=Text(N_("the first line should hold the column names")),
             )
         width = len(header)
         body = records[1:]
@@ -186,17 +203,12 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
                 blank += 1
                 continue
             if len(rec) < width:
-                problems.add(
-                    lines[i],
-                    f"has {len(rec)} field{'s' if len(rec) != 1 else ''} but the header has {width}: "
-                    "a truncated or incomplete line",
-                )
+                fields = len(rec)
+                problems.add(lines[i], Text(lambda lang, n=fields: trn(
+                    lang, "has {n} field but the header has {width}: a truncated or incomplete line",
+                    "has {n} fields but the header has {width}: a truncated or incomplete line", n, width=width)))
             else:
-                problems.add(
-                    lines[i],
-                    f"has {len(rec)} fields but the header has {width}: a value with an unquoted "
-                    f"{_DELIMITER_NAMES[delimiter]}?",
-                )
+                problems.add(lines[i], Text(_UNQUOTED[delimiter], n=len(rec), width=width))
         if ragged.size:
             body = [r for r, k in zip(body, keep, strict=True) if k]
             lines = lines[keep]
@@ -213,7 +225,7 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
             columns = [c[~empty].reset_index(drop=True) for c in columns]
             lines = lines[~empty]
     if blank:
-        notes.append(f"{blank} empty line{'s' if blank != 1 else ''} skipped")
+        notes.append(Text(lambda lang, n=blank: trn(lang, "{n} empty line skipped", "{n} empty lines skipped", n)))
     if delimiter != ",":
-        notes.append(f"columns separated by {_DELIMITER_NAMES[delimiter]}s")
+        notes.append(Text(_SEPARATED[delimiter]))
     return RawFile(spath, header, columns, lines, encoding, delimiter, notes)

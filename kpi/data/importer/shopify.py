@@ -31,7 +31,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from kpi.errors import BadRow, ImportRefused
+from kpi.data.messages import Text, refusal
+from kpi.errors import BadRow
+from kpi.i18n import N_, trn
 
 from .reading import RawFile
 from .tables import LINE, SPECS, Prepared, date_columns, norm, number_columns, prepare
@@ -68,8 +70,8 @@ def prepare_shopify(
     tz: ZoneInfo,
     currency: str | None,
     problems: Problems,
-    general: list[str],
-    notes: list[str],
+    general: list[Text],
+    notes: list[Text],
 ) -> tuple[Prepared, pd.DataFrame, list[str]]:
     """The orders (prepared like a canonical orders file) and returns of a Shopify export, and the
     columns that were not used."""
@@ -78,10 +80,11 @@ def prepare_shopify(
         by_norm.setdefault(norm(h), i)
     missing = [c for c in REQUIRED if norm(c) not in by_norm]
     if missing:
-        raise ImportRefused(
+        raise refusal(
             path=raw.path,
-            bad_rows=[BadRow(1, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")],
-            reason="this is not a Shopify orders export (Shopify admin → Orders → Export → CSV)",
+            bad_rows=[BadRow(1, Text(lambda lang: trn(lang, "missing column {columns}", "missing columns {columns}",
+                                                      len(missing), columns=", ".join(missing))))],
+            reason=Text(N_("this is not a Shopify orders export (Shopify admin → Orders → Export → CSV)")),
         )
     used = {by_norm[norm(c)] for c in REQUIRED + OPTIONAL if norm(c) in by_norm}
     ignored = [h for i, h in enumerate(raw.header) if i not in used and h]
@@ -95,7 +98,7 @@ def prepare_shopify(
     lines = raw.lines
     name = col("Name")
     problems.flag_rows(
-        np.flatnonzero((name == "").to_numpy()), lines, lambda _i: "Name (the order number) is empty"
+        np.flatnonzero((name == "").to_numpy()), lines, lambda _i: Text(N_("Name (the order number) is empty"))
     )
     first = (~name.duplicated() & (name != "")).to_numpy()
     # a second line of an order that carries the order's own columns again: the order is in the file twice
@@ -105,8 +108,8 @@ def prepare_shopify(
     for i in np.flatnonzero(again):
         problems.add(
             int(lines[i]),
-            f"order {shown(name.iat[i])} is in the file twice: already on line "
-            f"{int(first_line[name.iat[i]])}",
+            Text(N_("order {order} is in the file twice: already on line {line}"), order=shown(name.iat[i]),
+                 line=int(first_line[name.iat[i]])),
         )
 
     o = np.flatnonzero(first)
@@ -135,10 +138,10 @@ def prepare_shopify(
     ]
     guests = sum(1 for c in customer if c.startswith("guest:"))
     if guests:
-        notes.append(
-            f"{guests} order{'s' if guests != 1 else ''} without customer, e-mail or phone: each counted "
-            "as a customer of its own (guest:<order>)"
-        )
+        notes.append(Text(lambda lang: trn(
+            lang, "{n} order without customer, e-mail or phone: each counted as a customer of its own (guest:<order>)",
+            "{n} orders without customer, e-mail or phone: each counted as a customer of its own (guest:<order>)",
+            guests)))
 
     columns = {
         "order_id": order_id,
@@ -195,9 +198,9 @@ def prepare_shopify(
     if inclusive.any():
         frame.loc[inclusive, "subtotal"] = np.round(sub[inclusive] - tax[inclusive], 2)
         k = int(inclusive.sum())
-        notes.append(
-            f"{k} order{'s' if k != 1 else ''} with prices including tax: the tax was taken out of the subtotal"
-        )
+        notes.append(Text(lambda lang: trn(
+            lang, "{n} order with prices including tax: the tax was taken out of the subtotal",
+            "{n} orders with prices including tax: the tax was taken out of the subtotal", k)))
 
     # returns from refunds
     qty_per_order = pd.Series(quantity).groupby(name.to_numpy()).sum()
@@ -221,6 +224,6 @@ def prepare_shopify(
     long = np.flatnonzero([len(r) > limit for r in returns["return_id"].tolist()])
     rlines = returns[LINE].to_numpy()
     problems.flag_rows(
-        long, rlines, lambda i: f"Name {shown(returns['order_id'].iat[i])} is too long for a return id"
+        long, rlines, lambda i: Text(N_("Name {value} is too long for a return id"), value=shown(returns["order_id"].iat[i]))
     )
     return prepared, returns, ignored

@@ -13,7 +13,9 @@ import pandas as pd
 from sqlalchemy import Table
 
 from kpi.data import schema
-from kpi.errors import BadRow, ImportRefused
+from kpi.data.messages import Text, joined, refusal
+from kpi.errors import BadRow
+from kpi.i18n import N_, tr, trn
 
 from .values import (
     Column,
@@ -161,24 +163,26 @@ def match_columns(
 ) -> tuple[dict[str, int], list[str]]:
     """Which file column holds each field (by index), and the columns left unused."""
     fields = {f.name for f in spec.fields}
-    problems: list[str] = []
+    problems: list[Text] = []
     assign: dict[str, int] = {}
     normed = [norm(h) for h in header]
     for file_col, target in (column_map or {}).items():
         target_n = norm(target)
         if target_n not in fields:
-            problems.append(
-                f"--map {file_col}={target}: {spec.name} has no field {target!r} (fields: {', '.join(sorted(fields))})"
-            )
+            problems.append(Text(N_("--map {column}={field}: {table} has no field {name} (fields: {fields})"),
+                                 column=file_col, field=target, table=spec.name, name=repr(target),
+                                 fields=", ".join(sorted(fields))))
             continue
         hits = [i for i, h in enumerate(header) if h.casefold() == file_col.strip().casefold()]
         hits = hits or [i for i, h in enumerate(normed) if h == norm(file_col)]
         if not hits:
-            problems.append(f"--map {file_col}={target}: the file has no column {file_col!r}")
+            problems.append(Text(N_("--map {column}={field}: the file has no column {name}"), column=file_col,
+                                 field=target, name=repr(file_col)))
         elif len(hits) > 1:
-            problems.append(f"--map {file_col}={target}: the file has {len(hits)} columns named {file_col!r}")
+            problems.append(Text(N_("--map {column}={field}: the file has {n} columns named {name}"), column=file_col,
+                                 field=target, n=len(hits), name=repr(file_col)))
         elif target_n in assign:
-            problems.append(f"--map: two columns are mapped to {target_n}")
+            problems.append(Text(N_("--map: two columns are mapped to {field}"), field=target_n))
         else:
             assign[target_n] = hits[0]
     used = set(assign.values())
@@ -189,10 +193,9 @@ def match_columns(
         hits = [i for i, h in enumerate(normed) if h == f.name and i not in used]
         if len(hits) > 1:
             conflicting.add(f.name)
-            problems.append(
-                f"columns {' and '.join(repr(header[i]) for i in hits)} both mean {f.name} "
-                f"(--map one of them to {f.name})"
-            )
+            names = [repr(header[i]) for i in hits]
+            problems.append(Text(N_("columns {columns} both mean {field} (--map one of them to {field})"),
+                                 columns=Text(lambda lang, names=names: tr(lang, " and ").join(names)), field=f.name))
         elif hits:
             assign[f.name] = hits[0]
             used.add(hits[0])
@@ -200,16 +203,17 @@ def match_columns(
         f.name for f in spec.fields if f.required and f.name not in assign and f.name not in conflicting
     ]
     if missing:
-        found = ", ".join(repr(h) for h in header if h) or "none"
-        problems.append(
-            f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"(the file has: {found}; --map FILE_COLUMN=FIELD names a column differently)"
-        )
+        found = ", ".join(repr(h) for h in header if h)
+        problems.append(Text(lambda lang: trn(
+            lang, "missing required column {columns} (the file has: {found}; --map FILE_COLUMN=FIELD names a "
+            "column differently)", "missing required columns {columns} (the file has: {found}; --map "
+            "FILE_COLUMN=FIELD names a column differently)", len(missing),
+            columns=", ".join(missing), found=found or tr(lang, "none"))))
     if problems:
-        raise ImportRefused(
+        raise refusal(
             path=path,
-            bad_rows=[BadRow(1, "; ".join(problems))],
-            reason="the header does not fit " + spec.name,
+            bad_rows=[BadRow(1, joined(problems))],
+            reason=Text(N_("the header does not fit {table}"), table=spec.name),
         )
     ignored = [h for i, h in enumerate(header) if i not in used and h]
     return assign, ignored
@@ -247,7 +251,7 @@ def prepare(
     tz: ZoneInfo,
     currency: str | None,
     problems: Problems,
-    general: list[str],
+    general: list[Text],
     conventions: Conventions | None = None,
     numbers: list[NumberColumn] | None = None,
     dates: list[DateColumn] | None = None,
@@ -300,7 +304,8 @@ def prepare(
         for i in np.flatnonzero(opens > delivered).tolist():
             problems.add(
                 int(lines[i]),
-                f"unique_opens {opens[i]} is greater than delivered {delivered[i]} (opens are among delivered emails)",
+                Text(N_("unique_opens {opens} is greater than delivered {delivered} (opens are among delivered emails)"),
+                     opens=opens[i], delivered=delivered[i]),
             )
     present = [f.name for f in spec.fields if f.stored and (f.name in columns or f.name in spec.key)]
     if stores_currency and "currency" not in present:
@@ -324,18 +329,19 @@ def _currency(
     col: Column | None,
     shop: str | None,
     problems: Problems,
-    general: list[str],
+    general: list[Text],
 ) -> str | None:
     """The one currency of the file's amounts; mixed currencies are refused line by line."""
     if shop is not None and normalise_currency(shop) is None:
-        raise ImportRefused(path=path, reason=f"{shop!r} is not a currency code (ISO 4217: EUR, USD, ...)")
+        raise refusal(path=path, reason=Text(N_("{value} is not a currency code (ISO 4217: EUR, USD, ...)"),
+                                                   value=repr(shop)))
     shop = normalise_currency(shop) if shop else None
     if col is None:
         if spec.name == "orders" and shop is None:
-            raise ImportRefused(
+            raise refusal(
                 path=path,
-                bad_rows=[BadRow(1, "no currency column")],
-                reason="the file has no currency column: give the shop currency (KPIBOT_CURRENCY)",
+                bad_rows=[BadRow(1, Text(N_("no currency column")))],
+                reason=Text(N_("the file has no currency column: give the shop currency (KPIBOT_CURRENCY)")),
             )
         return shop
     codes = [normalise_currency(u) if u else shop for u in col.uniques]
@@ -344,9 +350,9 @@ def _currency(
     col.flag(
         problems,
         bad & ~empty,
-        lambda v: f"currency {shown(v)} is not a currency code (ISO 4217: EUR, USD, ...)",
+        lambda v: Text(N_("currency {value} is not a currency code (ISO 4217: EUR, USD, ...)"), value=shown(v)),
     )
-    col.flag(problems, bad & empty, lambda v: "currency is empty (and no shop currency was given)")
+    col.flag(problems, bad & empty, lambda v: Text(N_("currency is empty (and no shop currency was given)")))
     per_code: dict[str, int] = {}
     for code, count in zip(codes, col.counts.tolist(), strict=True):
         if code is not None:
@@ -360,13 +366,13 @@ def _currency(
         col.flag_index(
             problems,
             ~is_main & ~bad,
-            lambda i: (
-                f"currency {codes[i]} differs from {main} (line {first_line} and {per_code[main] - 1} more): "
-                "one file, one currency"
+            lambda i: Text(
+                N_("currency {code} differs from {main} (line {line} and {n} more): one file, one currency"),
+                code=codes[i], main=main, line=first_line, n=per_code[main] - 1,
             ),
         )
     if shop and main != shop:
-        general.append(f"the file's amounts are in {main} but the shop currency is {shop}")
+        general.append(Text(N_("the file's amounts are in {file} but the shop currency is {shop}"), file=main, shop=shop))
     return main
 
 
@@ -387,4 +393,5 @@ def _check_keys(spec: TableSpec, frame: pd.DataFrame, problems: Problems) -> Non
     label = spec.key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"
     for line, first, value in zip(lines.tolist(), first_line.tolist(), values.tolist(), strict=True):
         if line != first:
-            problems.add(line, f"duplicate {label} {shown(value)}: already on line {first}")
+            problems.add(line, Text(N_("duplicate {key} {value}: already on line {line}"), key=label, value=shown(value),
+                                    line=first))

@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from kpi.data.messages import Text, joined
 from kpi.errors import BadRow
+from kpi.i18n import N_
 
 # -- collecting problems -----------------------------------------------------------------------------
 
@@ -31,7 +33,7 @@ class Problems:
     def __init__(self) -> None:
         self._by_line: dict[int, list[str]] = {}
 
-    def add(self, line: int, reason: str) -> None:
+    def add(self, line: int, reason: str | Text) -> None:
         self._by_line.setdefault(int(line), []).append(reason)
 
     def flag_rows(self, rows: np.ndarray, lines: np.ndarray, reason: Callable[[int], str]) -> None:
@@ -46,7 +48,7 @@ class Problems:
         return len(self._by_line)
 
     def bad_rows(self) -> list[BadRow]:
-        return [BadRow(line, "; ".join(reasons)) for line, reasons in sorted(self._by_line.items())]
+        return [BadRow(line, joined(reasons)) for line, reasons in sorted(self._by_line.items())]
 
 
 def shown(value: object, limit: int = 40) -> str:
@@ -270,15 +272,17 @@ class Conventions:
         if counts["."] and counts[","]:
             minority = "." if conv.decimal == "," else ","
             ref_line, ref_value = example[conv.decimal]
-            what = {".": "a decimal point", ",": "a decimal comma"}
+            what = {".": N_("{name} {value} uses a decimal point but line {line} ({example}) uses a decimal comma: "
+                            "one file, one number format"),
+                    ",": N_("{name} {value} uses a decimal comma but line {line} ({example}) uses a decimal point: "
+                            "one file, one number format")}
             for col in numbers:
                 s = col.scan
                 col.flag(
                     problems,
                     (s.comma & ~s.dot) if minority == "," else (s.dot & ~s.comma),
-                    lambda v, name=col.name: (
-                        f"{name} {shown(v)} uses {what[minority]} but line {ref_line} ({shown(ref_value)}) "
-                        f"uses {what[conv.decimal]}: one file, one number format"
+                    lambda v, name=col.name: Text(
+                        what[minority], name=name, value=shown(v), line=ref_line, example=shown(ref_value)
                     ),
                 )
 
@@ -322,29 +326,31 @@ def parse_numbers(
     else:
         ambiguous = scan.dot & scan.comma & ~np.isclose(scan.dot_value, scan.comma_value, equal_nan=True)
     if default is None:
-        col.flag(problems, empty, lambda v: f"{name} is empty")
+        col.flag(problems, empty, lambda v: Text(N_("{name} is empty"), name=name))
     # a value of the other convention was refused already, by Conventions.detect
-    col.flag(problems, ~empty & ~ok & ~other_only, lambda v: f"{name} {shown(v)} is not a number")
+    col.flag(problems, ~empty & ~ok & ~other_only, lambda v: Text(N_("{name} {value} is not a number"), name=name,
+                                                                  value=shown(v)))
     col.flag(
         problems,
         ambiguous & ~empty,
-        lambda v: (
-            f"{name} {shown(v)} is ambiguous (a thousands separator or a decimal one?) and no other number "
-            "in the file tells: write it without a thousands separator"
+        lambda v: Text(
+            N_("{name} {value} is ambiguous (a thousands separator or a decimal one?) and no other number "
+               "in the file tells: write it without a thousands separator"), name=name, value=shown(v)
         ),
     )
     good = ~empty & ok & ~ambiguous
-    col.flag(problems, good & (value < 0), lambda v: f"{name} {shown(v)} is negative")
+    col.flag(problems, good & (value < 0), lambda v: Text(N_("{name} {value} is negative"), name=name, value=shown(v)))
     good &= ~(value < 0)
     if integer:
         whole = np.isfinite(value) & (np.floor(value) == value)
-        col.flag(problems, good & ~whole, lambda v: f"{name} {shown(v)} is not a whole number")
+        col.flag(problems, good & ~whole,
+                 lambda v: Text(N_("{name} {value} is not a whole number"), name=name, value=shown(v)))
         too_big = good & whole & (np.nan_to_num(value) > 2**31 - 1)
-        col.flag(problems, too_big, lambda v: f"{name} {shown(v)} is too large")
+        col.flag(problems, too_big, lambda v: Text(N_("{name} {value} is too large"), name=name, value=shown(v)))
         out = np.where(good & whole & ~too_big, value, 0).astype(np.int64)
     else:
         too_big = good & (np.nan_to_num(value) >= 1e12)
-        col.flag(problems, too_big, lambda v: f"{name} {shown(v)} is too large")
+        col.flag(problems, too_big, lambda v: Text(N_("{name} {value} is too large"), name=name, value=shown(v)))
         out = np.round(np.where(good & ~too_big, value, 0.0), 2)
     if default is not None:
         out[empty] = default
@@ -359,7 +365,7 @@ def parse_datetimes(
     scan, name = col.scan, col.name
     uniques = col.uniques
     parsed = list(scan.parsed)
-    reasons: dict[int, str] = {}
+    reasons: dict[int, Text] = {}
     for i, m in scan.pending.items():
         a, b, y = int(m["a"]), int(m["b"]), int(m["y"])
         if m["sep"] == "." or a == b:
@@ -368,16 +374,18 @@ def parse_datetimes(
             day_first = a > 12
             if conv.day_first is not None and day_first != conv.day_first:
                 line, example = conv.order_example or (0, "")
-                mine, theirs = ("day/month", "month/day") if day_first else ("month/day", "day/month")
-                reasons[i] = (
-                    f"{name} {shown(m.string)} reads {mine}/year but line {line} ({shown(example)}) is "
-                    f"{theirs}/year: one file, one date format"
-                )
+                if day_first:
+                    msgid = N_("{name} {value} reads day/month/year but line {line} ({example}) is "
+                               "month/day/year: one file, one date format")
+                else:
+                    msgid = N_("{name} {value} reads month/day/year but line {line} ({example}) is "
+                               "day/month/year: one file, one date format")
+                reasons[i] = Text(msgid, name=name, value=shown(m.string), line=line, example=shown(example))
                 continue
         elif conv.day_first is None:
-            reasons[i] = (
-                f"{name} {shown(m.string)} is ambiguous (day/month or month/day?) and no date in the file "
-                "has a day above 12 to tell: write dates as YYYY-MM-DD"
+            reasons[i] = Text(
+                N_("{name} {value} is ambiguous (day/month or month/day?) and no date in the file "
+                   "has a day above 12 to tell: write dates as YYYY-MM-DD"), name=name, value=shown(m.string)
             )
             continue
         else:
@@ -393,17 +401,19 @@ def parse_datetimes(
                 pass
             elif uniques[i] == "":
                 if required:
-                    reasons[i] = f"{name} is empty"
+                    reasons[i] = Text(N_("{name} is empty"), name=name)
             else:
-                reasons[i] = f"{name} {shown(uniques[i])} is not a date or time"
+                reasons[i] = Text(N_("{name} {value} is not a date or time"), name=name, value=shown(uniques[i]))
             continue
         if not _MIN_YEAR <= dt.year <= _MAX_YEAR:
-            reasons[i] = f"{name} {shown(uniques[i])} is out of range (years {_MIN_YEAR}–{_MAX_YEAR})"
+            reasons[i] = Text(N_("{name} {value} is out of range (years {first}–{last})"), name=name,
+                              value=shown(uniques[i]), first=_MIN_YEAR, last=_MAX_YEAR)
             continue
         off = dt.utcoffset()
         if day:
             if off is not None or dt.hour or dt.minute or dt.second or dt.microsecond:
-                reasons[i] = f"{name} {shown(uniques[i])} should be a day (YYYY-MM-DD), not a time"
+                reasons[i] = Text(N_("{name} {value} should be a day (YYYY-MM-DD), not a time"), name=name,
+                                  value=shown(uniques[i]))
             else:
                 out[i] = dt.date()
             continue
@@ -442,11 +452,12 @@ def parse_text(
     uniques = col.uniques
     empty = np.array([u == "" for u in uniques], dtype=bool)
     if default is None:
-        col.flag(problems, empty, lambda v: f"{name} is empty")
+        col.flag(problems, empty, lambda v: Text(N_("{name} is empty"), name=name))
     out = [default if u == "" else (u.lower() if lower else u) for u in uniques]
     if max_len:
         long = np.array([len(u) > max_len for u in uniques], dtype=bool)
-        col.flag(problems, long, lambda v: f"{name} {shown(v)} is longer than {max_len} characters")
+        col.flag(problems, long, lambda v: Text(N_("{name} {value} is longer than {max} characters"), name=name,
+                                                value=shown(v), max=max_len))
     return col.spread(np.array(out, dtype=object))
 
 
@@ -470,7 +481,8 @@ def parse_country(col: Column, problems: Problems) -> np.ndarray:
     out = ["ZZ" if u == "" else known.get(u.casefold()) for u in col.uniques]
     bad = np.array([c is None for c in out], dtype=bool)
     name = col.name
-    col.flag(problems, bad, lambda v: f"{name} {shown(v)} is not a country (use ISO 3166 codes: FR, US, ...)")
+    col.flag(problems, bad, lambda v: Text(N_("{name} {value} is not a country (use ISO 3166 codes: FR, US, ...)"),
+                                           name=name, value=shown(v)))
     return col.spread(np.array([c or "ZZ" for c in out], dtype=object))
 
 
@@ -508,9 +520,9 @@ def parse_status(col: Column, problems: Problems) -> np.ndarray:
     col.flag(
         problems,
         np.array([s is None for s in out], dtype=bool),
-        lambda v: (
-            f"{name} {shown(v)} is not a status: use placed or cancelled (paid, fulfilled, ... mean "
-            "placed; canceled, voided mean cancelled)"
+        lambda v: Text(
+            N_("{name} {value} is not a status: use placed or cancelled (paid, fulfilled, ... mean "
+               "placed; canceled, voided mean cancelled)"), name=name, value=shown(v)
         ),
     )
     return col.spread(np.array([s or "placed" for s in out], dtype=object))
