@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from kpi.alerts.evaluation import evaluate_rules, rule_request
 from kpi.alerts.store import AlertRules, StateStore, StoredRule, all_rules
+from kpi.i18n import lang_of
 from kpi.metrics.engine import KpiEngine, KpiRequest
 from kpi.services import Services
 from kpi.state.delivery import DeliveryLog
@@ -87,7 +88,7 @@ class AlertNotifier:
         states = StateStore(self.services.state(), rule.team_id)
         stored = states.load(rule.id)
         state = stored.state
-        lang = "fr" if self.services.settings.locale.startswith("fr") else "en"
+        lang = lang_of(self.services.settings.locale)
         currency = self.services.settings.currency
         now = self.clock()
         client = self.client_for(rule.team_id)

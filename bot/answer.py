@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from kpi.errors import KpiError, PeriodError, UnknownMetric
+from kpi.i18n import tr
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.periods import ACCEPTED_FORMS
 from kpi.metrics.query import parse_query
@@ -27,13 +28,16 @@ from .drawing import draw_chart
 
 log = logging.getLogger("kpibot.answer")
 
-HELP_WORDS = {"", "help", "aide", "?"}
-LIST_WORDS = {"list", "liste", "metrics", "kpis", "catalog", "catalogue"}
+# the words people type, and questions that work, in each language's own words (read, not translated)
+HELP_WORDS = {"", "help", "aide", "hilfe", "?"}
+LIST_WORDS = {"list", "liste", "metrics", "kpis", "catalog", "catalogue", "katalog", "kennzahlen"}
 EXAMPLES = {
     "en": ["conversion", "aov last month by channel", "revenue ytd vs last year", "return rate this week",
            "cac last quarter by channel", "conversion last 30 days channel=email"],
     "fr": ["taux de conversion", "panier moyen le mois dernier par canal", "chiffre d'affaires cette année vs l'an dernier",
            "taux de retour cette semaine", "cac le trimestre dernier par canal"],
+    "de": ["Konversionsrate", "Umsatz letzten Monat vs Vorjahr", "Bestellwert diesen Monat nach Kanal",
+           "Retourenquote diese Woche", "Bestellungen gestern Kanal=email"],
 }
 
 
@@ -90,7 +94,7 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
     """
     words = text.strip().lower()
     if words in HELP_WORDS:
-        return Answer(help_message(lang=who.lang, examples=EXAMPLES[who.lang]))
+        return Answer(help_message(lang=who.lang, examples=EXAMPLES.get(who.lang, EXAMPLES["en"])))
     if words in LIST_WORDS:
         return Answer(catalog_message(services.catalog(), lang=who.lang))
     try:
@@ -100,16 +104,13 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
         result = engine.ask(parsed.request)
         log.info("answered %s in %.0f ms", result.metric.key, (time.perf_counter() - started) * 1000)
     except UnknownMetric as exc:
-        short = f"KPI inconnu : « {exc.name} »." if who.lang == "fr" else f"Unknown KPI '{exc.name}'."
+        short = tr(who.lang, "Unknown KPI '{name}'.", name=exc.name)
         return Answer(error_message(short, lang=who.lang, suggestions=exc.suggestions))
     except PeriodError as exc:
-        short = (f"Je ne comprends pas la période « {exc.text} »." if who.lang == "fr"
-                 else f"I don't understand the period '{exc.text}'.")
-        if "future" in str(exc) or "starts after" in str(exc):
-            short = str(exc).split(" Try one of")[0]
-        return Answer(error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS[who.lang]))
+        short = period_problem(exc, who.lang)
+        return Answer(error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS.get(who.lang, ACCEPTED_FORMS["en"])))
     except KpiError as exc:  # unknown dimension, a catalog or data problem: said as it is
-        return Answer(error_message(str(exc), lang=who.lang))
+        return Answer(error_message(exc.localized(who.lang), lang=who.lang))
     except Exception:  # noqa: BLE001 - the user gets an apology and a reference, the log the details
         ref = uuid.uuid4().hex[:8]
         log.exception("query failed [ref %s] team=%s text=%r", ref, who.team_id, text[:200])
@@ -120,6 +121,19 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
     currency = services.settings.currency
     message = kpi_answer(result, lang=who.lang, currency=currency, share_value=share, shared_by=shared_by)
     return Answer(message, result, who.lang, currency, share, shared_by)
+
+
+def period_problem(exc: PeriodError, lang: str) -> str:
+    """What is wrong with the period, in one sentence: the accepted forms are shown below it. A period
+    that was read but cannot be asked (in the future, ending before it starts) says why; any other, that
+    it was not understood."""
+    if exc.msgid == PeriodError(exc.text, []).msgid:
+        return tr(lang, "I don't understand the period '{text}'.", text=exc.text)
+    values = {k: (v(lang) if callable(v) else v) for k, v in exc.values.items()}
+    head, found, _ = tr(lang, exc.msgid, **{**values, "accepted": "\0"}).partition("\0")
+    if not found or ". " not in head:  # not the usual "<why>. Try one of: <forms>.": said in full
+        return exc.localized(lang)
+    return head.rsplit(". ", 1)[0] + "."
 
 
 def upload_chart(client: WebClient, channel: str, png: bytes, filename: str, *, title: str,

@@ -1,5 +1,6 @@
-"""Block Kit rendering for KPI Bot: every kind of message, in English and French, always within Slack's
-limits. The listeners call these and send the result; nothing else builds blocks.
+"""Block Kit rendering for KPI Bot: every kind of message, in every language of the message catalogs
+(``kpi.i18n``), always within Slack's limits. The listeners call these and send the result; nothing else
+builds blocks.
 
 Each function returns a ``Message`` (``text``: the plain-text fallback, at most 3,000 characters;
 ``blocks``: dicts from typed ``slack_sdk.models.blocks`` objects), except ``home_view`` (a Home tab view

@@ -16,14 +16,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from kpi.i18n import N_, babel_locale, lang_of, tr
 from kpi.metrics.engine import KpiResult
-from kpi.metrics.formatting import NO_DATA, babel_locale, format_value, lang_of
+from kpi.metrics.formatting import format_value
 
 WIDTH_IN, HEIGHT_IN, DPI = 8, 4, 100  # 800 x 400 px
 LINE = "#1f6fb2"
 THRESHOLD = "#c0392b"
 GREY = "#666666"
-_DATE_FORMATS = {"day": "d MMM", "week": "d MMM", "month": "MMM yyyy"}
+# TRANSLATORS: Babel date patterns (https://babel.pocoo.org/en/latest/dates.html#date-fields)
+_DATE_FORMATS = {"day": N_("d MMM"), "week": N_("d MMM"), "month": N_("MMM yyyy")}
 
 
 def series_chart(result: KpiResult, *, lang: str = "en", currency: str = "USD",
@@ -48,7 +50,7 @@ def series_chart(result: KpiResult, *, lang: str = "en", currency: str = "USD",
     if has_data:
         ax.plot(range(len(ys)), ys, color=LINE, linewidth=2, marker="o", markersize=3 if len(ys) > 31 else 4)
     else:
-        ax.text(0.5, 0.5, NO_DATA[lang], transform=ax.transAxes, ha="center", va="center", color=GREY, fontsize=14)
+        ax.text(0.5, 0.5, tr(lang, "no data"), transform=ax.transAxes, ha="center", va="center", color=GREY, fontsize=14)
     if threshold is not None and math.isfinite(threshold):
         ax.axhline(threshold, color=THRESHOLD, linestyle="--", linewidth=1.2)
         ax.annotate(_literal(_y_label(threshold, m.format, currency, lang)), xy=(1, threshold),
@@ -61,8 +63,8 @@ def series_chart(result: KpiResult, *, lang: str = "en", currency: str = "USD",
     else:
         ax.set_yticks([])
     if points:
-        labels = [format_date(p.start.date(), _DATE_FORMATS.get(result.granularity or "day", "d MMM"),
-                              locale=babel_locale(lang)) for p in points]
+        pattern = tr(lang, _DATE_FORMATS.get(result.granularity or "day", _DATE_FORMATS["day"]))
+        labels = [format_date(p.start.date(), pattern, locale=babel_locale(lang)) for p in points]
         ax.set_xlim(-0.5, len(points) - 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         ax.xaxis.set_major_formatter(FuncFormatter(

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from kpi.digests.compose import compose_digest
 from kpi.digests.schedule import GRACE, Due, digest_key, due_digests
+from kpi.i18n import lang_of, tr
 from kpi.services import Services
 from kpi.state.delivery import DeliveryLog
 from kpi.state.store import Goals, Schedule, Schedules, all_schedules
@@ -91,10 +92,10 @@ class DigestSender:
             late_minutes = int(late_by.total_seconds() // 60) if late_by else 0
             digest = compose_digest(engine, goals, team_id=schedule.team_id, today=day, content=schedule.content,
                                     late_by_minutes=late_minutes, due_at=schedule.due_at(day).astimezone(schedule.tz))
-            lang = self.services.settings.locale[:2] if self.services.settings.locale else "en"
+            lang = lang_of(self.services.settings.locale)
             message = digest_message(digest, lang=lang, currency=self.services.settings.currency)
             if resent:
-                message.text = "(sent again: the first attempt was interrupted) " + message.text
+                message.text = tr(lang, "(sent again: the first attempt was interrupted) {text}", text=message.text)
         except Exception as exc:  # noqa: BLE001 - the source or state database is down: retried next tick
             log.exception("digest %s could not be composed", key)
             self.log.release(claim, f"{type(exc).__name__}: {exc}")
@@ -127,7 +128,8 @@ class DigestSender:
             schedules.record_error(schedule.id, None)
         png = draw_digest_chart(digest, lang=lang)
         if png:
-            upload_chart(client, channel_id, png, f"goals-{day.isoformat()}.png", title="Goals", thread_ts=posted.get("ts"))
+            upload_chart(client, channel_id, png, f"goals-{day.isoformat()}.png", title=tr(lang, "Goals"),
+                         thread_ts=posted.get("ts"))
         return Outcome(schedule.id, schedule.team_id, day, "sent", ts=posted.get("ts"))
 
     def recover(self) -> list[Outcome]:

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from babel.dates import format_datetime
 from slack_sdk.errors import SlackApiError
 
 from kpi.digests.compose import CachingEngine, spec_of
 from kpi.errors import KpiError
 from kpi.goals import GoalError, goal_progress, parse_goal, smart_check
+from kpi.i18n import N_, babel_locale, tr
 from kpi.refs import take_channels
 from kpi.seed import ensure_seeded
 from kpi.services import Services
@@ -31,13 +33,19 @@ from .markup import to_plain
 from .render.goals import goal_detail_message, goal_list_message, smart_message
 
 log = logging.getLogger("kpibot.manage")
-GOAL_WORDS = ("goal", "goals", "objectif", "objectifs")
-ALERT_WORDS = ("alert", "alerts", "alerte", "alertes")
-DIGEST_WORDS = ("digest", "digests", "resume", "résumé")
-
-
-def _text(lang: str, en: str, fr: str) -> str:
-    return fr if lang == "fr" else en
+# the words people type, in each language's own words (they are read, not translated)
+GOAL_WORDS = ("goal", "goals", "objectif", "objectifs", "ziel", "ziele")
+ALERT_WORDS = ("alert", "alerts", "alerte", "alertes", "alarm", "alarme")
+DIGEST_WORDS = ("digest", "digests", "resume", "résumé", "bericht", "zusammenfassung")
+LIST = ("", "list", "liste")
+SHOW = ("show", "voir", "anzeigen")
+ADD = ("add", "ajouter", "hinzufügen")
+ARCHIVE = ("archive", "archiver", "archivieren")
+REMOVE = ("remove", "supprimer", "delete", "entfernen", "löschen")
+PREVIEW = ("preview", "apercu", "aperçu", "vorschau")
+TEST = ("test", "backtest")
+# TRANSLATORS: a Babel date pattern (https://babel.pocoo.org/en/latest/dates.html#date-fields), in UTC
+MUTED_UNTIL = N_("yyyy-MM-dd HH:mm 'UTC'")
 
 
 def plain(text: str) -> Message:
@@ -94,7 +102,7 @@ class Manage:
                 return self.alert(rest.strip(), who, client)
             return self.digest(rest.strip(), who, client)
         except (NotFound, GoalError, KpiError) as exc:
-            return error_message(str(exc), lang=who.lang)
+            return error_message(exc.localized(who.lang), lang=who.lang)
 
     # -- goals ---------------------------------------------------------------------------------------
     def goal(self, rest: str, who: Asked, client) -> Message | None:
@@ -103,41 +111,38 @@ class Manage:
         store = Goals(self.services.state(), who.team_id)
         engine = self.services.kpi_engine()
         currency = self.services.settings.currency
-        if action in ("", "list", "liste"):
+        if action in LIST:
             cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
             items = [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=self.today()))
                      for g in store.list()]
             return goal_list_message(items, lang=who.lang, currency=currency)
-        if action in ("show", "voir"):
-            goal = store.get(_ident(args, who.lang))
+        if action in SHOW:
+            goal = store.get(_ident(args))
             progress = goal_progress(engine, spec_of(goal), today=self.today())
             return goal_detail_message(goal, engine.catalog.metrics[goal.metric], progress, lang=who.lang, currency=currency)
-        if action in ("add", "ajouter", "archive", "archiver"):
+        if action in ADD + ARCHIVE:
             if not self.access.may_change(client, who.user_id):
-                return error_message(_text(who.lang, "Only workspace admins and the people listed in the bot's "
-                                                     "configuration may change goals. Anyone may read them: /kpi goal list",
-                                           "Seuls les administrateurs et les personnes listées dans la configuration "
-                                           "peuvent modifier les objectifs. Tout le monde peut les lire : /kpi goal list"),
+                return error_message(tr(who.lang, "Only workspace admins and the people listed in the bot's "
+                                                  "configuration may change goals. Anyone may read them: /kpi goal list"),
                                      lang=who.lang)
-            if action in ("archive", "archiver"):
-                goal = store.archive(_ident(args, who.lang))
-                return plain(_text(who.lang, f"Goal #{goal.id} archived.", f"Objectif n°{goal.id} archivé."))
+            if action in ARCHIVE:
+                goal = store.archive(_ident(args))
+                return plain(tr(who.lang, "Goal #{id} archived.", id=goal.id))
             if not args.strip():
                 return None  # the listener opens the modal
             spec = parse_goal(args, engine.catalog, today=self.today(), tz=self.services.settings.tz)
             check = smart_check(engine, spec, today=self.today(), lang=who.lang)
             goal = store.add(spec, created_by=who.user_id)
             return smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
-        return error_message(_text(who.lang, f"Unknown goal command '{action}'. Try: /kpi goal add|list|show|archive",
-                                   f"Commande inconnue « {action} ». Essayez : /kpi goal add|list|show|archive"),
-                             lang=who.lang)
+        return error_message(tr(who.lang, "Unknown goal command '{action}'. Try: /kpi goal add|list|show|archive",
+                                action=action), lang=who.lang)
 
     # -- digests -------------------------------------------------------------------------------------
     def digest(self, rest: str, who: Asked, client) -> Message | None:
         action, _, args = rest.partition(" ")
         action = action.lower()
         store = Schedules(self.services.state(), who.team_id)
-        if action in ("", "list", "liste"):
+        if action in LIST:
             lines = []
             for s in store.list():
                 where = f"<#{s.channel}>" if re.fullmatch(r"[CG][A-Z0-9]+", s.channel) else s.channel
@@ -145,32 +150,29 @@ class Manage:
                 if s.last_error:
                     line += f"\n:warning: {s.last_error}"
                 lines.append(line)
-            return plain("\n".join(lines) or _text(who.lang, "No digest yet: /kpi digest add #channel 08:00 mon-fri",
-                                                   "Aucun résumé : /kpi digest add #canal 08:00 lun-ven"))
-        if action in ("preview", "apercu", "aperçu"):
+            return plain("\n".join(lines) or tr(who.lang, "No digest yet: /kpi digest add #channel 08:00 mon-fri"))
+        if action in PREVIEW:
             from kpi.digests.compose import compose_digest
 
             from .render.digest import digest_message
 
-            content = store.get(_ident(args, who.lang)).content if args.strip() else CONTENTS
+            content = store.get(_ident(args)).content if args.strip() else CONTENTS
             digest = compose_digest(self.services.kpi_engine(), Goals(self.services.state(), who.team_id).list(),
                                     team_id=who.team_id, today=self.today(), content=content)
             return digest_message(digest, lang=who.lang, currency=self.services.settings.currency)
-        if action in ("add", "ajouter", "remove", "supprimer", "delete"):
+        if action in ADD + REMOVE:
             if not self.access.may_change(client, who.user_id):
-                return error_message(_text(who.lang, "Only workspace admins and the people listed in the bot's "
-                                                     "configuration may change digests.",
-                                           "Seuls les administrateurs peuvent modifier les résumés."), lang=who.lang)
-            if action in ("remove", "supprimer", "delete"):
-                s = store.remove(_ident(args, who.lang))
-                return plain(_text(who.lang, f"Digest #{s.id} removed.", f"Résumé n°{s.id} supprimé."))
+                return error_message(tr(who.lang, "Only workspace admins and the people listed in the bot's "
+                                                  "configuration may change digests."), lang=who.lang)
+            if action in REMOVE:
+                s = store.remove(_ident(args))
+                return plain(tr(who.lang, "Digest #{id} removed.", id=s.id))
             channel, local_time, days, tz = _digest_args(args, who, self.services.settings.timezone)
             s = store.add(channel, local_time=local_time, timezone=tz, days=days, created_by=who.user_id)
-            return plain(_text(who.lang, f"Digest #{s.id}: {s.channel} at {s.local_time} ({s.timezone}), {','.join(s.days)}.",
-                               f"Résumé n°{s.id} : {s.channel} à {s.local_time} ({s.timezone}), {','.join(s.days)}."))
-        return error_message(_text(who.lang, f"Unknown digest command '{action}'. Try: /kpi digest add|list|remove|preview",
-                                   f"Commande inconnue « {action} ». Essayez : /kpi digest add|list|remove|preview"),
-                             lang=who.lang)
+            return plain(tr(who.lang, "Digest #{id}: {channel} at {time} ({timezone}), {days}.", id=s.id,
+                            channel=s.channel, time=s.local_time, timezone=s.timezone, days=",".join(s.days)))
+        return error_message(tr(who.lang, "Unknown digest command '{action}'. Try: /kpi digest add|list|remove|preview",
+                                action=action), lang=who.lang)
 
 
     # -- alerts --------------------------------------------------------------------------------------
@@ -185,37 +187,37 @@ class Manage:
         rules = AlertRules(self.services.state(), who.team_id)
         states = StateStore(self.services.state(), who.team_id)
         catalog = self.services.catalog()
-        if action in ("", "list", "liste"):
+        if action in LIST:
             items = [(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state) for r in rules.list()]
             return rules_list_message(items, lang=who.lang, now=datetime.now(UTC))
-        if action in ("show", "voir"):
-            r = rules.get(_ident(args, who.lang))
+        if action in SHOW:
+            r = rules.get(_ident(args))
             return rules_list_message([(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state)],
                                       lang=who.lang, now=datetime.now(UTC))
-        if action in ("test", "backtest"):
-            r = rules.get(_ident(args, who.lang))
+        if action in TEST:
+            r = rules.get(_ident(args))
             bt = run_backtest(self.services, r.spec)
             return backtest_message(r.id, r.spec, catalog.metrics[r.spec.metric], bt.fires, bt.resolves, bt.evaluations,
                                     lang=who.lang)
-        if action not in ("add", "ajouter", "mute", "unmute", "remove", "supprimer", "delete"):
-            return error_message(_text(who.lang, f"Unknown alert command '{action}'. Try: /kpi alert "
-                                                 "add|list|show|mute|unmute|remove|test",
-                                       f"Commande inconnue « {action} »."), lang=who.lang)
+        if action not in ADD + REMOVE + ("mute", "unmute"):
+            return error_message(tr(who.lang, "Unknown alert command '{action}'. Try: /kpi alert "
+                                              "add|list|show|mute|unmute|remove|test", action=action), lang=who.lang)
         if not self.access.may_change(client, who.user_id):
-            return error_message(_text(who.lang, "Only workspace admins and the people listed in the bot's "
-                                                 "configuration may change alert rules.",
-                                       "Seuls les administrateurs peuvent modifier les alertes."), lang=who.lang)
-        if action in ("remove", "supprimer", "delete"):
-            r = rules.remove(_ident(args, who.lang))
-            return plain(_text(who.lang, f"Alert rule #{r.id} removed.", f"Alerte n°{r.id} supprimée."))
+            return error_message(tr(who.lang, "Only workspace admins and the people listed in the bot's "
+                                              "configuration may change alert rules."), lang=who.lang)
+        if action in REMOVE:
+            r = rules.remove(_ident(args))
+            return plain(tr(who.lang, "Alert rule #{id} removed.", id=r.id))
         if action in ("mute", "unmute"):
-            rule_id = _ident(args.split(" ")[0], who.lang)
+            rule_id = _ident(args.split(" ")[0])
             until = None
             if action == "mute":
                 until = datetime.now(UTC) + parse_duration(args.split(" ", 1)[1] if " " in args else "24h")
             set_mute(self.services, who.team_id, rule_id, until)
-            return plain(_text(who.lang, f"Alert rule #{rule_id} " + (f"muted until {until:%Y-%m-%d %H:%M} UTC." if until else "unmuted."),
-                               f"Alerte n°{rule_id} " + (f"en sourdine jusqu'au {until:%d/%m %H:%M} UTC." if until else "réactivée.")))
+            if until is None:
+                return plain(tr(who.lang, "Alert rule #{id} unmuted.", id=rule_id))
+            when = format_datetime(until, tr(who.lang, MUTED_UNTIL), locale=babel_locale(who.lang))
+            return plain(tr(who.lang, "Alert rule #{id} muted until {time}.", id=rule_id, time=when))
         if not args.strip():
             return None  # the form
         spec = parse_rule(args, catalog, tz_name=self.services.settings.timezone)
@@ -229,14 +231,15 @@ class Manage:
 
 
 def parse_duration(text: str):
-    """'1h', '30m', '2d', '90 min', '1 jour' -> timedelta."""
+    """'1h', '30m', '2d', '90 min', '1 jour', '2 Tage', '4 Std' -> timedelta."""
     from datetime import timedelta
 
-    m = re.fullmatch(r"\s*(\d+)\s*(m|min|mins|minutes?|h|hours?|heures?|d|days?|j|jours?)\s*", text.lower())
+    m = re.fullmatch(r"\s*(\d+)\s*(m|min|mins|minutes?|minuten|h|hours?|heures?|std|stunden?|d|days?|j|jours?|t|tage?)\s*",
+                     text.lower())
     if not m:
-        raise KpiError(f"'{text}' is not a duration (use 30m, 4h or 2d)")
+        raise KpiError("'{text}' is not a duration (use 30m, 4h or 2d)", text=text)
     n, unit = int(m.group(1)), m.group(2)[0]
-    return timedelta(minutes=n) if unit == "m" else timedelta(hours=n) if unit == "h" else timedelta(days=n)
+    return timedelta(minutes=n) if unit == "m" else timedelta(hours=n) if unit in "hs" else timedelta(days=n)
 
 
 def set_mute(services: Services, team_id: str, rule_id: int, until) -> None:
@@ -266,10 +269,10 @@ def run_backtest(services: Services, spec, days: int = 90):
     return backtest(spec, observations)
 
 
-def _ident(args: str, lang: str) -> int:
+def _ident(args: str) -> int:
     m = re.search(r"-?\d+", args)
     if not m:
-        raise KpiError(_text(lang, "Which one? Give its number, e.g. /kpi goal show 3", "Lequel ? Donnez son numéro."))
+        raise KpiError("Which one? Give its number, e.g. /kpi goal show 3")
     return checked_id(m.group(), "item")
 
 

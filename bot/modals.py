@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 
+from kpi.i18n import N_, tr
 from kpi.metrics.catalog import Catalog
 
 CALLBACK = "goal_add"
-TITLE = {"en": "New goal", "fr": "Nouvel objectif"}
+# Slack's limits: a modal's title, submit and close at most 24 characters; a label at most 2,000
 LABELS = {
-    "en": {"metric": "KPI", "filters": "Filters (optional)", "target": "Target", "baseline": "Baseline (optional)",
-           "start": "Start", "deadline": "Deadline", "owner": "Owner", "channel": "Channel", "watch": "KPIs to watch",
-           "submit": "Add goal", "close": "Cancel",
-           "target_hint": "+10%, 3.5%, +0.5pt, 150000", "filters_hint": "channel=email"},
-    "fr": {"metric": "KPI", "filters": "Filtres (facultatif)", "target": "Cible", "baseline": "Référence (facultatif)",
-           "start": "Début", "deadline": "Échéance", "owner": "Responsable", "channel": "Canal", "watch": "KPI à suivre",
-           "submit": "Ajouter", "close": "Annuler",
-           "target_hint": "+10 %, 3,5 %, +0,5 pt, 150000", "filters_hint": "channel=email"},
+    "title": N_("New goal"), "metric": "KPI", "filters": N_("Filters (optional)"), "target": N_("Target"),
+    "baseline": N_("Baseline (optional)"), "start": N_("Start"), "deadline": N_("Deadline"), "owner": N_("Owner"),
+    "channel": N_("Channel"), "watch": N_("KPIs to watch"), "submit": N_("Add goal"), "close": N_("Cancel"),
+    "target_hint": N_("+10%, 3.5%, +0.5pt, 150000"), "filters_hint": "channel=email",
 }
 
 
@@ -26,14 +23,14 @@ def _input(block_id: str, label: str, element: dict, optional: bool = False) -> 
 
 
 def goal_modal(catalog: Catalog, *, lang: str, today: str, channel_id: str | None) -> dict:
-    t = LABELS[lang]
+    t = {key: tr(lang, text) for key, text in LABELS.items()}
     options = [{"text": {"type": "plain_text", "text": m.name(lang)[:75]}, "value": m.key} for m in catalog.metrics.values()][:100]
     channel = {"type": "conversations_select", "action_id": "value", "filter": {"include": ["public", "private"]}}
     if channel_id:
         channel["initial_conversation"] = channel_id
     return {
         "type": "modal", "callback_id": CALLBACK, "private_metadata": json.dumps({"lang": lang})[:3000],
-        "title": {"type": "plain_text", "text": TITLE[lang]},
+        "title": {"type": "plain_text", "text": t["title"]},
         "submit": {"type": "plain_text", "text": t["submit"]}, "close": {"type": "plain_text", "text": t["close"]},
         "blocks": [
             _input("metric", t["metric"], {"type": "static_select", "action_id": "value", "options": options}),
@@ -79,15 +76,22 @@ def goal_text(values: dict) -> str:
 
 ALERT_CALLBACK = "alert_add"
 CONDITION_WORDS = {"above": "above", "below": "below", "change_above": "change above", "change_below": "change below"}
+ALERT_LABELS = {
+    "title": N_("New alert"), "submit": N_("Add alert"), "close": N_("Cancel"), "condition": N_("Condition"),
+    "threshold": N_("Threshold"), "window": N_("Window (days, 0 = today so far)"),
+    "clear_threshold": N_("Clear threshold (optional)"), "min_sample": N_("Minimum sample (optional)"),
+    "channel": N_("Channel"),
+}
+# the choices of the condition menu, as people read them (the value is the rule's condition)
+CONDITION_CHOICES = {"above": N_("above"), "below": N_("below"), "change_above": N_("rises by more than"),
+                     "change_below": N_("drops by more than")}
 
 
 def alert_modal(catalog: Catalog, *, lang: str, channel_id: str | None) -> dict:
-    fr = lang == "fr"
+    t = {key: tr(lang, text) for key, text in ALERT_LABELS.items()}
     options = [{"text": {"type": "plain_text", "text": m.name(lang)[:75]}, "value": m.key} for m in catalog.metrics.values()][:100]
-    conditions = [{"text": {"type": "plain_text", "text": t}, "value": v} for v, t in (
-        ("above", "au-dessus de" if fr else "above"), ("below", "en dessous de" if fr else "below"),
-        ("change_above", "hausse de plus de" if fr else "rises by more than"),
-        ("change_below", "baisse de plus de" if fr else "drops by more than"))]
+    conditions = [{"text": {"type": "plain_text", "text": tr(lang, text)}, "value": v}
+                  for v, text in CONDITION_CHOICES.items()]
     channel = {"type": "conversations_select", "action_id": "value", "filter": {"include": ["public", "private"]}}
     if channel_id:
         channel["initial_conversation"] = channel_id
@@ -98,17 +102,17 @@ def alert_modal(catalog: Catalog, *, lang: str, channel_id: str | None) -> dict:
 
     return {
         "type": "modal", "callback_id": ALERT_CALLBACK, "private_metadata": json.dumps({"lang": lang}),
-        "title": {"type": "plain_text", "text": "Nouvelle alerte" if fr else "New alert"},
-        "submit": {"type": "plain_text", "text": "Ajouter" if fr else "Add alert"},
-        "close": {"type": "plain_text", "text": "Annuler" if fr else "Cancel"},
+        "title": {"type": "plain_text", "text": t["title"]},
+        "submit": {"type": "plain_text", "text": t["submit"]},
+        "close": {"type": "plain_text", "text": t["close"]},
         "blocks": [
             _input("metric", "KPI", {"type": "static_select", "action_id": "value", "options": options}),
-            _input("condition", "Condition", {"type": "static_select", "action_id": "value", "options": conditions}),
-            text_input("threshold", "Seuil" if fr else "Threshold", "8%, 1.5%, 120, 20%"),
-            text_input("window", "Fenêtre (jours, 0 = aujourd'hui)" if fr else "Window (days, 0 = today so far)", "7"),
-            text_input("clear_threshold", "Seuil de retour (facultatif)" if fr else "Clear threshold (optional)", "7%", True),
-            text_input("min_sample", "Échantillon minimum (facultatif)" if fr else "Minimum sample (optional)", "500", True),
-            _input("channel", "Canal" if fr else "Channel", channel),
+            _input("condition", t["condition"], {"type": "static_select", "action_id": "value", "options": conditions}),
+            text_input("threshold", t["threshold"], "8%, 1.5%, 120, 20%"),
+            text_input("window", t["window"], "7"),
+            text_input("clear_threshold", t["clear_threshold"], "7%", True),
+            text_input("min_sample", t["min_sample"], "500", True),
+            _input("channel", t["channel"], channel),
         ],
     }
 

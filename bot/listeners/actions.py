@@ -67,7 +67,7 @@ def alert_button(body, client, action, deps: Deps) -> None:
     try:
         rule = rules.get(int(rule_id))
     except KpiError as exc:
-        tell(str(exc))
+        tell(exc.localized(lang))
         return
     now = datetime.now(UTC)
     if action["action_id"] == "alert_explain":

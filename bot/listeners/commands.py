@@ -11,6 +11,7 @@ from kpi.i18n import tr
 
 from ..answer import Asked, answer, upload_chart
 from ..blocks import error_message
+from ..manage import ALERT_WORDS
 from ..modals import alert_modal, goal_modal
 from .deps import Deps
 
@@ -45,7 +46,7 @@ def manage(body, client, deps: Deps, who: Asked, text: str) -> None:
     message = deps.manage.run(text, who, client)
     if message is None:
         try:
-            if text.strip().lower().startswith(("alert", "alerte")):
+            if text.strip().split(" ", 1)[0].lower() in ALERT_WORDS:
                 view = alert_modal(deps.services.catalog(), lang=who.lang, channel_id=who.channel_id)
             else:
                 view = goal_modal(deps.services.catalog(), lang=who.lang, today=deps.manage.today().isoformat(),

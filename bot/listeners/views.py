@@ -40,10 +40,11 @@ def goal_submitted_ack(ack, body, view, client, deps: Deps) -> None:
     try:
         check_goal(deps, view)
     except GoalError as exc:
-        ack(response_action="errors", errors={exc.field if exc.field in GOAL_FIELDS else "target": str(exc)[:150]})
+        field = exc.field if exc.field in GOAL_FIELDS else "target"
+        ack(response_action="errors", errors={field: exc.localized(_lang(view))[:150]})
         return
     except KpiError as exc:
-        ack(response_action="errors", errors={"metric": str(exc)[:150]})
+        ack(response_action="errors", errors={"metric": exc.localized(_lang(view))[:150]})
         return
     ack()
 
@@ -68,7 +69,8 @@ def alert_submitted_ack(ack, body, view, client, deps: Deps) -> None:
     try:
         _check_rule(deps, view)
     except RuleError as exc:
-        ack(response_action="errors", errors={exc.field if exc.field in RULE_FIELDS else "threshold": str(exc)[:150]})
+        field = exc.field if exc.field in RULE_FIELDS else "threshold"
+        ack(response_action="errors", errors={field: exc.localized(_lang(view))[:150]})
         return
     ack()
 

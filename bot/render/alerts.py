@@ -5,7 +5,10 @@ list of ``/kpi alert list`` and the backtest of ``/kpi alert test``.
 Rules and states come from ``kpi.alerts`` (``RuleSpec``, ``AlertState``); this module only reads their
 fields. Thresholds are in the KPI's own unit (a fraction for a percentage: 0.08 is 8.0%); for
 ``change_above`` / ``change_below`` the threshold is a relative change (0.2 is +20.0% vs the previous
-window). Every time is shown in the rule's time zone."""
+window). Every time is shown in the rule's time zone.
+
+One module: every kind of alert message is built from the same words of a rule (its condition, window,
+sample, thresholds and times), and a wording changed in one place must change in every message."""
 
 from __future__ import annotations
 
@@ -20,10 +23,10 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
-from kpi.i18n import N_, tr
+from kpi.i18n import N_, babel_locale, lang_of, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import BreakdownRow, KpiResult
-from kpi.metrics.formatting import babel_locale, format_value, lang_of
+from kpi.metrics.formatting import format_value
 
 from .answer import breakdown_table, chart_alt, filters_text, spark_line, user_ref
 from .common import (
@@ -42,7 +45,7 @@ from .common import (
     section,
 )
 from .goals import channel_ref, pack_sections
-from .text import SAMPLE_NOUNS, colon, noun_of
+from .text import SAMPLE_NOUNS, colon, mid_sentence, noun_of
 
 if TYPE_CHECKING:  # kpi.alerts is only read through these fields, never imported at run time
     from kpi.alerts import AlertState, RuleSpec
@@ -65,6 +68,9 @@ STRINGS: dict[str, str] = {
     "today": N_("today so far"),
     "last_day": N_("the last day"),
     "last_days": N_("the last {n} days"),
+    "label_today": N_("Today so far"),
+    "label_day": N_("Last day"),
+    "label_days": N_("Last {n} days"),
     "over": N_("over {window}"),
     "vs_today": N_("vs the same time yesterday"),
     "vs_day": N_("vs the day before"),
@@ -128,6 +134,7 @@ STRINGS: dict[str, str] = {
     "hours": N_("{n} h"),
     "minutes": N_("{n} min"),
     "under_minute": N_("less than a minute"),
+    # TRANSLATORS: Babel date patterns (https://babel.pocoo.org/en/latest/dates.html#date-fields)
     "time": N_("d MMM, HH:mm"),
     "time_year": N_("d MMM yyyy, HH:mm"),
     "date": N_("d MMM"),
@@ -427,10 +434,10 @@ def _window_line(rule: RuleSpec, metric: Metric, state: AlertState, result: KpiR
 
 def _window_label(rule: RuleSpec, lang: str) -> str:
     """'Last 7 days', 'Today so far', 'Les 7 derniers jours'."""
-    window = window_words(rule.window_days or 0, lang)
-    if lang_of(lang) == "en" and window.startswith("the "):
-        window = window[4:]
-    return window[:1].upper() + window[1:]
+    days = rule.window_days or 0
+    if days <= 0:
+        return s(lang, "label_today")
+    return s(lang, "label_day") if days == 1 else s(lang, "label_days", n=days)
 
 
 def _status_line(state: AlertState, rule: RuleSpec, lang: str, now: datetime, start: datetime | None) -> str:
@@ -491,9 +498,7 @@ def alert_message(rule_id: int, rule: RuleSpec, metric: Metric, state: AlertStat
                        blocks=[section(text), context(esc(title))])
 
     if kind == "resolve":
-        name = metric.name(lang)
-        if len(name) > 1 and name[1:2].islower():
-            name = name[0].lower() + name[1:]
+        name = mid_sentence(lang, metric.name(lang))
         clear = rule.threshold if _clear(rule) is None else _clear(rule)
         bound = s(lang, "below" if _up(rule) else "above", x=bound_text(rule, metric, clear, lang, currency))
         key = "resolved_change" if _change_rule(rule) else "resolved"

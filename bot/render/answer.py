@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 
+from kpi.i18n import lang_of
 from kpi.metrics.engine import Change, KpiResult
 from kpi.metrics.formatting import (
     change_arrow,
     format_change,
     format_value,
-    lang_of,
     result_lines,
     sample_text,
     sparkline,
@@ -31,7 +31,7 @@ from .common import (
     image,
     section,
 )
-from .text import SAMPLE_NOUNS, colon, dimension, noun_of, t
+from .text import SAMPLE_NOUNS, colon, dimension, noun_of, t, timestamp
 
 SMALL_SAMPLE = 100
 GOOD, BAD, NEUTRAL = ":large_green_circle:", ":red_circle:", ":white_circle:"
@@ -144,7 +144,7 @@ def spark_line(result: KpiResult, lang: str) -> str:
 
 def as_of_text(result: KpiResult, lang: str) -> str:
     assert result.as_of is not None  # in the shop's time zone (the engine's)
-    return f"{result.as_of:%Y-%m-%d %H:%M %Z}" if lang_of(lang) == "en" else f"{result.as_of:%d/%m/%Y %H:%M %Z}"
+    return timestamp(lang, result.as_of)
 
 
 def freshness(result: KpiResult, lang: str) -> list[str]:

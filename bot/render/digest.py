@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from kpi.digests.compose import CHART_GOALS, Digest, GoalLine, behind_first, progress_series
-from kpi.i18n import N_, tr
+from kpi.i18n import N_, babel_locale, lang_of, tr
 from kpi.metrics.engine import KpiResult
-from kpi.metrics.formatting import babel_locale, change_arrow, format_value, lang_of
+from kpi.metrics.formatting import change_arrow, format_value
 
 from ..terminal import EMOJI
 from .answer import colour
@@ -71,6 +71,12 @@ STRINGS: dict[str, str] = {
     "chart_title": N_("Goal progress vs expected"),
     "expected": N_("expected"),
     "before": N_("before"),
+    "good": N_("good"),
+    "bad": N_("bad"),
+    # TRANSLATORS: Babel date patterns (https://babel.pocoo.org/en/latest/dates.html#date-fields)
+    "day": N_("EEEE d MMMM"),
+    "chart_day": N_("d MMMM yyyy"),
+    "axis_day": N_("d MMM"),
 }
 
 
@@ -82,7 +88,7 @@ def s(lang: str, key: str, **values: object) -> str:
 
 
 def title_text(digest: Digest, lang: str) -> str:
-    day = format_date(digest.day, "EEEE d MMMM", locale=babel_locale(lang))
+    day = format_date(digest.day, s(lang, "day"), locale=babel_locale(lang))
     return s(lang, "title", date=day)
 
 
@@ -114,7 +120,7 @@ def mover_plain(result: KpiResult, lang: str, currency: str) -> str:
     m = result.metric
     now = format_value(result.current.value, m.format, currency=currency, lang=lang)
     good = "" if result.change is None or result.change.good is None else (
-        (" good" if result.change.good else " bad") if lang_of(lang) == "en" else (" bien" if result.change.good else " mauvais"))
+        " " + s(lang, "good" if result.change.good else "bad"))
     return f"{change_arrow(result.change)} {m.name(lang)} {change_text(result, lang, currency)} ({now}){good}"
 
 
@@ -278,8 +284,8 @@ def digest_chart(digest: Digest, *, lang: str = "en") -> bytes | None:
     fig.subplots_adjust(left=0.09, right=0.72, top=0.9, bottom=0.12)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.set_title(_literal(f"{s(lang, 'chart_title')} · {format_date(digest.day, 'd MMMM yyyy', locale=babel_locale(lang))}"),
-                 loc="left", fontsize=12)
+    day = format_date(digest.day, s(lang, "chart_day"), locale=babel_locale(lang))
+    ax.set_title(_literal(f"{s(lang, 'chart_title')} · {day}"), loc="left", fontsize=12)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", alpha=0.3)
@@ -302,10 +308,10 @@ def digest_chart(digest: Digest, *, lang: str = "en") -> bytes | None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _literal(format_value(v, "percent", lang=lang))))
-    loc = babel_locale(lang)
+    loc, pattern = babel_locale(lang), s(lang, "axis_day")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     ax.xaxis.set_major_formatter(FuncFormatter(
-        lambda v, _pos: format_date(first_day + timedelta(days=int(v)), "d MMM", locale=loc) if v == int(v) else ""))
+        lambda v, _pos: format_date(first_day + timedelta(days=int(v)), pattern, locale=loc) if v == int(v) else ""))
     ax.tick_params(labelsize=9, colors=GREY)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})

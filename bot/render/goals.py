@@ -1,6 +1,9 @@
 """SMART goals in Slack: the goal list, one goal in detail, and the SMART restatement after
 ``/kpi goal add``. Also the goal line the digest shares (status emoji, KPI and filters, progress bar,
-current vs target, pace, days left, owner)."""
+current vs target, pace, days left, owner).
+
+One module: the list, the detail, the SMART restatement and the digest all say a goal with the same
+pieces (status, progress, pace, days left), which must read the same wherever a goal is shown."""
 
 from __future__ import annotations
 
@@ -11,10 +14,10 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 
 from kpi.goals import Progress, SmartCheck
-from kpi.i18n import N_, tr
+from kpi.i18n import N_, babel_locale, lang_of, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiResult
-from kpi.metrics.formatting import babel_locale, change_arrow, format_change, format_value, lang_of
+from kpi.metrics.formatting import change_arrow, format_change, format_value
 from kpi.state.store import StoredGoal
 
 from .answer import colour, filters_text, user_ref
@@ -91,6 +94,8 @@ STRINGS: dict[str, str] = {
     "baseline_last_year": N_("same span last year"),
     "baseline_before": N_("before the start"),
     'seasonal': N_("following last year's seasonality"),
+    # TRANSLATORS: a Babel date pattern (https://babel.pocoo.org/en/latest/dates.html#date-fields)
+    "date": N_("d MMM yyyy"),
 }
 
 
@@ -127,7 +132,7 @@ def goal_name(goal: StoredGoal, metric: Metric, lang: str, *, with_id: bool = Fa
 
 
 def short_date(day: date, lang: str) -> str:
-    return format_date(day, "d MMM yyyy", locale=babel_locale(lang))
+    return format_date(day, s(lang, "date"), locale=babel_locale(lang))
 
 
 def days_text(goal: StoredGoal, progress, lang: str, *, today: date | None = None) -> str:

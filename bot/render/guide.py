@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from kpi.i18n import lang_of
 from kpi.metrics.catalog import Catalog, Metric
-from kpi.metrics.formatting import lang_of
 from kpi.metrics.periods import ACCEPTED_FORMS
 
 from .common import (
@@ -32,7 +32,9 @@ _TRACE = re.compile(r"Traceback \(most recent call last\)|^\s*File \".*\", line 
 
 def help_message(*, lang: str = "en", examples: list[str] | None = None) -> Message:
     lang = lang_of(lang)
-    shown = [_command(e) for e in (examples if examples is not None else DEFAULT_EXAMPLES[lang])][:MAX_EXAMPLES]
+    if examples is None:
+        examples = DEFAULT_EXAMPLES.get(lang, DEFAULT_EXAMPLES["en"])
+    shown = [_command(e) for e in examples][:MAX_EXAMPLES]
     forms = ACCEPTED_FORMS.get(lang, ACCEPTED_FORMS["en"])
     blocks = [header(t(lang, "help_title")), section(t(lang, "help_usage"))]
     if shown:

@@ -9,12 +9,13 @@ from datetime import datetime
 
 from babel.numbers import format_percent
 
+from kpi.i18n import babel_locale, lang_of, tr
 from kpi.metrics.engine import KpiResult
-from kpi.metrics.formatting import NO_DATA, babel_locale, format_value, lang_of
+from kpi.metrics.formatting import format_value
 
 from .answer import comparison_line, spark_line
 from .common import MAX_BLOCKS_VIEW, Message, context, divider, esc, fit, header, image, section
-from .text import t
+from .text import t, timestamp
 
 
 def home_view(*, headline: list[KpiResult], lang: str = "en", currency: str = "USD",
@@ -41,8 +42,7 @@ def home_view(*, headline: list[KpiResult], lang: str = "en", currency: str = "U
     when = updated_at or (min(stamps) if stamps else None)
     footer = []
     if when is not None:
-        stamp = f"{when:%Y-%m-%d %H:%M %Z}" if lang == "en" else f"{when:%d/%m/%Y %H:%M %Z}"
-        footer = [context(t(lang, "updated_at", time=stamp.strip()))]
+        footer = [context(t(lang, "updated_at", time=timestamp(lang, when).strip()))]
     body = fit(blocks, MAX_BLOCKS_VIEW - len(footer), lang=lang)
     return {"type": "home", "blocks": body + footer}
 
@@ -64,7 +64,7 @@ def progress_bar(fraction: float | None, width: int = 10, *, lang: str = "en") -
     """'▓▓▓▓▓░░░░░ 50%': the bar is clamped to [0, 1], the percentage is the true one (120% is shown as
     such: a goal can be beaten); None or NaN -> 'no data'."""
     if fraction is None or (isinstance(fraction, float) and math.isnan(fraction)):
-        return NO_DATA[lang_of(lang)]
+        return tr(lang, "no data")
     width = max(1, int(width))
     filled = round(min(max(fraction, 0.0), 1.0) * width)
     return "▓" * filled + "░" * (width - filled) + " " + format_percent(fraction, locale=babel_locale(lang))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from kpi.i18n import N_, lang_of, tr
 
 # mrkdwn: & < > are written escaped (&amp; &lt; &gt;), as Slack requires
@@ -55,6 +57,8 @@ STRINGS: dict[str, str] = {
     "home_title": N_("Your KPIs"),
     "updated_at": N_("Updated {time}"),
     "no_headline": N_("No headline KPI yet: mark KPIs with `headline: true` in the catalog."),
+    # TRANSLATORS: a strftime pattern: the date and time the data is complete up to
+    "timestamp": N_("%Y-%m-%d %H:%M %Z"),
 }
 
 # dimension names as people read them
@@ -78,7 +82,14 @@ DEFAULT_EXAMPLES = {
            "return rate last 4 weeks", "orders yesterday channel=email"],
     "fr": ["taux de conversion", "chiffre d'affaires le mois dernier vs l'an dernier", "panier moyen ce mois-ci par canal",
            "taux de retour cette semaine", "commandes hier canal=email"],
+    "de": ["Konversionsrate", "Umsatz letzten Monat vs Vorjahr", "Bestellwert diesen Monat nach Kanal",
+           "Retourenquote diese Woche", "Bestellungen gestern Kanal=email"],
 }
+
+# typography that is the language's own, not a translation: French puts a space before a colon, and
+# German writes its nouns (KPI names among them) with a capital letter wherever they stand
+COLONS = {"fr": " : "}
+CAPITALIZED_NOUNS = {"de"}
 
 
 def t(lang: str, key: str, **values: object) -> str:
@@ -87,8 +98,21 @@ def t(lang: str, key: str, **values: object) -> str:
 
 
 def colon(lang: str) -> str:
-    """': ' in English, ' : ' in French (a space before the colon)."""
-    return " : " if lang_of(lang) == "fr" else ": "
+    """': ' (English, German...), ' : ' in French (a space before the colon)."""
+    return COLONS.get(lang_of(lang), ": ")
+
+
+def mid_sentence(lang: str, name: str) -> str:
+    """A KPI name inside a sentence: 'return rate', 'taux de retour', but 'Retourenquote' (German nouns keep
+    their capital); a name that starts with an acronym ('AOV', 'CAC') is kept as it is."""
+    if lang_of(lang) in CAPITALIZED_NOUNS or len(name) < 2 or not name[1:2].islower():
+        return name
+    return name[0].lower() + name[1:]
+
+
+def timestamp(lang: str, when: datetime) -> str:
+    """'2026-11-24 06:00 CET', '24/11/2026 06:00 CET', '24.11.2026 06:00 CET' (the zone of ``when``)."""
+    return when.strftime(t(lang, "timestamp"))
 
 
 def dimension(lang: str, dim: str) -> str:
