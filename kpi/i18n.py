@@ -66,6 +66,18 @@ def babel_locale(lang: str | None) -> str:
     return LANGUAGES.get(text, "en_US")
 
 
+# languages that write nouns with a capital in the middle of a sentence too (KPI names are then kept as is)
+CAPITALISED_NOUNS = frozenset({"de"})
+
+
+def mid_sentence(lang: str | None, name: str) -> str:
+    """A name as it reads inside a sentence: 'return rate', 'taux de retour', but 'Retourenquote' (German
+    nouns keep their capital) and 'AOV' (an acronym is kept as it is)."""
+    if lang_of(lang) in CAPITALISED_NOUNS or len(name) < 2 or not name[1:2].islower():
+        return name
+    return name[0].lower() + name[1:]
+
+
 def catalog_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 

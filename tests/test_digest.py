@@ -12,6 +12,7 @@ path, no history a year back) with an explicit baseline of 0, so that progress =
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -183,6 +184,13 @@ def test_a_goal_on_an_unknown_kpi_is_reported_not_fatal(engine):
     assert [x.goal.id for x in d.goals] == [2]
     assert [g.id for g, _ in d.errors] == [1]
     assert_within_limits(digest_message(d).blocks)
+    # the reason is told in the reader's language
+    def said(lang: str) -> str:
+        return json.dumps(digest_message(d, lang=lang).blocks, ensure_ascii=False)
+
+    assert "Unknown KPI 'no such kpi'" in said("en")
+    assert "KPI inconnu « no such kpi »" in said("fr")
+    assert "Unbekannte KPI „no such kpi“" in said("de")
 
 
 def _count_queries(engine: KpiEngine, goals: list[StoredGoal]) -> int:

@@ -23,7 +23,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
-from kpi.i18n import N_, babel_locale, lang_of, tr
+from kpi.i18n import N_, babel_locale, lang_of, mid_sentence, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import BreakdownRow, KpiResult
 from kpi.metrics.formatting import format_value
@@ -45,7 +45,7 @@ from .common import (
     section,
 )
 from .goals import channel_ref, pack_sections
-from .text import SAMPLE_NOUNS, colon, mid_sentence, noun_of
+from .text import SAMPLE_NOUNS, colon, noun_of
 
 if TYPE_CHECKING:  # kpi.alerts is only read through these fields, never imported at run time
     from kpi.alerts import AlertState, RuleSpec

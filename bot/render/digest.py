@@ -127,7 +127,7 @@ def mover_plain(result: KpiResult, lang: str, currency: str) -> str:
 def _errors_text(digest: Digest, lang: str) -> str:
     if not digest.errors:
         return ""
-    items = ", ".join(f"#{g.id} ({esc(clip(msg, 120))})" for g, msg in digest.errors[:10])
+    items = ", ".join(f"#{g.id} ({esc(clip(exc.localized(lang), 120))})" for g, exc in digest.errors[:10])
     if len(digest.errors) > 10:
         items += f", +{len(digest.errors) - 10}"
     return s(lang, "errors", goals=items)
@@ -244,8 +244,8 @@ def digest_text(digest: Digest, *, lang: str = "en", currency: str = "USD", all_
             out.append(f"      {w}")
     if len(shown) < len(ordered):
         out.append("  " + _more(len(ordered) - len(shown), lang, home_hint))
-    for g, msg in digest.errors:
-        out.append(f"  ⚠ #{g.id} {g.metric}: {msg}")
+    for g, exc in digest.errors:
+        out.append(f"  ⚠ #{g.id} {g.metric}: {exc.localized(lang)}")
     if digest.movers:
         out += ["", f"{s(lang, 'movers')} ({s(lang, 'movers_note')})"]
         out += ["  " + mover_plain(r, lang, currency) for r in digest.movers]

@@ -17,7 +17,7 @@ from kpi.goals import Progress, SmartCheck
 from kpi.i18n import N_, babel_locale, lang_of, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiResult
-from kpi.metrics.formatting import change_arrow, format_change, format_value
+from kpi.metrics.formatting import change_arrow, format_change, format_value, points
 from kpi.state.store import StoredGoal
 
 from .answer import colour, filters_text, user_ref
@@ -209,7 +209,7 @@ def _signed_share(v: float, lang: str) -> str:
 
 
 def _signed_points(v: float, lang: str) -> str:
-    return _sign(v) + format_decimal(abs(v) * 100, format="#,##0.0#", locale=babel_locale(lang)) + " pt"
+    return _sign(v) + points(format_decimal(abs(v) * 100, format="#,##0.0#", locale=babel_locale(lang)), lang)
 
 
 def goal_line(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False,

@@ -86,10 +86,8 @@ DEFAULT_EXAMPLES = {
            "Retourenquote diese Woche", "Bestellungen gestern Kanal=email"],
 }
 
-# typography that is the language's own, not a translation: French puts a space before a colon, and
-# German writes its nouns (KPI names among them) with a capital letter wherever they stand
+# typography that is the language's own, not a translation: French puts a space before a colon
 COLONS = {"fr": " : "}
-CAPITALIZED_NOUNS = {"de"}
 
 
 def t(lang: str, key: str, **values: object) -> str:
@@ -100,14 +98,6 @@ def t(lang: str, key: str, **values: object) -> str:
 def colon(lang: str) -> str:
     """': ' (English, German...), ' : ' in French (a space before the colon)."""
     return COLONS.get(lang_of(lang), ": ")
-
-
-def mid_sentence(lang: str, name: str) -> str:
-    """A KPI name inside a sentence: 'return rate', 'taux de retour', but 'Retourenquote' (German nouns keep
-    their capital); a name that starts with an acronym ('AOV', 'CAC') is kept as it is."""
-    if lang_of(lang) in CAPITALIZED_NOUNS or len(name) < 2 or not name[1:2].islower():
-        return name
-    return name[0].lower() + name[1:]
 
 
 def timestamp(lang: str, when: datetime) -> str:

@@ -29,6 +29,10 @@ size and ``today`` give identical rows on every backend. Orders are generated ve
 days (memory stays flat: a 10-million-order load peaks at a few hundred MB), and written through the
 raw DBAPI connection in one transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL, SQLAlchemy
 ``executemany`` on any other dialect.
+
+One module: the tables are drawn in one fixed order from streams of one seed, over one calendar of
+demand (orders from the traffic cells, customers from the orders, returns and spend from both); that
+order is what makes the same seed give the same shop everywhere, and it reads best in one place.
 """
 
 from __future__ import annotations

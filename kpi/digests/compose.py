@@ -55,7 +55,7 @@ class Digest:
     late: bool = False
     late_by_minutes: int = 0
     due_at: datetime | None = None  # when the digest was due (aware): "sent at 09:12 instead of 08:00"
-    errors: list[tuple[StoredGoal, str]] = field(default_factory=list)  # goals that could not be computed
+    errors: list[tuple[StoredGoal, KpiError]] = field(default_factory=list)  # goals that could not be computed, and why
     content: tuple[str, ...] = CONTENTS  # the parts asked for (goals, watch, movers)
 
 
@@ -129,7 +129,7 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
     week = default_period(now=now, tz=cached.tz)  # the last 7 complete days
 
     lines: list[GoalLine] = []
-    errors: list[tuple[StoredGoal, str]] = []
+    errors: list[tuple[StoredGoal, KpiError]] = []
     if "goals" in content:
         active = [g for g in goals if g.team_id == team_id and g.archived_at is None]
         progress_of = _memo(lambda spec: goal_progress(cached, spec, today=today))
@@ -142,7 +142,7 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
                 progress = progress_of(replace(spec_of(goal), owner=None, channel=None, watch=(), text=""))
             except KpiError as exc:
                 log.warning("digest %s: goal #%s skipped: %s", team_id, goal.id, exc)
-                errors.append((goal, str(exc)))
+                errors.append((goal, exc))  # told in the reader's language: exc.localized(lang)
                 continue
             watch = _watch(cached, goal, week, now, requests) if "watch" in content else []
             lines.append(GoalLine(goal=goal, metric=metric, progress=progress, watch=watch))

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 
 from babel.numbers import format_decimal, format_percent
 
-from kpi.i18n import babel_locale, lang_of, tr, trn
+from kpi.i18n import babel_locale, lang_of, mid_sentence, tr, trn
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiEngine, metric_value
-from kpi.metrics.formatting import dimension_name, format_value
+from kpi.metrics.formatting import dimension_name, format_value, points
 
 from .measure import Baseline, baseline_of, measures_over
 from .progress import TRAILING_DAYS
@@ -21,8 +21,6 @@ from .spec import GoalError, GoalSpec, add_months, check_filters, target_value
 HISTORY_MONTHS = 24
 SMALL_SAMPLE = 100
 _EPS = 1e-9
-# languages that write nouns with a capital in the middle of a sentence too (a KPI's name is then kept as is)
-_CAPITALISED_NOUNS = ("de",)
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ def format_change(kind: str, value: float, lang: str) -> str:
     loc = babel_locale(lang)
     sign = "+" if value > 0 else ("−" if value < 0 else "±")
     if kind == "points":
-        return f"{sign}{format_decimal(abs(value) * 100, format='#,##0.##', locale=loc)} pt"
+        return sign + points(format_decimal(abs(value) * 100, format="#,##0.##", locale=loc), lang)
     return sign + format_percent(abs(value), "#,##0.#%" if lang == "en" else "#,##0.# %", locale=loc)
 
 
@@ -156,10 +154,7 @@ def goal_change(spec: GoalSpec, metric: Metric, baseline: float | None, target: 
 
 def _name(metric: Metric, lang: str) -> str:
     """The KPI's name as it reads in the middle of a sentence ("revenue", "AOV"; German "Umsatz")."""
-    n = metric.name(lang)
-    if lang_of(lang) in _CAPITALISED_NOUNS:
-        return n
-    return n[:1].lower() + n[1:] if len(n) > 1 and n[1].islower() else n
+    return mid_sentence(lang, metric.name(lang))
 
 
 def _sentence(text: str) -> str:

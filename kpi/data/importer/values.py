@@ -6,6 +6,9 @@ countries), and the result is spread back over the rows. Every bad value is reco
 :class:`Problems` collector with its line and reason. Conventions that only the whole file can settle
 (the decimal separator, day/month order) are decided once by :class:`Conventions` from every numeric
 and every date column of the file, then applied to each column.
+
+One module: every converter (numbers, dates, times, countries, currencies, ids) reports into the same
+``Problems`` and reads the same file-wide ``Conventions``; they are written, and reviewed, side by side.
 """
 
 from __future__ import annotations
