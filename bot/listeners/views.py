@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 
-from kpi.alerts.rules import RuleError, parse_rule
+from kpi.alerts.rules import parse_rule
 from kpi.errors import KpiError
-from kpi.goals import GoalError, parse_goal, smart_check
-from kpi.i18n import tr
+from kpi.goals import parse_goal, smart_check
+from kpi.i18n import N_, tr
 
 from ..answer import Asked
 from ..modals import alert_text, goal_text
@@ -34,19 +34,8 @@ def check_goal(deps: Deps, view) -> None:
 
 
 def goal_submitted_ack(ack, body, view, client, deps: Deps) -> None:
-    if not deps.manage.access.may_change(client, body["user"]["id"]):
-        ack(response_action="errors", errors={"metric": tr(_lang(view), "Only workspace admins may change goals.")})
-        return
-    try:
-        check_goal(deps, view)
-    except GoalError as exc:
-        field = exc.field if exc.field in GOAL_FIELDS else "target"
-        ack(response_action="errors", errors={field: exc.localized(_lang(view))[:150]})
-        return
-    except KpiError as exc:
-        ack(response_action="errors", errors={"metric": exc.localized(_lang(view))[:150]})
-        return
-    ack()
+    refuse_or_ack(ack, body, view, client, deps, refusal=N_("Only workspace admins may change goals."),
+                  check=lambda: check_goal(deps, view), fields=GOAL_FIELDS, default_field="target")
 
 
 def goal_submitted(body, view, client, deps: Deps) -> None:
@@ -63,14 +52,22 @@ def _check_rule(deps: Deps, view):
 
 
 def alert_submitted_ack(ack, body, view, client, deps: Deps) -> None:
+    refuse_or_ack(ack, body, view, client, deps, refusal=N_("Only workspace admins may change alert rules."),
+                  check=lambda: _check_rule(deps, view), fields=RULE_FIELDS, default_field="threshold")
+
+
+def refuse_or_ack(ack, body, view, client, deps: Deps, *, refusal: str, check, fields, default_field: str) -> None:
+    """Acknowledge a form, or show on its field why it cannot be saved: not allowed, or ``check`` raised a
+    domain error (a ``GoalError``/``RuleError`` names its field; any other, the KPI)."""
+    lang = _lang(view)
     if not deps.manage.access.may_change(client, body["user"]["id"]):
-        ack(response_action="errors", errors={"metric": tr(_lang(view), "Only workspace admins may change alert rules.")})
+        ack(response_action="errors", errors={"metric": tr(lang, refusal)})
         return
     try:
-        _check_rule(deps, view)
-    except RuleError as exc:
-        field = exc.field if exc.field in RULE_FIELDS else "threshold"
-        ack(response_action="errors", errors={field: exc.localized(_lang(view))[:150]})
+        check()
+    except KpiError as exc:
+        field = getattr(exc, "field", "metric")
+        ack(response_action="errors", errors={field if field in fields else default_field: exc.localized(lang)[:150]})
         return
     ack()
 
