@@ -68,10 +68,12 @@ class UnknownDimension(QueryError):
 
 
 class PeriodError(QueryError):
+    GENERIC = N_("I don't understand the period '{text}'. Try one of: {accepted}.")
+
     def __init__(self, text: str, accepted: list[str]):
         self.text = text
         self.accepted = accepted
-        super().__init__(N_("I don't understand the period '{text}'. Try one of: {accepted}."), text=text,
+        super().__init__(self.GENERIC, text=text,
                          accepted=", ".join(accepted))
 
 

@@ -85,7 +85,7 @@ def test_ask_json_has_numerator_denominator_and_sample(shop, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["ask", "convresion"], "Did you mean conversion?"),
+        (["ask", "convrsn"], "Did you mean conversion?"),
         (["ask", "conversion", "since", "forever"], "Try one of:"),
         (["ask", "conversion", "by", "colour"], "it can by: channel, country, device"),
         (["ask", "revenue", "december", "2099"], "in the future"),

@@ -217,8 +217,9 @@ def test_french_question(engine):
 
 
 def test_unknown_kpi_suggests(engine):
+    assert ask(engine, "convresion last month").metric.key == "conversion_rate"  # one KPI clearly meant: read
     with pytest.raises(UnknownMetric) as err:
-        ask(engine, "convresion last month")
+        ask(engine, "convrsn last month")  # too far from any KPI: refused, with what was probably meant
     assert "conversion" in str(err.value)
 
 

@@ -132,7 +132,7 @@ def test_french_user_gets_french_help(rig):
 def test_list_and_unknown_kpi_with_suggestions(rig):
     _, listing = rig.ask("list")
     assert "Customer acquisition cost" in _text(listing)
-    _, unknown = rig.ask("convresion last week")
+    _, unknown = rig.ask("convrsn last week")
     assert "conversion" in _text(unknown)
     assert "Traceback" not in _text(unknown)
     _, period = rig.ask("conversion since forever")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import timedelta
 
+from babel.dates import format_interval, format_skeleton
 from babel.numbers import (
     format_compact_currency,
     format_compact_decimal,
@@ -29,6 +31,16 @@ GRANULARITY_NAMES = {"day": N_("daily"), "week": N_("weekly"), "month": N_("mont
 # dimension words of the goal restatements, per language (kept for kpi.goals.smart)
 DIMENSION_WORDS = {"en": {}, "fr": {"channel": "canal", "device": "appareil", "country": "pays"},
                    "de": {"channel": "Kanal", "device": "Gerät", "country": "Land"}}
+
+
+def period_span(period, lang: str) -> str:
+    """The dates a period covers, as people write them: 'Nov 22 – 28', '22–28 nov.', '22.–28. Nov.'."""
+    first, last = period.start.date(), (period.end - timedelta(days=1)).date()
+    loc = babel_locale(lang)
+    if last <= first:
+        return format_skeleton("yMMMd" if first.year != period.end.year else "MMMd", first, locale=loc)
+    skeleton = "yMMMd" if first.year != last.year else "MMMd"
+    return format_interval(first, last, skeleton, locale=loc)
 
 
 def points(number: str, lang: str) -> str:
@@ -162,4 +174,4 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
 
 
 __all__ = ["DIMENSION_NAMES", "GRANULARITY_NAMES", "LOCALES", "NO_DATA", "babel_locale", "change_arrow", "dimension_name",
-           "format_change", "format_value", "lang_of", "no_data", "points", "result_lines", "sample_text", "sparkline"]
+           "format_change", "format_value", "lang_of", "no_data", "period_span", "points", "result_lines", "sample_text", "sparkline"]

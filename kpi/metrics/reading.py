@@ -1,0 +1,69 @@
+"""What a question was read as (``Reading``), and why one could not be (``ReadingError``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kpi.errors import QueryError
+from kpi.i18n import tr
+
+from .catalog import Catalog
+from .engine import KpiRequest
+from .formatting import dimension_name, period_span
+from .periods import Period
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a question was understood to ask: one request per KPI, and how it was read."""
+
+    metrics: tuple[str, ...]
+    period: Period
+    compare: str | None = "previous"
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    breakdown: str | None = None
+    top: int | None = None
+    rank: str | None = None  # best | worst: order a breakdown by the KPI's value
+    granularity: str | None = None
+    period_text: str = ""
+    alternatives: tuple[str, ...] = field(default=(), compare=False)  # other readings, as questions
+
+    def requests(self) -> list[KpiRequest]:
+        top = self.top or (3 if self.rank else 10)
+        return [KpiRequest(metric=m, period=self.period, compare=self.compare, filters=self.filters,
+                           breakdown=self.breakdown, granularity=self.granularity, top=top) for m in self.metrics]
+
+    def describe(self, catalog: Catalog, lang: str = "en") -> str:
+        """'Conversion rate · last 7 days (Nov 22–28) · device = mobile · vs previous period'."""
+        parts = [" & ".join(catalog.metrics[m].name(lang) for m in self.metrics)]
+        parts.append(f"{self.period.describe(lang)} ({period_span(self.period, lang)})")
+        for dim, vals in self.filters:
+            parts.append(f"{dimension_name(dim, lang)} = {', '.join(vals)}")
+        if self.breakdown:
+            if self.rank == "best":
+                parts.append(tr(lang, "best {dimension} first", dimension=dimension_name(self.breakdown, lang)))
+            elif self.rank == "worst":
+                parts.append(tr(lang, "worst {dimension} first", dimension=dimension_name(self.breakdown, lang)))
+            else:
+                parts.append(tr(lang, "by {dimension}", dimension=dimension_name(self.breakdown, lang)))
+        if self.compare == "previous":
+            parts.append(tr(lang, "vs previous period"))
+        elif self.compare == "year":
+            parts.append(tr(lang, "vs same period last year"))
+        return " · ".join(parts)
+
+    def as_dict(self) -> dict:
+        return {"metrics": list(self.metrics), "period": self.period.key, "start": self.period.start.date().isoformat(),
+                "end": self.period.end.date().isoformat(), "compare": self.compare,
+                "filters": {d: list(v) for d, v in self.filters}, "breakdown": self.breakdown, "top": self.top,
+                "rank": self.rank, "granularity": self.granularity}
+
+
+class ReadingError(QueryError):
+    """A question that cannot be read as asked. ``part``: kpi | period | filter | comparison; ``suggestions``:
+    what could have been meant."""
+
+    def __init__(self, message: str, part: str, /, suggestions: list[str] | None = None, **values: object):
+        self.part = part
+        self.suggestions = list(suggestions or [])
+        super().__init__(message, **values)
