@@ -19,10 +19,11 @@ from kpi.errors import KpiError, PeriodError, UnknownMetric
 from kpi.i18n import tr
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.periods import ACCEPTED_FORMS
-from kpi.metrics.query import parse_query
+from kpi.metrics.reader import read_question
+from kpi.metrics.reading import ReadingError, answer_reading
 from kpi.services import Services
 
-from .blocks import Message, catalog_message, error_message, help_message, kpi_answer
+from .blocks import Message, catalog_message, combine, error_message, help_message, kpi_answer
 from .charts import chart_filename
 from .drawing import draw_chart
 
@@ -59,7 +60,7 @@ def share_value(text: str, lang: str) -> str | None:
 
 @dataclass
 class Answer:
-    """The message for a question, and what is needed to draw its chart afterwards."""
+    """The message for a question, and what is needed to draw its chart afterwards (the first KPI's)."""
 
     message: Message
     result: KpiResult | None = None
@@ -67,6 +68,8 @@ class Answer:
     currency: str = "USD"
     share: str | None = None
     shared_by: str | None = None
+    read_as: str | None = None  # how the question was read, shown in the answer's last context line
+    more: tuple[KpiResult, ...] = ()  # the other KPIs of "revenue and orders yesterday"
 
     @property
     def has_chart(self) -> bool:
@@ -80,11 +83,19 @@ class Answer:
     def chart_name(self) -> str:
         return chart_filename(self.result) if self.result is not None else "chart.png"
 
+    def render(self, chart_file_id: str | None = None) -> Message:
+        """Every KPI's answer in one message; the share button and the reading come once, at the end."""
+        assert self.result is not None
+        results = (self.result, *self.more)
+        messages = [kpi_answer(r, lang=self.lang, currency=self.currency, chart_file_id=chart_file_id if i == 0 else None,
+                               share_value=self.share if i == len(results) - 1 else None, shared_by=self.shared_by,
+                               reading=self.read_as if i == len(results) - 1 else None)
+                    for i, r in enumerate(results)]
+        return messages[0] if len(messages) == 1 else combine(messages, lang=self.lang)
+
     def with_chart(self, file_id: str) -> Message:
         """The same answer with its uploaded chart shown in place of the sparkline."""
-        assert self.result is not None
-        return kpi_answer(self.result, lang=self.lang, currency=self.currency, chart_file_id=file_id,
-                          share_value=self.share, shared_by=self.shared_by)
+        return self.render(chart_file_id=file_id)
 
 
 def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -> Answer:
@@ -99,16 +110,19 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
         return Answer(catalog_message(services.catalog(), lang=who.lang))
     try:
         engine = services.kpi_engine()
-        parsed = parse_query(text, engine.catalog, now=engine.now(), tz=services.settings.tz)
+        reading = read_question(text, engine.catalog, now=engine.now(), tz=services.settings.tz,
+                                values=services.dimension_values())
         started = time.perf_counter()
-        result = engine.ask(parsed.request)
-        log.info("answered %s in %.0f ms", result.metric.key, (time.perf_counter() - started) * 1000)
+        results = answer_reading(engine, reading)
+        log.info("answered %s in %.0f ms", "+".join(reading.metrics), (time.perf_counter() - started) * 1000)
     except UnknownMetric as exc:
         short = tr(who.lang, "Unknown KPI '{name}'.", name=exc.name)
         return Answer(error_message(short, lang=who.lang, suggestions=exc.suggestions))
     except PeriodError as exc:
         short = period_problem(exc, who.lang)
         return Answer(error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS.get(who.lang, ACCEPTED_FORMS["en"])))
+    except ReadingError as exc:  # a filter value the data does not hold, a comparison that cannot be made
+        return Answer(error_message(exc.localized(who.lang), lang=who.lang, suggestions=exc.suggestions))
     except KpiError as exc:  # unknown dimension, a catalog or data problem: said as it is
         return Answer(error_message(exc.localized(who.lang), lang=who.lang))
     except Exception:  # noqa: BLE001 - the user gets an apology and a reference, the log the details
@@ -119,8 +133,10 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
     share = None if shared else share_value(text, who.lang)
     shared_by = who.user_id if shared else None
     currency = services.settings.currency
-    message = kpi_answer(result, lang=who.lang, currency=currency, share_value=share, shared_by=shared_by)
-    return Answer(message, result, who.lang, currency, share, shared_by)
+    reply = Answer(Message(text=""), results[0], who.lang, currency, share, shared_by,
+                   read_as=reading.describe(engine.catalog, who.lang), more=tuple(results[1:]))
+    reply.message = reply.render()
+    return reply
 
 
 def period_problem(exc: PeriodError, lang: str) -> str:

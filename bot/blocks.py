@@ -12,7 +12,7 @@ The implementation lives in ``bot.render`` (one module per kind of message); thi
 from __future__ import annotations
 
 from .render.answer import kpi_answer
-from .render.common import MAX_BLOCKS_MESSAGE, MAX_BLOCKS_VIEW, Message, fit
+from .render.common import MAX_BLOCKS_MESSAGE, MAX_BLOCKS_VIEW, Message, combine, fit
 from .render.guide import catalog_message, error_message, help_message
 from .render.home import home_view, progress_bar
 
@@ -21,6 +21,7 @@ __all__ = [
     "MAX_BLOCKS_VIEW",
     "Message",
     "catalog_message",
+    "combine",
     "error_message",
     "fit",
     "help_message",

@@ -94,7 +94,7 @@ class Manage:
     def run(self, text: str, who: Asked, client) -> Message | None:
         """The reply to ``/kpi goal ...`` or ``/kpi digest ...``; None when a modal was opened instead."""
         self.seed(who.team_id)
-        first, _, rest = to_plain(text).strip().partition(" ")
+        first, _, rest = to_plain(text).strip().partition(" ")  # (idempotent: the entry read it already)
         try:
             if first.lower() in GOAL_WORDS:
                 return self.goal(rest.strip(), who, client)

@@ -4,11 +4,12 @@ Slack sends references in its own syntax (with ``should_escape`` on, always): ``
 ``<@U123|alice>``, ``<!here>``, ``<!subteam^S123|@growth>``. The domain (``kpi``) knows nothing of Slack:
 it reads the plain notation a person would type in a terminal, ``#growth`` / ``#C123``, ``@U123``,
 ``@here``, ``@S123``. Every text that comes from Slack and reaches a domain parser (command text, form
-fields) goes through :func:`to_plain` once.
+fields) goes through :func:`from_slack` once.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
 # Slack's markup, and the same typed by hand (which Slack sends HTML-escaped: &lt;@U123&gt;)
@@ -35,4 +36,11 @@ def to_plain(text: str) -> str:
     return _REF.sub(_plain, text or "")
 
 
-__all__ = ["to_plain"]
+def from_slack(text: str) -> str:
+    """A text as Slack sends it (command text: references in Slack's markup, and what the user typed with
+    ``&``, ``<``, ``>`` escaped as ``&amp;``, ``&lt;``, ``&gt;``) -> what the user meant, in plain notation.
+    Called once, where a Slack text enters the app."""
+    return html.unescape(to_plain(text))
+
+
+__all__ = ["from_slack", "to_plain"]

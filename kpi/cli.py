@@ -69,16 +69,25 @@ def cmd_metrics(ctx: Context, args) -> int:
 
 def cmd_ask(ctx: Context, args) -> int:
     from kpi.metrics.formatting import result_lines
-    from kpi.metrics.query import parse_query
+    from kpi.metrics.reader import read_question
+    from kpi.metrics.reading import answer_reading
 
     text = " ".join(args.text)
     engine = ctx.kpi_engine()
-    parsed = parse_query(text, engine.catalog, now=engine.now(), tz=ctx.settings.tz)
-    result = engine.ask(parsed.request)
+    reading = read_question(text, engine.catalog, now=engine.now(), tz=ctx.settings.tz, values=ctx.dimension_values())
+    results = answer_reading(engine, reading)
+    read_as = reading.describe(engine.catalog, args.lang)
     if args.json:
-        print(json.dumps(_jsonable(result), indent=2, ensure_ascii=False))
+        out = {**_jsonable(results[0]), "reading": {**reading.as_dict(), "text": read_as}}
+        if len(results) > 1:
+            out["also"] = [_jsonable(r) for r in results[1:]]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        print("\n".join(result_lines(result, currency=ctx.settings.currency, lang=args.lang)))
+        for i, result in enumerate(results):
+            if i:
+                print()
+            print("\n".join(result_lines(result, currency=ctx.settings.currency, lang=args.lang)))
+        print("  " + tr(args.lang, "read as: {reading}", reading=read_as))
     return 0
 
 

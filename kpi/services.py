@@ -13,6 +13,7 @@ from kpi.db import cached_engine
 from kpi.errors import CatalogError, KpiError
 from kpi.metrics.catalog import Catalog, load_catalog
 from kpi.metrics.engine import KpiEngine
+from kpi.metrics.values import DimensionValues
 from kpi.settings import Settings
 
 
@@ -22,6 +23,7 @@ class Services:
         self.clock = clock
         self._catalog: Catalog | None = None
         self._engine: KpiEngine | None = None
+        self._values: DimensionValues | None = None
         self._lock = threading.Lock()
 
     def catalog(self) -> Catalog:
@@ -50,3 +52,12 @@ class Services:
                         ) from None
                     raise
             return self._engine
+
+    def dimension_values(self) -> DimensionValues:
+        """The values of each dimension in the source (for reading "in France", refusing "channel=tiktok"),
+        read on first use and again every few minutes; ``refresh()`` after an import."""
+        with self._lock:
+            if self._values is None:
+                self._values = DimensionValues.from_source(self.source(), self.catalog(),
+                                                           aliases_path=self.settings.config_dir / "dimensions.yaml")
+            return self._values

@@ -12,6 +12,7 @@ from kpi.i18n import tr
 from ..answer import Asked, answer, upload_chart
 from ..blocks import error_message
 from ..manage import ALERT_WORDS
+from ..markup import from_slack
 from ..modals import alert_modal, goal_modal
 from .deps import Deps
 
@@ -25,7 +26,7 @@ def ack_now(ack) -> None:
 def kpi_command(body, client, deps: Deps) -> None:
     who = Asked(team_id=body.get("team_id", ""), user_id=body.get("user_id", ""), channel_id=body.get("channel_id", ""))
     who.lang = deps.lang(client, who.team_id, who.user_id)
-    text = body.get("text", "") or ""
+    text = from_slack(body.get("text", "") or "")  # Slack's markup and escaping read once, here
     if deps.manage.handles(text):
         manage(body, client, deps, who, text)
         return

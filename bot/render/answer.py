@@ -41,7 +41,8 @@ _USER = re.compile(r"^<?@?([UW][A-Z0-9]{2,})>?$")
 
 def kpi_answer(result: KpiResult, *, lang: str = "en", currency: str = "USD", chart_file_id: str | None = None,
                chart_url: str | None = None, share_value: str | None = None,
-               shared_by: str | None = None) -> Message:
+               shared_by: str | None = None, reading: str | None = None) -> Message:
+    """A KPI's answer; ``reading`` (how the question was understood) closes its context line."""
     lang = lang_of(lang)
     m = result.metric
     value = format_value(result.current.value, m.format, currency=currency, lang=lang)
@@ -70,6 +71,8 @@ def kpi_answer(result: KpiResult, *, lang: str = "en", currency: str = "USD", ch
     notes = freshness(result, lang)
     if shared_by:
         notes.append(t(lang, "shared_by", user=user_ref(shared_by)))
+    if reading:
+        notes.append(t(lang, "read_as", reading=esc(reading)))
     blocks.append(context(*notes))
     if share_value is not None and not shared_by:
         blocks.append(button_row((t(lang, "share_button"), "kpi_share", share_value)))

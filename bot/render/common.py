@@ -153,3 +153,13 @@ def fit(blocks: list[dict], limit: int = MAX_BLOCKS_MESSAGE, *, lang: str = "en"
     if keep_last:
         out.append(blocks[-1])
     return out
+
+
+def combine(messages: Sequence[Message], *, lang: str = "en") -> Message:
+    """Several answers as one message ("revenue and orders yesterday"), a divider between them."""
+    blocks: list[dict] = []
+    for i, message in enumerate(messages):
+        if i:
+            blocks.append(divider())
+        blocks.extend(message.blocks)
+    return Message(text=clip_lines([m.text for m in messages]), blocks=fit(blocks, lang=lang))

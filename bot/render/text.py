@@ -32,6 +32,7 @@ STRINGS: dict[str, str] = {
     "other_n": N_("other ({n})"),
     "rows_cut": N_("Showing {shown} of {total} rows."),
     "share_button": N_("Share in channel"),
+    "read_as": N_("Read as: {reading}"),
     "shared_by": N_("Shared by {user}"),
     "blocks_cut": N_("… {n} more blocks not shown (Slack shows at most {limit})."),
     "help_title": N_("KPI Bot: what you can ask"),

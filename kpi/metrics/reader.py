@@ -15,7 +15,6 @@ read wrongly is worse than a question refused.
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import datetime, tzinfo
 
@@ -41,7 +40,7 @@ def read_question(text: str, catalog: Catalog, *, now: datetime, tz: tzinfo,
                   values: DimensionValues | None = None) -> Reading:
     """Read a question; raise ``ReadingError``, ``UnknownMetric`` or ``PeriodError`` (each naming the part
     that failed, with suggestions) when it cannot be read as asked."""
-    words = W.split_words(html.unescape(text))  # Slack escapes & < > (bot.markup reads them at the entry too)
+    words = W.split_words(text)  # (Slack's escaping is read where its texts enter: bot.markup.from_slack)
     if not [w for w in words if w.norm not in W.FILLER]:
         raise ReadingError(N_("Ask for a KPI, for example: conversion, aov last month by channel, return rate "
                               "this week."), "kpi")
@@ -100,8 +99,8 @@ def _known_value(dim: str, text: str, values: DimensionValues | None) -> str:
     found = values.value(dim, text)
     if found is None:
         raise ReadingError(N_("No {dimension} '{value}' in the data. Known: {known}."), "filter",
-                           suggestions=values.closest(text, dim), dimension=lambda lang: dimension_name(dim, lang), value=text,
-                           known=", ".join(values.closest(text, dim) or values.values(dim)[:8]))
+                           suggestions=[f"{dim}={v}" for v in values.closest(text, dim, fallback=False)], dimension=lambda lang: dimension_name(dim, lang), value=text,
+                           known=", ".join(values.values(dim)[:20]))
     return found
 
 
@@ -367,8 +366,11 @@ def _leftovers(words, catalog: Catalog, values: DimensionValues | None, metrics:
         raise PeriodError(text, ACCEPTED_FORMS["en"])
     if values is not None:
         known = values.closest(text)
+        close = values.closest(text, fallback=False) if len(rest) == 1 else []
+        # what was probably meant, as whole questions: the word replaced by a value the data holds
+        asked = [" ".join(value if k == i else w.raw for k, w in enumerate(words)) for value in close]
         raise ReadingError(N_("I don't know '{value}': it is not a KPI, a period, or a value of the data "
-                              "(such as {known})."), "filter", suggestions=known, value=text,
+                              "(such as {known})."), "filter", suggestions=asked, value=text,
                            known=", ".join(known) or "—")
     raise ReadingError(N_("I don't know '{value}': it is not a KPI or a period."), "filter", value=text)
 

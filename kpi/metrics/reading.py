@@ -1,8 +1,9 @@
-"""What a question was read as (``Reading``), and why one could not be (``ReadingError``)."""
+"""What a question was read as (``Reading``), why one could not be (``ReadingError``), and the answers to a
+reading (``answer_reading``: one result per KPI, ranked breakdowns ordered best or worst first)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kpi.errors import QueryError
 from kpi.i18n import tr
@@ -67,3 +68,30 @@ class ReadingError(QueryError):
         self.part = part
         self.suggestions = list(suggestions or [])
         super().__init__(message, **values)
+
+
+def answer_reading(engine, reading: Reading) -> list:
+    """Ask the engine every request of a reading; a ranked breakdown ("which channel converts best", "top 5
+    countries") is asked for every group and ordered by the KPI's value, best first for the KPI (the lowest
+    return rate is the best), then cut to the number asked."""
+    results = []
+    for request in reading.requests():
+        if reading.rank and request.breakdown:
+            result = engine.ask(replace(request, top=RANK_GROUPS))
+            results.append(rank_breakdown(result, reading.rank, reading.top or 3))
+        else:
+            results.append(engine.ask(request))
+    return results
+
+
+RANK_GROUPS = 1000  # "every group" of a dimension when ranking (dimensions people rank are small)
+
+
+def rank_breakdown(result, rank: str, top: int):
+    """The breakdown ordered best (or worst) first by the KPI's value (no value: last), cut to ``top`` rows."""
+    higher = result.metric.higher_is_better
+    best_first = (rank == "best") == bool(higher)
+    rows = [r for r in result.breakdown if not r.is_other]
+    known = sorted((r for r in rows if r.value.value is not None), key=lambda r: r.value.value, reverse=best_first)
+    ordered = known + [r for r in rows if r.value.value is None]
+    return replace(result, breakdown=ordered[:top])

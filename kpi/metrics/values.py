@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 from babel import Locale
-from sqlalchemy import MetaData, Table, distinct, select
+from sqlalchemy import MetaData, Table, select
 from sqlalchemy.engine import Engine
 
 from kpi.i18n import LANGUAGES
@@ -95,7 +95,7 @@ class DimensionValues:
                             col = table.c[column_name]
                         except Exception:  # noqa: BLE001 - a table or column the source lacks: no values from it
                             continue
-                        rows = conn.execute(select(distinct(col)).where(col.is_not(None)).limit(MAX_VALUES))
+                        rows = conn.execute(select(col).distinct().where(col.is_not(None)).limit(MAX_VALUES))
                         found.setdefault(dim, set()).update(str(r[0]) for r in rows)
             return {d: tuple(sorted(v)) for d, v in found.items()}
 
@@ -176,15 +176,15 @@ class DimensionValues:
         self._ensure()
         return sorted(self._words, key=lambda w: (-len(w.split()), -len(w)))
 
-    def closest(self, text: str, dimension: str | None = None, n: int = 5) -> list[str]:
-        """Known values that look like ``text`` (all of the dimension's values if none does)."""
+    def closest(self, text: str, dimension: str | None = None, n: int = 5, *, fallback: bool = True) -> list[str]:
+        """Known values that look like ``text`` (with ``fallback``, the dimension's values if none does)."""
         self._ensure()
         dims = [dimension] if dimension else list(self._values)
         pool = {normalise(v): v for d in dims for v in self._values.get(d, ())}
         pool.update({w: pairs[0][1] for w, pairs in self._words.items() if any(d in dims for d, _ in pairs)})
         close = difflib.get_close_matches(normalise(text), list(pool), n=n * 2, cutoff=0.6)
         out = list(dict.fromkeys(pool[c] for c in close))
-        if not out and dimension:
+        if not out and dimension and fallback:
             out = list(self._values.get(dimension, ()))
         return out[:n]
 
