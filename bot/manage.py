@@ -130,7 +130,8 @@ class Manage:
                 return plain(tr(who.lang, "Goal #{id} archived.", id=goal.id))
             if not args.strip():
                 return None  # the listener opens the modal
-            spec = parse_goal(args, engine.catalog, today=self.today(), tz=self.services.settings.tz)
+            spec = parse_goal(args, engine.catalog, today=self.today(), tz=self.services.settings.tz,
+                              values=self.services.dimension_values())
             check = smart_check(engine, spec, today=self.today(), lang=who.lang)
             goal = store.add(spec, created_by=who.user_id)
             return smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
@@ -220,7 +221,8 @@ class Manage:
             return plain(tr(who.lang, "Alert rule #{id} muted until {time}.", id=rule_id, time=when))
         if not args.strip():
             return None  # the form
-        spec = parse_rule(args, catalog, tz_name=self.services.settings.timezone)
+        spec = parse_rule(args, catalog, tz_name=self.services.settings.timezone,
+                          values=self.services.dimension_values())
         if not spec.channel:
             from dataclasses import replace
 

@@ -50,7 +50,8 @@ def cmd_goals_add(ctx: Services, args) -> int:
 
     team, _ = team_of(ctx, args)
     engine = ctx.kpi_engine()
-    spec = parse_goal(" ".join(args.text), engine.catalog, today=_today(ctx), tz=ctx.settings.tz)
+    spec = parse_goal(" ".join(args.text), engine.catalog, today=_today(ctx), tz=ctx.settings.tz,
+                      values=ctx.dimension_values())
     lang = lang_for(ctx, args)
     check = smart_check(engine, spec, today=_today(ctx), lang=lang)
     goal = Goals(ctx.state(), team).add(spec, created_by="cli")
@@ -238,7 +239,8 @@ def cmd_alerts_add(ctx: Services, args) -> int:
     from kpi.alerts.rules import parse_rule
 
     _, _, rules, _ = _rules(ctx, args)
-    spec = parse_rule(" ".join(args.text), ctx.catalog(), tz_name=ctx.settings.timezone)
+    spec = parse_rule(" ".join(args.text), ctx.catalog(), tz_name=ctx.settings.timezone,
+                      values=ctx.dimension_values())
     if not spec.channel:
         raise KpiError("say where to post: add 'in #channel' to the rule")
     r = rules.add(spec, created_by="cli")

@@ -29,7 +29,8 @@ def check_goal(deps: Deps, view) -> None:
     equal to the baseline, a relative target without history...); raises GoalError."""
     engine = deps.services.kpi_engine()
     today = deps.manage.today()
-    spec = parse_goal(goal_text(view["state"]["values"]), engine.catalog, today=today, tz=deps.services.settings.tz)
+    spec = parse_goal(goal_text(view["state"]["values"]), engine.catalog, today=today, tz=deps.services.settings.tz,
+                      values=deps.services.dimension_values())
     smart_check(engine, spec, today=today)
 
 
@@ -48,7 +49,7 @@ def goal_submitted(body, view, client, deps: Deps) -> None:
 
 def _check_rule(deps: Deps, view):
     return parse_rule(alert_text(view["state"]["values"]), deps.services.catalog(),
-                      tz_name=deps.services.settings.timezone)
+                      tz_name=deps.services.settings.timezone, values=deps.services.dimension_values())
 
 
 def alert_submitted_ack(ack, body, view, client, deps: Deps) -> None:

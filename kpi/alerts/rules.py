@@ -28,6 +28,7 @@ from kpi.errors import QueryError, UnknownMetric
 from kpi.i18n import N_, tr
 from kpi.metrics.catalog import Catalog, Metric, normalise
 from kpi.metrics.query import take_filters
+from kpi.metrics.values import DimensionValues, checked_filters
 from kpi.refs import USER_ID, take_channels
 
 CONDITIONS = ("above", "below", "change_above", "change_below")
@@ -98,8 +99,9 @@ dans sur a au aux me us notify notifier post poster to and et rule regle warn te
 mentionner ping channel canal please svp stp rate""".split()) - {"rate"}
 
 
-def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC") -> RuleSpec:
-    """Parse an alert rule; raises ``RuleError`` (with ``field``) or ``UnknownRuleMetric``."""
+def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC", values: DimensionValues | None = None) -> RuleSpec:
+    """Parse an alert rule; raises ``RuleError`` (with ``field``) or ``UnknownRuleMetric``. With ``values`` (the
+    data's), a filter value the data does not hold is refused."""
     try:
         ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -225,7 +227,7 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC") -> RuleSpec
             message = (N_("The clear threshold must be at or below the threshold ({threshold}).") if up
                        else N_("The clear threshold must be at or above the threshold ({threshold})."))
             raise RuleError(message, "clear_threshold", threshold=_show(threshold, metric, condition))
-    _check_filters(catalog, metric, filters)
+    filters = checked_filters(catalog, metric, filters, values, error=RuleError)
     return RuleSpec(metric=metric.key, condition=condition, threshold=threshold, clear_threshold=clear,
                     channel=channel, mention=mention, timezone=tz_name, filters=filters, text=text, **fields)
 
@@ -267,15 +269,6 @@ def _take_mentions(raw: str) -> tuple[str | None, str]:
 
 def _take_filters(s: str, catalog: Catalog):
     return take_filters(s, catalog, sep=" | ")
-
-
-def _check_filters(catalog: Catalog, metric: Metric, filters) -> None:
-    allowed = catalog.dimensions_of(metric)
-    for dim, _ in filters:
-        if dim not in allowed:
-            raise RuleError("{name} cannot be filtered by '{dimension}'; it can by: {allowed}.", "filters",
-                            name=metric.name, dimension=dim,
-                            allowed=lambda lang: ", ".join(allowed) if allowed else tr(lang, "nothing"))
 
 
 def _clock(h: str, m: str | None) -> str:

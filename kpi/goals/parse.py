@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from kpi.i18n import N_, tr
 from kpi.metrics.catalog import Catalog, Metric, normalise
 from kpi.metrics.query import take_filters
+from kpi.metrics.values import DimensionValues
 from kpi.refs import USER_ID, take_channels
 
 from .spec import (
@@ -78,9 +79,11 @@ responsable pilote proprietaire channel canal dans post poster notify et de du d
 augmenter atteindre hausse baisse reduire diminuer passer faire pour sur en au aux by""".split())
 
 
-def parse_goal(text: str, catalog: Catalog, *, today: date | datetime, tz: tzinfo | None = None) -> GoalSpec:
+def parse_goal(text: str, catalog: Catalog, *, today: date | datetime, tz: tzinfo | None = None,
+               values: DimensionValues | None = None) -> GoalSpec:
     """Parse a goal; raises ``GoalError`` (with ``field``) or ``UnknownGoalMetric`` (an ``UnknownMetric``
-    too, with suggestions). ``today`` is the shop's local date (a datetime is converted with ``tz``)."""
+    too, with suggestions). ``today`` is the shop's local date (a datetime is converted with ``tz``); with
+    ``values`` (the data's), a filter value the data does not hold is refused."""
     if isinstance(today, datetime):
         today = (today.astimezone(tz) if tz is not None and today.tzinfo is not None else today).date()
     raw = html.unescape(text or "")
@@ -121,7 +124,7 @@ def parse_goal(text: str, catalog: Catalog, *, today: date | datetime, tz: tzinf
         watch_text = m["list"]
         s = _cut(s, m)
     metric = _find_metric(s, catalog)
-    check_filters(catalog, metric, filters)
+    filters = check_filters(catalog, metric, filters, values)
     watch = _watch_list(watch_text, catalog) if watch_text.strip() else default_watch(metric.key, catalog)
 
     if target_raw is None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from kpi.errors import QueryError, UnknownMetric
-from kpi.i18n import tr
 from kpi.metrics.catalog import Catalog, Metric
+from kpi.metrics.values import DimensionValues, checked_filters
 
 TARGET_KINDS = ("absolute", "relative_pct", "relative_pt")
 FIELDS = ("metric", "target", "deadline", "baseline", "owner", "channel", "watch")
@@ -105,10 +105,9 @@ def default_watch(metric: str, catalog: Catalog) -> tuple[str, ...]:
     return tuple(k for k in DEFAULT_WATCH.get(metric, ()) if k in catalog.metrics)
 
 
-def check_filters(catalog: Catalog, metric: Metric, filters) -> None:
-    allowed = catalog.dimensions_of(metric)
-    for dim, _ in filters:
-        if dim not in allowed:
-            raise GoalError("{name} cannot be filtered by '{dimension}'; it can by: {allowed}.", "metric",
-                            name=metric.name, dimension=dim,
-                            allowed=lambda lang: ", ".join(allowed) if allowed else tr(lang, "nothing"))
+def check_filters(catalog: Catalog, metric: Metric, filters, values: DimensionValues | None = None):
+    """The goal's filters, checked (a dimension the KPI has, a value the data holds) and in the data's own
+    values ('france' -> 'FR')."""
+    return checked_filters(catalog, metric, filters, values, error=GoalError, dimension_field="metric")
+
+

@@ -21,7 +21,7 @@ from babel import Locale
 from sqlalchemy import MetaData, Table, select
 from sqlalchemy.engine import Engine
 
-from kpi.i18n import LANGUAGES
+from kpi.i18n import LANGUAGES, N_, tr
 
 from .model import Catalog, normalise
 
@@ -190,3 +190,36 @@ class DimensionValues:
 
 
 __all__ = ["DimensionValues", "load_aliases"]
+
+
+def checked_filters(catalog: Catalog, metric, filters, values: DimensionValues | None, *, error,
+                    dimension_field: str = "filters"):
+    """The filters of a goal or an alert rule, each dimension one the KPI has and each value one the data
+    holds (any word for it: 'france' -> 'FR'). ``error(msgid, field, **values)`` builds the exception to raise;
+    without ``values`` (no source at hand) only the dimensions are checked."""
+    allowed = catalog.dimensions_of(metric)
+    out = []
+    for dim, vals in filters:
+        if dim not in allowed:
+            raise error(N_("{name} cannot be filtered by '{dimension}'; it can by: {allowed}."), dimension_field,
+                        name=metric.name, dimension=dim,
+                        allowed=lambda lang: ", ".join(allowed) if allowed else tr(lang, "nothing"))
+        if values is None or not values.values(dim):
+            out.append((dim, tuple(vals)))
+            continue
+        found = []
+        for v in vals:
+            value = values.value(dim, v)
+            if value is None:
+                raise error(N_("No {dimension} '{value}' in the data. Known: {known}."), "filters", value=v,
+                            dimension=lambda lang, d=dim: _dimension_name(d, lang),
+                            known=", ".join(values.values(dim)[:20]))
+            found.append(value)
+        out.append((dim, tuple(found)))
+    return tuple(out)
+
+
+def _dimension_name(dim: str, lang: str) -> str:
+    from .formatting import dimension_name  # (formatting reads the catalog: imported when needed)
+
+    return dimension_name(dim, lang)
