@@ -23,7 +23,7 @@ from .common import (
     header,
     section,
 )
-from .text import DEFAULT_EXAMPLES, colon, dimension, t
+from .text import DEFAULT_EXAMPLES, MANAGE_EXAMPLES, colon, dimension, t
 
 MAX_EXAMPLES = 10
 MAX_SUGGESTIONS = 5
@@ -39,6 +39,9 @@ def help_message(*, lang: str = "en", examples: list[str] | None = None) -> Mess
     blocks = [header(t(lang, "help_title")), section(t(lang, "help_usage"))]
     if shown:
         blocks.append(section(f"*{t(lang, 'examples')}*\n" + "\n".join(f"• {code(esc(e))}" for e in shown)))
+    blocks.append(context(t(lang, "ask_freely")))
+    manage = [_command(e) for e in MANAGE_EXAMPLES.get(lang, MANAGE_EXAMPLES["en"])]
+    blocks.append(section(f"*{t(lang, 'manage_examples')}*\n" + "\n".join(f"• {code(esc(e))}" for e in manage)))
     blocks.append(section(code_list(t(lang, "periods"), forms)))
     blocks.append(context(t(lang, "help_more")))
     text = clip_lines([t(lang, "help_title"), _unmark(t(lang, "help_usage")), *map(esc, shown)])

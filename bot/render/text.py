@@ -39,6 +39,8 @@ STRINGS: dict[str, str] = {
     "help_usage": N_("`/kpi &lt;kpi&gt; [period] [vs previous|vs last year] [by dimension]`\n    a KPI over a period (default: the last 7 days), compared and broken down\n`/kpi list`    every KPI I know, with its dimensions\n`/kpi help`    this message"),
     "help_more": N_("Also: `channel=email` to filter, `top 5` for a longer breakdown, `daily`, `weekly` or `monthly` for the chart."),
     "examples": N_("Examples"),
+    "ask_freely": N_("Ask the way you would say it: the KPI, a period, `vs last year`, `on mobile`, `in France`, `by channel`, `top 5`, in any order. Each answer says how it read the question."),
+    "manage_examples": N_("Goals, digests and alerts"),
     "periods": N_("Periods I understand"),
     "catalog_title": N_("KPIs you can ask for"),
     "catalog_count": N_("{n} KPIs. Ask with `/kpi &lt;name&gt;`, for example `/kpi {example}`."),
@@ -85,6 +87,16 @@ DEFAULT_EXAMPLES = {
            "taux de retour cette semaine", "commandes hier canal=email"],
     "de": ["Konversionsrate", "Umsatz letzten Monat vs Vorjahr", "Bestellwert diesen Monat nach Kanal",
            "Retourenquote diese Woche", "Bestellungen gestern Kanal=email"],
+}
+
+# goal, digest and alert commands, in each language's own words (they are parsed, not translated)
+MANAGE_EXAMPLES = {
+    "en": ["goal add revenue +10% by 2026-12-31", "goal list", "digest add #growth 08:00 mon-fri",
+           "alert add return rate above 8% over 7 days in #ops", "alert list"],
+    "fr": ["objectif ajouter commandes +15 % ce trimestre", "objectif liste", "résumé ajouter #croissance 08:00 lun-ven",
+           "alerte ajouter taux de retour au-dessus de 8 % sur 7 jours", "alerte liste"],
+    "de": ["ziel hinzufügen Umsatz +10% by 2026-12-31", "ziel liste", "bericht hinzufügen #wachstum 08:00 mon-fri",
+           "alarm hinzufügen Retourenquote above 8% over 7 days", "alarm liste"],
 }
 
 # typography that is the language's own, not a translation: French puts a space before a colon
