@@ -11,16 +11,28 @@ English and French labels are derived from that key.
 
 from __future__ import annotations
 
-import calendar
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from babel.dates import get_month_names
 
 from kpi.errors import PeriodError
 from kpi.i18n import N_, babel_locale, tr, trn, trnp
+
+from .days import (
+    DAY_RANGE,
+    MONTH_WORDS,
+    WEEK_NUMBER,
+    add_months,
+    day_of,
+    midnight,
+    month_of,
+    shift,
+    today_of,
+    unit_start,
+)
 
 GRANULARITIES = ("day", "week", "month")
 
@@ -38,22 +50,11 @@ ACCEPTED_FORMS: dict[str, list[str]] = {
            "vom 2026-10-01 bis 2026-10-31"],
 }
 
-_MONTH_WORDS = {
-    **{w: i + 1 for i, w in enumerate(["january", "february", "march", "april", "may", "june", "july", "august",
-                                        "september", "october", "november", "december"])},
-    **{w: i + 1 for i, w in enumerate(["janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout",
-                                        "septembre", "octobre", "novembre", "decembre"])},
-    **{w: i + 1 for i, w in enumerate(["januar", "februar", "marz", "april", "mai", "juni", "juli", "august",
-                                        "september", "oktober", "november", "dezember"])},
-    "jan": 1, "janv": 1, "feb": 2, "fev": 2, "fevr": 2, "mar": 3, "apr": 4, "avr": 4, "jun": 6, "jul": 7,
-    "juil": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10, "nov": 11, "dec": 12,
-    "jaen": 1, "maerz": 3, "mrz": 3, "okt": 10, "dez": 12,
-}
 
 # canonical key -> phrases (accents removed, lower case, after leading articles are dropped)
 _PHRASES = {
-    "today": ["today", "aujourd'hui", "aujourdhui", "aujourd hui", "heute"],
-    "yesterday": ["yesterday", "hier", "gestern"],
+    "today": ["today", "todays", "aujourd'hui", "aujourdhui", "aujourd hui", "du jour", "heute", "heutige"],
+    "yesterday": ["yesterday", "yesterdays", "hier", "d'hier", "gestern", "gestrige", "gestrigen"],
     "this_week": ["this week", "current week", "cette semaine", "diese woche", "dieser woche", "aktuelle woche"],
     "this_month": ["this month", "current month", "ce mois", "ce mois-ci", "ce mois ci", "diesen monat",
                    "dieser monat", "diesem monat", "aktueller monat"],
@@ -87,7 +88,7 @@ _ROLL_UNITS = {"d": "days", "day": "days", "days": "days", "j": "days", "jour": 
                "monat": "months", "monate": "months", "monaten": "months"}
 
 _DATE = r"(\d{4}-\d{2}-\d{2})"
-_LEADING = re.compile(r"^(?:(?:in|for|during|over|the|on|en|pour|sur|durant|pendant|le|la|les|im|am|fur|die|der|den|dem"
+_LEADING = re.compile(r"^(?:(?:in|for|during|over|the|on|en|pour|sur|durant|pendant|le|la|les|ces|im|am|fur|die|der|den|dem"
                       r"|wahrend|uber)\s+|l')+")
 _RANGE = re.compile(rf"(?:du|from|between|vom|von|zwischen)?\s*{_DATE}\s*(?:\.\.\.?|to|until|au|a|-|–|—|and|et|bis|und)"
                     rf"\s*{_DATE}")
@@ -133,8 +134,8 @@ class Period:
         count × unit; a calendar period that is not over keeps its elapsed days, clipped at the end of
         the earlier unit (March 1..30 → February 1..28)."""
         start, end = self.start.date(), self.end.date()
-        earlier = _shift(start, self.unit, -self.count)
-        if _shift(start, self.unit, self.count) == end:  # whole units
+        earlier = shift(start, self.unit, -self.count)
+        if shift(start, self.unit, self.count) == end:  # whole units
             new_end = start
         else:
             new_end = min(earlier + timedelta(days=(end - start).days), start)
@@ -147,8 +148,8 @@ class Period:
         start, end = self.start.date(), self.end.date()
         if self.unit == "week":
             return self._derived(start - timedelta(weeks=52), end - timedelta(weeks=52))
-        last = _add_months(end - timedelta(days=1), -12)
-        return self._derived(_add_months(start, -12), last + timedelta(days=1))
+        last = add_months(end - timedelta(days=1), -12)
+        return self._derived(add_months(start, -12), last + timedelta(days=1))
 
     def buckets(self, granularity: str) -> list[tuple[datetime, datetime]]:
         """Consecutive [start, end) local ranges covering the period: days, ISO weeks or calendar
@@ -158,8 +159,8 @@ class Period:
         tz = self.start.tzinfo
         day, stop, out = self.start.date(), self.end.date(), []
         while day < stop:
-            nxt = min(_shift(_unit_start(day, granularity), granularity, 1), stop)
-            out.append((_midnight(day, tz), _midnight(nxt, tz)))
+            nxt = min(shift(unit_start(day, granularity), granularity, 1), stop)
+            out.append((midnight(day, tz), midnight(nxt, tz)))
             day = nxt
         return out
 
@@ -177,7 +178,7 @@ class Period:
 
 def parse_period(text: str, *, now: datetime, tz: tzinfo) -> Period:
     """Parse an English or French period; raise PeriodError, with the accepted forms, if it cannot."""
-    today = _today(now, tz)
+    today = today_of(now, tz)
     try:
         key = _to_key(_normalise(text), today)
         return _build(key, today, tz, text)
@@ -187,12 +188,12 @@ def parse_period(text: str, *, now: datetime, tz: tzinfo) -> Period:
 
 def default_period(*, now: datetime, tz: tzinfo) -> Period:
     """The last 7 complete days."""
-    return _build("last_7_days", _today(now, tz), tz, "last 7 days")
+    return _build("last_7_days", today_of(now, tz), tz, "last 7 days")
 
 
 def day_range(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
     """Local midnights for the dates [start, end)."""
-    return _midnight(start, tz), _midnight(end, tz)
+    return midnight(start, tz), midnight(end, tz)
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -231,8 +232,22 @@ def _to_key(s: str, today: date) -> str:
     for pattern in _ROLLING:
         if (m := pattern.fullmatch(s)) and m[2] in _ROLL_UNITS and int(m[1]) > 0:
             return f"last_{int(m[1])}_{_ROLL_UNITS[m[2]]}"
-    if (m := _MONTH_YEAR.fullmatch(s)) and (m[1] or m[4]) in _MONTH_WORDS:
-        month = _MONTH_WORDS[m[1] or m[4]]
+    if m := WEEK_NUMBER.fullmatch(s):  # week 46, semaine 47, KW 46: an ISO week, this year's unless future
+        week, year = int(m[1]), int(m[2]) if m[2] else today.isocalendar()[0]
+        if not m[2] and date.fromisocalendar(year, week, 1) > today:
+            year -= 1
+        return f"{year}-W{week:02d}"
+    if day := day_of(s, today):
+        return day.isoformat()
+    if m := DAY_RANGE.fullmatch(s):  # nov 1 to nov 15, du 1er au 15 novembre, vom 1. bis 15. november
+        last = day_of(m[2], today)
+        first = day_of(m[1], today) or (day_of(f"{m[1]} {month_of(m[2])}", today) if last else None)
+        if first and last:
+            if first > last and first.year == last.year and not re.search(r"\d{4}", m[1]):
+                first = first.replace(year=first.year - 1)
+            return f"{first}..{last}"
+    if (m := _MONTH_YEAR.fullmatch(s)) and (m[1] or m[4]) in MONTH_WORDS:
+        month = MONTH_WORDS[m[1] or m[4]]
         year = m[2] or m[3] or (today.year if month <= today.month else today.year - 1)
         return f"{year}-{month:02d}"
     raise ValueError(s)
@@ -247,23 +262,23 @@ def _build(key: str, today: date, tz: tzinfo, text: str) -> Period:
         start, full_end, rolling = today - timedelta(days=1), today, True
     elif m := re.fullmatch(r"last_(\d+)_(days|weeks|months)", key):
         unit, count, rolling = m[2][:-1], int(m[1]), True
-        full_end = _unit_start(today, unit)
-        start = _shift(full_end, unit, -count)
+        full_end = unit_start(today, unit)
+        start = shift(full_end, unit, -count)
     elif key.startswith(("this_", "last_")) or key in _TD_UNITS:
         unit = _TD_UNITS.get(key) or key[5:]
-        start = _unit_start(today, unit)
+        start = unit_start(today, unit)
         if key.startswith("last_"):
-            start = _shift(start, unit, -1)
-        full_end = _shift(start, unit, 1)
+            start = shift(start, unit, -1)
+        full_end = shift(start, unit, 1)
     elif m := re.fullmatch(r"(\d{4})-(\d{2})", key):
         unit, start = "month", date(int(m[1]), int(m[2]), 1)
-        full_end = _shift(start, unit, 1)
+        full_end = shift(start, unit, 1)
     elif m := re.fullmatch(r"q(\d)_(\d{4})", key):
         unit, start = "quarter", date(int(m[2]), 3 * int(m[1]) - 2, 1)
-        full_end = _shift(start, unit, 1)
+        full_end = shift(start, unit, 1)
     elif re.fullmatch(r"\d{4}", key):
         unit, start = "year", date(int(key), 1, 1)
-        full_end = _shift(start, unit, 1)
+        full_end = shift(start, unit, 1)
     elif m := re.fullmatch(r"(\d{4})-W(\d{2})", key):
         unit, start = "week", date.fromisocalendar(int(m[1]), int(m[2]), 1)
         full_end = start + timedelta(weeks=1)
@@ -334,52 +349,31 @@ def _natural_key(start: date, end: date, unit: str) -> str:
         year, week, _ = start.isocalendar()
         return f"{year}-W{week:02d}"
     if unit in ("month", "quarter", "year") and start.day == 1:
-        if end == _shift(start, "year", 1) and start.month == 1:
+        if end == shift(start, "year", 1) and start.month == 1:
             return str(start.year)
-        if end == _shift(start, "quarter", 1) and start.month % 3 == 1:
+        if end == shift(start, "quarter", 1) and start.month % 3 == 1:
             return f"q{start.month // 3 + 1}_{start.year}"
-        if end == _shift(start, "month", 1):
+        if end == shift(start, "month", 1):
             return f"{start.year}-{start.month:02d}"
     if end == start + timedelta(days=1):
         return start.isoformat()
     return f"{start}..{end - timedelta(days=1)}"
 
 
-# -- calendar arithmetic on dates ------------------------------------------------------------------
-
-
-def _today(now: datetime, tz: tzinfo) -> date:
-    """The local date of ``now`` (a naive ``now`` is taken as local time)."""
-    return (now.replace(tzinfo=tz) if now.tzinfo is None else now.astimezone(tz)).date()
-
-
-def _midnight(day: date, tz: tzinfo | None) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz)
-
-
 def _make(start: date, end: date, full_end: date, unit: str, count: int, rolling: bool, key: str,
           tz: tzinfo | None) -> Period:
-    return Period(_midnight(start, tz), _midnight(end, tz), _midnight(full_end, tz), _label(key, "en"),
+    return Period(midnight(start, tz), midnight(end, tz), midnight(full_end, tz), _label(key, "en"),
                   unit, count, rolling, key)
 
 
-def _add_months(day: date, months: int) -> date:
-    year, month0 = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
+_GLUE = ("in for during over the on en pour sur durant pendant le la les ces im am fur die der den dem wahrend uber l' "
+         "du de d' from between to until till through au a bis und and et vom von zwischen last past previous trailing "
+         "letzte letzten vergangene vergangenen derniers dernieres precedents precedentes depuis debut seit so far "
+         "jusqu'ici bisher week wk semaine sem kw woche calendar quarter quartal trimestre st nd rd th er eme of")
 
 
-def _shift(day: date, unit: str, n: int) -> date:
-    if unit in ("day", "week"):
-        return day + timedelta(days=n * (7 if unit == "week" else 1))
-    return _add_months(day, n * {"month": 1, "quarter": 3, "year": 12}[unit])
-
-
-def _unit_start(day: date, unit: str) -> date:
-    if unit == "day":
-        return day
-    if unit == "week":
-        return day - timedelta(days=day.weekday())
-    if unit == "year":
-        return date(day.year, 1, 1)
-    months = 3 if unit == "quarter" else 1
-    return date(day.year, (day.month - 1) // months * months + 1, 1)
+def period_vocabulary() -> frozenset[str]:
+    """Every word a period phrase may hold, besides numbers: a reader tries only runs of these words."""
+    words = {w for phrases in _PHRASES.values() for p in phrases for w in p.split()}
+    words |= set(MONTH_WORDS) | set(_ROLL_UNITS) | set(_GLUE.split())
+    return frozenset(words)

@@ -23,14 +23,14 @@ from kpi.i18n import N_
 
 from . import words as W
 from .catalog import Catalog
-from .formatting import dimension_name
-from .periods import ACCEPTED_FORMS, Period, default_period, parse_period
+from .filters import check_dimensions, key_value_filters, word_filters
+from .periods import ACCEPTED_FORMS, Period, default_period, parse_period, period_vocabulary
 from .reading import Reading, ReadingError
+from .typos import correct, vocabulary
 from .values import DimensionValues
 
 MAX_PERIOD_WORDS = 7
 
-_FILTER_KV = re.compile(r"^([a-z_]+)\s*[=:]\s*(.+)$")
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -41,23 +41,26 @@ def read_question(text: str, catalog: Catalog, *, now: datetime, tz: tzinfo,
     """Read a question; raise ``ReadingError``, ``UnknownMetric`` or ``PeriodError`` (each naming the part
     that failed, with suggestions) when it cannot be read as asked."""
     words = W.split_words(text)  # (Slack's escaping is read where its texts enter: bot.markup.from_slack)
-    if not [w for w in words if w.norm not in W.FILLER]:
+    while hit := W.find(words, W.FILLER_PHRASES):  # "Guten Morgen" is a greeting, not tomorrow
+        W.take(words, hit[0], hit[1])
+    words = correct(words, vocabulary(catalog, values))
+    if not [w for w in words if w.norm not in W.FILLER and not w.used]:
         raise ReadingError(N_("Ask for a KPI, for example: conversion, aov last month by channel, return rate "
                               "this week."), "kpi")
     filters: dict[str, list[str]] = {}
-    _key_value_filters(words, catalog, values, filters)
+    key_value_filters(words, catalog, values, filters)
     compare, compare_period = _comparison(words, now=now, tz=tz)
     granularity = _granularity(words)
-    top, rank = _top_and_rank(words)
-    breakdown, verb_metric, rank2 = _breakdown(words, catalog)
-    rank = rank or rank2
+    breakdown, verb_metric, rank, top = _breakdown(words, catalog)
+    top2, rank2 = _top_and_rank(words)
+    rank, top = rank or rank2, top or top2
     if breakdown and top and not rank:
         rank = "best"
     metrics = _metrics(words, catalog)
     if verb_metric and not metrics:
         metrics = [verb_metric]
     period, period_text = _period(words, now=now, tz=tz)
-    _word_filters(words, values, filters)
+    word_filters(words, values, filters)
     _leftovers(words, catalog, values, metrics, now=now, tz=tz)
     if not metrics:
         raise ReadingError(N_("Which KPI? For example: conversion, aov last month by channel, return rate this week."),
@@ -72,36 +75,10 @@ def read_question(text: str, catalog: Catalog, *, now: datetime, tz: tzinfo,
                                other=compare_period.describe)
     if rank and not breakdown:
         rank = None
+    check_dimensions(catalog, metrics, filters, breakdown)
     return Reading(metrics=tuple(dict.fromkeys(metrics)), period=period, compare=compare,
                    filters=tuple((d, tuple(v)) for d, v in filters.items()), breakdown=breakdown,
                    top=top if breakdown else None, rank=rank, granularity=granularity, period_text=period_text)
-
-
-def _key_value_filters(words, catalog: Catalog, values: DimensionValues | None, filters: dict) -> None:
-    """``channel=email``, ``pays=France``, ``country:FR,DE``."""
-    dims = set(W.DIMENSIONS) | {d for ms in catalog.measures.values() for d in ms.dimensions}
-    for w in words:
-        m = _FILTER_KV.match(w.norm)
-        if w.used or not m or m[1] not in dims:
-            continue
-        dim = W.DIMENSIONS.get(m[1], m[1])
-        raw = _FILTER_KV.match(w.raw.lower().replace("’", "'"))
-        raw_values = [v for v in re.split(r"[,/]", w.raw.split("=", 1)[-1] if "=" in w.raw else w.raw.split(":", 1)[-1])
-                      if v] if raw else []
-        for v in raw_values:
-            filters.setdefault(dim, []).append(_known_value(dim, v, values))
-        w.used = True
-
-
-def _known_value(dim: str, text: str, values: DimensionValues | None) -> str:
-    if values is None or not values.values(dim):
-        return text
-    found = values.value(dim, text)
-    if found is None:
-        raise ReadingError(N_("No {dimension} '{value}' in the data. Known: {known}."), "filter",
-                           suggestions=[f"{dim}={v}" for v in values.closest(text, dim, fallback=False)], dimension=lambda lang: dimension_name(dim, lang), value=text,
-                           known=", ".join(values.values(dim)[:20]))
-    return found
 
 
 def _comparison(words, *, now, tz) -> tuple[str | None, Period | None]:
@@ -119,7 +96,7 @@ def _comparison(words, *, now, tz) -> tuple[str | None, Period | None]:
             continue
         n = hit[1]
         j = i + n
-        while j < len(words) and words[j].norm in ("the", "la", "le", "l'", "dem", "der", "den", "die", "same"):
+        while j < len(words) and words[j].norm in ("the", "la", "le", "l'", "dem", "der", "den", "die"):
             j += 1
         if y := W.find(words[j:j + 8], W.YEAR_TARGETS):
             if y[0] == 0:
@@ -129,16 +106,34 @@ def _comparison(words, *, now, tz) -> tuple[str | None, Period | None]:
             if p[0] == 0:
                 W.take(words, i, j - i + p[1])
                 return "previous", None
-        for size in range(min(MAX_PERIOD_WORDS, len(words) - j), 0, -1):
+        run = _period_run(words, j)
+        for size in range(run, 0, -1):
             if not W.free(words, j, size):
                 continue
+            phrase = W.phrase(words, j, size)
+            if year_suffix := re.search(r"\s(?:last year|l' ?an dernier|l' ?annee derniere|de l' ?an dernier|im vorjahr"
+                                        r"|vorjahr|des vorjahres|a year ago)$", phrase):
+                W.take(words, i, j - i + size)  # "october vs october last year": the same period a year earlier
+                del year_suffix
+                return "year", None
             try:
-                other = parse_period(W.phrase(words, j, size), now=now, tz=tz)
+                other = parse_period(phrase, now=now, tz=tz)
             except PeriodError:
                 continue
             W.take(words, i, j - i + size)
             return "relative", other
     return "previous", None
+
+
+def _period_run(words, j: int) -> int:
+    """How many words from ``j`` on could belong to a period (numbers, month names, period words)."""
+    vocabulary = period_vocabulary()
+    n = 0
+    while j + n < len(words) and not words[j + n].used and n < MAX_PERIOD_WORDS and (
+            words[j + n].norm in vocabulary or words[j + n].norm[:1].isdigit()
+            or re.fullmatch(r"[qt][1-4]", words[j + n].norm)):
+        n += 1
+    return n
 
 
 def _relative(period: Period, other: Period) -> str | None:
@@ -194,7 +189,7 @@ def _breakdown(words, catalog: Catalog) -> tuple[str | None, str | None, str | N
     dims = {k: v for k, v in W.DIMENSIONS.items()}
     catalog_dims = {d for ms in catalog.measures.values() for d in ms.dimensions}
     dims.update({d: d for d in catalog_dims})
-    breakdown = verb = rank = None
+    breakdown = verb = rank = top = None
     for i in range(len(words)):
         hit = W.find(words[i:i + 4], W.BY)
         if hit is None or hit[0] != 0 or not W.free(words, i, hit[1]):
@@ -214,25 +209,36 @@ def _breakdown(words, catalog: Catalog) -> tuple[str | None, str | None, str | N
         d = W.find(words[i:i + 3], dims)
         if not d or d[0] != 0:
             continue
-        before = words[i - 1].norm if i else ""
+        # what stands before the dimension, filler skipped: "which", "best", "worst 2", "les 3 pires", "top 5 des"
+        marks, k = [], i - 1
+        while k >= 0 and not words[k].used and len(marks) < 4 and (
+                words[k].norm in W.WHICH or words[k].norm in W.BEST or words[k].norm in W.WORST
+                or words[k].norm in ("bottom", "flop") or words[k].norm.isdigit() or words[k].norm in _ARTICLES
+                or (words[k].norm in W.FILLER and words[k].norm not in ("by", "per", "par", "nach", "pro"))):
+            marks.append(k)
+            k -= 1
         after = words[i + d[1]].norm if i + d[1] < len(words) else ""
-        if before in W.WHICH or before in W.BEST or before in W.WORST or after in ("breakdown", "split", "repartition",
-                                                                                "aufschlusselung", "ranking",
-                                                                                "classement", "vergleich") \
-                or (i >= 2 and words[i - 2].norm in W.WHICH and before in W.BEST + W.WORST) \
-                or re.fullmatch(r"\d{1,3}", before):
+        named = [words[k].norm for k in marks]
+        if any(n in W.WHICH or n in W.BEST or n in W.WORST or n in ("bottom", "flop") or n.isdigit() for n in named) \
+                or after in _BREAKDOWN_AFTER:
             breakdown = dims[d[2]]
             W.take(words, i, d[1])
-            if before in W.WHICH or before in W.BEST or before in W.WORST:
-                words[i - 1].used = True
-                if before in W.BEST:
-                    rank = "best"
-                elif before in W.WORST:
-                    rank = "worst"
-            if i + d[1] < len(words) and words[i + d[1]].norm in ("breakdown", "split", "repartition",
-                                                                  "aufschlusselung", "ranking", "classement"):
+            for k in marks:
+                n = words[k].norm
+                if n in W.BEST:
+                    rank = rank or "best"
+                elif n in W.WORST or n in ("bottom", "flop"):
+                    rank = rank or "worst"
+                elif n.isdigit():
+                    top = int(n)
+                if n in W.WHICH or n in W.BEST or n in W.WORST or n in ("bottom", "flop") or n.isdigit():
+                    words[k].used = True
+            if after in _BREAKDOWN_AFTER:
                 words[i + d[1]].used = True
     if breakdown:
+        if hit := W.find(words, tuple(p for p in W.BEST + W.WORST if " " in p)):  # "am besten", "le moins bien"
+            rank = rank or ("best" if hit[2] in W.BEST else "worst")
+            W.take(words, hit[0], hit[1])
         for k, w in enumerate(words):
             if w.used:
                 continue
@@ -241,109 +247,71 @@ def _breakdown(words, catalog: Catalog) -> tuple[str | None, str | None, str | N
                 w.used = True
             elif w.norm in W.VERBS:
                 verb = W.VERBS[w.norm]
+            if w.norm in ("top", "bottom", "flop") and k + 1 < len(words) and words[k + 1].norm.isdigit():
+                continue  # "top 3": a number of rows, read by _top_and_rank
             if w.norm in W.BEST and not w.used and k > 0:
                 rank, w.used = rank or "best", True
             elif w.norm in W.WORST and not w.used and k > 0:
                 rank, w.used = rank or "worst", True
-    return breakdown, verb, rank
+    return breakdown, verb, rank, top
+
+
+_ARTICLES = {"the", "le", "la", "les", "l'", "des", "de", "du", "die", "der", "den", "dem", "das"}
+_BREAKDOWN_AFTER = {"breakdown", "split", "repartition", "aufschlusselung", "ranking", "classement", "vergleich"}
 
 
 def _metrics(words, catalog: Catalog) -> list[str]:
-    """Every KPI the words name (aliases in every language; a typo of a word of five letters or more is
-    forgiven when one alias is clearly meant)."""
-    aliases = sorted(catalog.aliases.items(), key=lambda kv: (-len(kv[0].split()), -len(kv[0])))
+    """Every KPI the words name (aliases in every language), longest name first."""
+    aliases = W.alias_parts(catalog)
     found: list[tuple[int, str]] = []
-    vocabulary = {part for alias, _ in aliases for part in alias.split()}
+    norms = [w.norm for w in words]
 
     def match() -> None:
-        for alias, key in aliases:  # the longest phrase first, wherever it stands
-            n = len(alias.split())
+        for parts, key in aliases:  # the longest phrase first, wherever it stands
+            n = len(parts)
             for i in range(len(words) - n + 1):
-                if W.free(words, i, n) and W.phrase(words, i, n) == alias:
+                if norms[i:i + n] == parts and W.free(words, i, n):
                     found.append((i, key))
                     W.take(words, i, n)
 
     match()
-    if found:
-        return [key for _, key in sorted(found)]
-    # typos: a free word one edit (a letter wrong, missing, extra, or two swapped) from exactly one word of the aliases
-    corrected = False
-    for w in words:
-        if w.used or w.norm in W.FILLER or len(w.norm) < 5 or w.norm in vocabulary or not w.norm.isalpha():
-            continue
-        close = [v for v in vocabulary if abs(len(v) - len(w.norm)) <= 1 and W.edits(w.norm, v) <= 1]
-        if len(close) == 1:
-            w.norm = close[0]
-            corrected = True
-    if corrected:
-        match()
     return [key for _, key in sorted(found)]
 
 
 def _period(words, *, now, tz) -> tuple[Period | None, str]:
-    """The longest run of free words that is a period."""
-    for size in range(min(MAX_PERIOD_WORDS, len(words)), 0, -1):
-        for i in range(0, len(words) - size + 1):
-            if not W.free(words, i, size):
-                continue
-            phrase = W.phrase(words, i, size)
-            if size == 1 and (phrase in W.FILLER or phrase in W.AMBIGUOUS_PERIOD_WORDS):
-                continue
-            try:
-                period = parse_period(phrase, now=now, tz=tz)
-            except PeriodError as exc:
-                if exc.msgid != PeriodError.GENERIC:  # read as a period, but not one that can be answered
-                    raise
-                continue
-            if W.AMBIGUOUS_PERIOD_WORDS & set(phrase.split()) and not _period_context(words, i, size):
-                continue
-            W.take(words, i, size)
-            # the words around a period that only introduce it ("in", "for the", "depuis")
-            return period, phrase
+    """The longest phrase of free words that is a period (tried only within runs of period words)."""
+    candidates = []
+    for i in range(len(words)):
+        run = _period_run(words, i)
+        for size in range(run, 0, -1):
+            candidates.append((size, i))
+    for size, i in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        if not W.free(words, i, size):
+            continue
+        phrase = W.phrase(words, i, size)
+        if size == 1 and (phrase in W.FILLER or phrase in W.AMBIGUOUS_PERIOD_WORDS or phrase in _GLUE_ALONE):
+            continue
+        try:
+            period = parse_period(phrase, now=now, tz=tz)
+        except PeriodError as exc:
+            if exc.msgid != PeriodError.GENERIC:  # read as a period, but not one that can be answered
+                raise
+            continue
+        if W.AMBIGUOUS_PERIOD_WORDS & set(phrase.split()) and not _period_context(words, i, size):
+            continue
+        W.take(words, i, size)
+        return period, phrase
     return None, ""
 
 
+# words of period phrases that are no period alone ("in", "last", "week")
+_GLUE_ALONE = {"in", "for", "the", "on", "last", "past", "week", "month", "year", "day", "to", "a", "de", "du"}
 
 
 def _period_context(words, i: int, size: int) -> bool:
     before = words[i - 1].norm if i else ""
     return size > 1 or before in ("in", "for", "during", "en", "pour", "im", "in", "of", "de", "du", "depuis", "seit",
                                   "since", "since the", "over")
-
-
-def _word_filters(words, values: DimensionValues | None, filters: dict) -> None:
-    """'on mobile', 'in France', 'paid search', 'aus Deutschland': values the data holds, by their words."""
-    if values is None:
-        return
-    phrases = values.phrases()
-    by_length: dict[int, set[str]] = {}
-    for p in phrases:
-        by_length.setdefault(len(p.split()), set()).add(p)
-    for size in sorted(by_length, reverse=True):
-        for i in range(len(words) - size + 1):
-            if not W.free(words, i, size):
-                continue
-            phrase = W.phrase(words, i, size)
-            if phrase not in by_length[size]:
-                continue
-            if size == 1 and len(phrase) <= 3 and phrase in W.AMBIGUOUS_SHORT:
-                # 'us', 'de', 'ca', 'au': a country only written as its code in capitals ('DE') or after a preposition
-                if not (words[i].raw.isupper() or (i and words[i - 1].norm in ("in", "from", "for", "the"))):
-                    continue
-            pairs = values.lookup(phrase)
-            if not pairs:
-                continue
-            dim, value = pairs[0]
-            if value not in filters.get(dim, []):
-                filters.setdefault(dim, []).append(value)
-            W.take(words, i, size)
-            if i and words[i - 1].norm in W.FILTER_PREPS and not words[i - 1].used:
-                words[i - 1].used = True
-            if i >= 2 and words[i - 2].norm in W.FILTER_PREPS and words[i - 1].norm in ("the", "le", "la", "l'", "dem",
-                                                                                       "der", "den", "die"):
-                W.take(words, i - 2, 2)
-
-
 
 
 def _leftovers(words, catalog: Catalog, values: DimensionValues | None, metrics: list[str], *, now, tz) -> None:
