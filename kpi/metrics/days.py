@@ -22,7 +22,7 @@ MONTH_WORDS = {
 
 WEEK_NUMBER = re.compile(r"(?:week|wk|semaine|sem|kw|woche|calendar week)\s*(\d{1,2})(?:\s+(\d{4}))?")
 _ORDINAL = re.compile(r"(\d{1,2})(?:st|nd|rd|th|er|e|eme)?\.?")
-DAY_RANGE = re.compile(r"(?:du|from|vom|von|between|zwischen)?\s*(.+?)\s+(?:to|through|until|till|au|a|bis|-|–)\s+(.+)")
+DAY_RANGE = re.compile(r"(?:du|from|vom|von|between|zwischen)?\s*(.+?)\s+(?:to|through|until|till|au|a|bis|and|und|et|-|–)\s+(.+)")
 
 
 def month_of(text: str) -> str:

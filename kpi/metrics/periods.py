@@ -232,6 +232,11 @@ def _to_key(s: str, today: date) -> str:
     for pattern in _ROLLING:
         if (m := pattern.fullmatch(s)) and m[2] in _ROLL_UNITS and int(m[1]) > 0:
             return f"last_{int(m[1])}_{_ROLL_UNITS[m[2]]}"
+    if m := _NTH_QUARTER.fullmatch(s):  # the fourth quarter 2025, le dernier trimestre 2025, das vierte Quartal
+        q, year = _ORDINALS[m[1]], int(m[2]) if m[2] else None
+        if year is None:
+            year = today.year if q <= (today.month - 1) // 3 + 1 else today.year - 1
+        return f"q{q}_{year}"
     if m := WEEK_NUMBER.fullmatch(s):  # week 46, semaine 47, KW 46: an ISO week, this year's unless future
         week, year = int(m[1]), int(m[2]) if m[2] else today.isocalendar()[0]
         if not m[2] and date.fromisocalendar(year, week, 1) > today:
@@ -251,6 +256,16 @@ def _to_key(s: str, today: date) -> str:
         year = m[2] or m[3] or (today.year if month <= today.month else today.year - 1)
         return f"{year}-{month:02d}"
     raise ValueError(s)
+
+
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": 4,
+             "premier": 1, "1er": 1, "deuxieme": 2, "2e": 2, "troisieme": 3, "3e": 3, "quatrieme": 4,
+             "4e": 4, "dernier": 4, "erste": 1, "ersten": 1, "erstes": 1, "zweite": 2, "zweiten": 2, "zweites": 2,
+             "dritte": 3, "dritten": 3, "drittes": 3, "vierte": 4, "vierten": 4, "viertes": 4, "1.": 1, "2.": 2,
+             "3.": 3, "4.": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+_NTH_QUARTER = re.compile(r"(first|1st|second|2nd|third|3rd|fourth|4th|last|premier|1er|deuxieme|2e|troisieme|3e|quatrieme|4e|dernier"
+                          r"|erste[ns]?|zweite[ns]?|dritte[ns]?|vierte[ns]?|[1-4]\.?)\s+(?:quarter|trimestre|quartal)"
+                          r"(?:\s+(?:of\s+|de\s+)?(\d{4}))?")
 
 
 def _build(key: str, today: date, tz: tzinfo, text: str) -> Period:
@@ -366,7 +381,8 @@ def _make(start: date, end: date, full_end: date, unit: str, count: int, rolling
                   unit, count, rolling, key)
 
 
-_GLUE = ("in for during over the on en pour sur durant pendant le la les ces im am fur die der den dem wahrend uber l' "
+_GLUE = ("first second third fourth premier deuxieme troisieme quatrieme dernier erste ersten zweite zweiten dritte "
+         "dritten vierte vierten 1st 2nd 3rd 4th 2e 3e 4e in for during over the on en pour sur durant pendant le la les ces im am fur die der den dem wahrend uber l' "
          "du de d' from between to until till through au a bis und and et vom von zwischen last past previous trailing "
          "letzte letzten vergangene vergangenen derniers dernieres precedents precedentes depuis debut seit so far "
          "jusqu'ici bisher week wk semaine sem kw woche calendar quarter quartal trimestre st nd rd th er eme of")

@@ -131,7 +131,7 @@ def _period_run(words, j: int) -> int:
     n = 0
     while j + n < len(words) and not words[j + n].used and n < MAX_PERIOD_WORDS and (
             words[j + n].norm in vocabulary or words[j + n].norm[:1].isdigit()
-            or re.fullmatch(r"[qt][1-4]", words[j + n].norm)):
+            or re.fullmatch(r"[qt][1-4]|(?:kw|wk|w)\d{1,2}", words[j + n].norm)):
         n += 1
     return n
 

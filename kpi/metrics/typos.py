@@ -42,6 +42,11 @@ def vocabulary(catalog: Catalog, values: DimensionValues | None):
     return _VOCABULARIES[key]
 
 
+def _next_to_a_name(words: list, i: int, tier: dict[str, int]) -> bool:
+    """Whether a word stands beside a word of a KPI's name ("panier moyne": a typo inside a name)."""
+    return any(0 <= k < len(words) and tier.get(words[k].norm) == 0 for k in (i - 1, i + 1))
+
+
 def _deletions(word: str) -> set[str]:
     return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
 
@@ -51,7 +56,7 @@ def correct(words: list, vocabulary) -> list:
     swapped) from exactly one known word becomes that word; an unknown compound ("SEO-Traffic") its parts."""
     known, index, tier = vocabulary
     out = []
-    for w in words:
+    for i, w in enumerate(words):
         norm = w.norm
         if w.used or norm in known or norm in W.FILLER or len(norm) < 5:
             out.append(w)
@@ -61,6 +66,8 @@ def correct(words: list, vocabulary) -> list:
             continue
         if norm.isalpha():
             close = {c for v in _deletions(norm) for c in index.get(v, ()) if W.edits(norm, c) <= 1}
+            if len(norm) < 6 and not _next_to_a_name(words, i, tier):
+                close = {c for c in close if tier[c] > 0}  # a short word alone is too often another word
             if close:
                 best = min(tier[c] for c in close)
                 close = {c for c in close if tier[c] == best}

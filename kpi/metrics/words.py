@@ -123,6 +123,7 @@ where stand standing state situation numbers? da da's alright ok okay thanks tha
 morning good afternoon evening yo sup terms sanity one came come coming have has had brought bring made make been
 like did were performing perform performed doing went go going split broken down breakdown ranking rank
 customers people came total figures amount count number quickly check please need want give given look see
+generated generate earned earn bringing drove drive driven
 happened happening result results tracking track trend kind sort sorta kinda actually exactly roughly about our
 quel quelle quels quelles est sont le la les l d de du des un une notre nos mon ma mes ton ta tes votre vos
 montre montrez montre-moi montrez-moi moi donne donnez donne-moi donnez-moi affiche affichez peux peux-tu pouvez
@@ -132,14 +133,16 @@ aimerais savoir connaitre dis dites qu que quoi qui
 salut coucou donner sortir sors dis-moi donne-moi montre-moi peux-tu pouvez-vous ces venant venus venu provenant
 issu issus issues bien mieux mauvais donne quoi ça rapide vite repartition ventile ventilee ventiles ventilees
 detail detaille detaillee clients client chiffre chiffres realise realises fait faits eu avoir ete sommes
-combien j' l' d' qu' n' s' c' m' t' est-ce ce qu'il qu'on
+combien j' l' d' qu' n' s' c' m' t' est-ce ce qu'il qu'on avec rapporte rapportes genere generes realise
+gagne obtenu eu
 wie ist sind war waren der die das den dem des ein eine einen unser unsere unseren unserer unserem mein meine zeig
 zeige zeigen mir mal bitte gib gebt was wieviel viel viele hoch steht stehen es um steht's stehts laufen lauft lauft
 aktuell aktuelle aktuellen derzeit gerade momentan jetzt kannst konnen du ihr sie ich mochte will wissen sag sagen
 uns hallo hi danke kurz stand zahlen zahl wert werte kennzahl kennzahlen bericht ueberblick uberblick
 guten abend servus moin sieht aus lauft lief laufen hatten hatte haben hat wir beim bei am an mit
 gemacht macht kamen kam kommen kunden kunde insgesamt gesamt aufgeschlusselt aufgeteilt getrennt verteilt
-verteilung schnell mal bitte gerne bisschen
+verteilung schnell mal bitte gerne bisschen ubers furs ins ans aufs zum zur gebracht bringen bringt brachte
+brachten kamen kommt rein erzielt generiert eingebracht gemacht geworden werden wird
 """.split())
 
 # month abbreviations that are ordinary words too: a period only next to a year or a preposition
