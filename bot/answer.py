@@ -20,7 +20,7 @@ from kpi.i18n import tr
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.periods import ACCEPTED_FORMS
 from kpi.metrics.reader import read_question
-from kpi.metrics.reading import ReadingError, answer_reading
+from kpi.metrics.reading import ReadingError, answer_reading, other_reading
 from kpi.services import Services
 
 from .blocks import Message, catalog_message, combine, error_message, help_message, kpi_answer
@@ -69,6 +69,7 @@ class Answer:
     share: str | None = None
     shared_by: str | None = None
     read_as: str | None = None  # how the question was read, shown in the answer's last context line
+    other: tuple[str, str] | None = None  # the question read the other way (label, button value)
     more: tuple[KpiResult, ...] = ()  # the other KPIs of "revenue and orders yesterday"
 
     @property
@@ -89,7 +90,8 @@ class Answer:
         results = (self.result, *self.more)
         messages = [kpi_answer(r, lang=self.lang, currency=self.currency, chart_file_id=chart_file_id if i == 0 else None,
                                share_value=self.share if i == len(results) - 1 else None, shared_by=self.shared_by,
-                               reading=self.read_as if i == len(results) - 1 else None)
+                               reading=self.read_as if i == len(results) - 1 else None,
+                               other=self.other if i == len(results) - 1 else None)
                     for i, r in enumerate(results)]
         return messages[0] if len(messages) == 1 else combine(messages, lang=self.lang)
 
@@ -133,8 +135,11 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
     share = None if shared else share_value(text, who.lang)
     shared_by = who.user_id if shared else None
     currency = services.settings.currency
+    alternative = None if shared else other_reading(reading, text, who.lang)
+    other = (alternative, share_value(alternative, who.lang)) if alternative else None
     reply = Answer(Message(text=""), results[0], who.lang, currency, share, shared_by,
-                   read_as=reading.describe(engine.catalog, who.lang), more=tuple(results[1:]))
+                   read_as=reading.describe(engine.catalog, who.lang), more=tuple(results[1:]),
+                   other=other if other and other[1] else None)
     reply.message = reply.render()
     return reply
 

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from bot.sandbox import block_action
 from kpi.cli import main
 
 from .test_cli import env, shop  # noqa: F401 - fixtures
@@ -100,3 +101,21 @@ def test_json_carries_the_reading(shop, capsys):  # noqa: F811 - fixture
     assert data["reading"]["period"] == "yesterday" and data["reading"]["filters"] == {"device": ["mobile"]}
     assert data["reading"]["text"].startswith("Revenue & Orders · yesterday")
     assert [a["metric"]["key"] for a in data["also"]] == ["orders"]
+
+
+def test_a_close_second_reading_is_offered_as_a_button_and_answers_when_clicked(rig):
+    """'last week' is answered as the calendar week; 'the last 7 days' is offered, and clicking it answers that."""
+    _, message = rig.ask("orders last week")
+    assert "Read as: Orders · last week" in _text(message)
+    buttons = {e["action_id"]: e for b in message.blocks if b["type"] == "actions" for e in b["elements"]}
+    assert buttons["kpi_reask"]["text"]["text"] == "Did you mean: orders last 7 days?"
+    seen = len(rig.standin.messages)
+    url = rig.standin.new_response_url()
+    reply = rig.side.post(block_action("kpi_reask", buttons["kpi_reask"]["value"], response_url=url))
+    assert reply.status == 200
+    rig.standin.wait_for(lambda: any(m.kind == "response_url" for m in rig.standin.messages[seen:]), timeout=20)
+    again = next(m for m in rig.standin.messages[seen:] if m.kind == "response_url")
+    assert "Read as: Orders · last 7 days" in _text(again)
+    assert again.replace_original
+    _, plain = rig.ask("orders yesterday")  # nothing close to offer
+    assert "kpi_reask" not in json.dumps(plain.blocks)

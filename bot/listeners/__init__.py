@@ -2,7 +2,7 @@
 (parse, call ``kpi``, render, respond) that receives what it needs by parameter name, ``deps`` included.
 
 commands    ``/kpi``: questions and goal/digest/alert management
-actions     buttons: Share in channel; Acknowledge, Snooze, Explain on alerts
+actions     buttons: Share in channel, Did you mean; Acknowledge, Snooze, Explain on alerts
 views       modal submissions: the goal and alert-rule forms
 events      ``app_home_opened``: the Home tab
 
@@ -28,6 +28,7 @@ def register(app: App, deps: Deps) -> None:
     app.use(deps.inject)
     app.command("/kpi")(ack=commands.ack_now, lazy=[commands.kpi_command])
     app.action("kpi_share")(ack=commands.ack_now, lazy=[actions.share])
+    app.action("kpi_reask")(ack=commands.ack_now, lazy=[actions.reask])
     for action_id in actions.ALERT_ACTIONS:
         app.action(action_id)(ack=commands.ack_now, lazy=[actions.alert_button])
     app.view(CALLBACK)(ack=views.goal_submitted_ack, lazy=[views.goal_submitted])

@@ -52,6 +52,16 @@ def share(body, client, deps: Deps) -> None:
                    error=error), lang=who.lang).as_response("ephemeral"))
 
 
+def reask(body, client, deps: Deps) -> None:
+    """"Did you mean …?": the question read the other way, answered in place of the first answer."""
+    value = json.loads(body["actions"][0].get("value") or "{}")
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+    who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id=channel,
+                lang=value.get("l", "en"))
+    reply = answer(deps.services, value.get("q", ""), who)
+    deps.send(body["response_url"], reply.message.as_response("ephemeral", replace_original=True))
+
+
 def alert_button(body, client, action, deps: Deps) -> None:
     """Acknowledge, Snooze or Explain on a firing message. A double click acts once."""
     services = deps.services
@@ -114,4 +124,4 @@ def explain(body, deps: Deps, rule, lang: str, now: datetime) -> None:
     deps.send(body["response_url"], {**msg.as_response("ephemeral"), "replace_original": False})
 
 
-__all__ = ["ALERT_ACTIONS", "alert_button", "share"]
+__all__ = ["ALERT_ACTIONS", "alert_button", "reask", "share"]

@@ -41,8 +41,10 @@ _USER = re.compile(r"^<?@?([UW][A-Z0-9]{2,})>?$")
 
 def kpi_answer(result: KpiResult, *, lang: str = "en", currency: str = "USD", chart_file_id: str | None = None,
                chart_url: str | None = None, share_value: str | None = None,
-               shared_by: str | None = None, reading: str | None = None) -> Message:
-    """A KPI's answer; ``reading`` (how the question was understood) closes its context line."""
+               shared_by: str | None = None, reading: str | None = None,
+               other: tuple[str, str] | None = None) -> Message:
+    """A KPI's answer; ``reading`` (how the question was understood) closes its context line; ``other``
+    (the question read the other way, the button's value) is offered as "Did you mean …?"."""
     lang = lang_of(lang)
     m = result.metric
     value = format_value(result.current.value, m.format, currency=currency, lang=lang)
@@ -74,8 +76,13 @@ def kpi_answer(result: KpiResult, *, lang: str = "en", currency: str = "USD", ch
     if reading:
         notes.append(t(lang, "read_as", reading=esc(reading)))
     blocks.append(context(*notes))
+    buttons = []
     if share_value is not None and not shared_by:
-        blocks.append(button_row((t(lang, "share_button"), "kpi_share", share_value)))
+        buttons.append((t(lang, "share_button"), "kpi_share", share_value))
+    if other is not None:
+        buttons.append((t(lang, "did_you_mean_button", question=other[0]), "kpi_reask", other[1]))
+    if buttons:
+        blocks.append(button_row(*buttons))
     text = clip_lines([esc(line) for line in result_lines(result, currency=currency, lang=lang)])
     return Message(text=text, blocks=fit(blocks, lang=lang))
 

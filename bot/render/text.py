@@ -33,6 +33,7 @@ STRINGS: dict[str, str] = {
     "rows_cut": N_("Showing {shown} of {total} rows."),
     "share_button": N_("Share in channel"),
     "read_as": N_("Read as: {reading}"),
+    "did_you_mean_button": N_("Did you mean: {question}?"),
     "shared_by": N_("Shared by {user}"),
     "blocks_cut": N_("… {n} more blocks not shown (Slack shows at most {limit})."),
     "help_title": N_("KPI Bot: what you can ask"),

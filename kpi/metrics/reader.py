@@ -59,7 +59,7 @@ def read_question(text: str, catalog: Catalog, *, now: datetime, tz: tzinfo,
     metrics = _metrics(words, catalog)
     if verb_metric and not metrics:
         metrics = [verb_metric]
-    period, period_text = _period(words, now=now, tz=tz)
+    period, period_text, period_typed = _period(words, now=now, tz=tz)
     word_filters(words, values, filters)
     _leftovers(words, catalog, values, metrics, now=now, tz=tz)
     if not metrics:
@@ -78,7 +78,8 @@ def read_question(text: str, catalog: Catalog, *, now: datetime, tz: tzinfo,
     check_dimensions(catalog, metrics, filters, breakdown)
     return Reading(metrics=tuple(dict.fromkeys(metrics)), period=period, compare=compare,
                    filters=tuple((d, tuple(v)) for d, v in filters.items()), breakdown=breakdown,
-                   top=top if breakdown else None, rank=rank, granularity=granularity, period_text=period_text)
+                   top=top if breakdown else None, rank=rank, granularity=granularity, period_text=period_text,
+                   period_typed=period_typed)
 
 
 def _comparison(words, *, now, tz) -> tuple[str | None, Period | None]:
@@ -278,7 +279,7 @@ def _metrics(words, catalog: Catalog) -> list[str]:
     return [key for _, key in sorted(found)]
 
 
-def _period(words, *, now, tz) -> tuple[Period | None, str]:
+def _period(words, *, now, tz) -> tuple[Period | None, str, str]:
     """The longest phrase of free words that is a period (tried only within runs of period words)."""
     candidates = []
     for i in range(len(words)):
@@ -300,8 +301,8 @@ def _period(words, *, now, tz) -> tuple[Period | None, str]:
         if W.AMBIGUOUS_PERIOD_WORDS & set(phrase.split()) and not _period_context(words, i, size):
             continue
         W.take(words, i, size)
-        return period, phrase
-    return None, ""
+        return period, phrase, " ".join(w.raw for w in words[i:i + size])
+    return None, "", ""
 
 
 # words of period phrases that are no period alone ("in", "last", "week")

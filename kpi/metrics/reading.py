@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from kpi.errors import QueryError
-from kpi.i18n import tr
+from kpi.i18n import lang_of, tr
 
 from .catalog import Catalog
 from .engine import KpiRequest
@@ -27,6 +27,7 @@ class Reading:
     rank: str | None = None  # best | worst: order a breakdown by the KPI's value
     granularity: str | None = None
     period_text: str = ""
+    period_typed: str = ""  # the period as the question wrote it ("last week")
     alternatives: tuple[str, ...] = field(default=(), compare=False)  # other readings, as questions
 
     def requests(self) -> list[KpiRequest]:
@@ -68,6 +69,20 @@ class ReadingError(QueryError):
         self.part = part
         self.suggestions = list(suggestions or [])
         super().__init__(message, **values)
+
+
+# calendar periods people often mean as rolling ones: "last week" may be Monday to Sunday, or the last 7 days
+_ROLLING_TWINS = {"last_week": {"en": "last 7 days", "fr": "les 7 derniers jours", "de": "letzte 7 Tage"},
+                  "last_month": {"en": "last 30 days", "fr": "les 30 derniers jours", "de": "letzte 30 Tage"}}
+
+
+def other_reading(reading: Reading, question: str, lang: str) -> str | None:
+    """The question asked the other way when two readings are close (a calendar period that could be meant
+    as the last N days): the likelier reading is answered, this one offered. None when there is none."""
+    twin = _ROLLING_TWINS.get(reading.period.key)
+    if not twin or not reading.period_typed or reading.period_typed not in question:
+        return None
+    return question.replace(reading.period_typed, twin.get(lang_of(lang), twin["en"]), 1)
 
 
 def answer_reading(engine, reading: Reading) -> list:
