@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from kpi.db import cached_engine
@@ -15,6 +16,7 @@ from kpi.metrics.catalog import Catalog, load_catalog
 from kpi.metrics.engine import KpiEngine
 from kpi.metrics.values import DimensionValues
 from kpi.settings import Settings
+from kpi.state.tables import import_runs
 
 
 class Services:
@@ -53,11 +55,17 @@ class Services:
                     raise
             return self._engine
 
+    def _last_import(self) -> object:
+        """The last import's id: a new one means the source's values may have changed."""
+        with self.state().connect() as conn:
+            return conn.execute(select(func.max(import_runs.c.id))).scalar()
+
     def dimension_values(self) -> DimensionValues:
         """The values of each dimension in the source (for reading "in France", refusing "channel=tiktok"),
-        read on first use and again every few minutes; ``refresh()`` after an import."""
+        read on first use, again every few minutes, and soon after an import (whichever process made it)."""
         with self._lock:
             if self._values is None:
                 self._values = DimensionValues.from_source(self.source(), self.catalog(),
-                                                           aliases_path=self.settings.config_dir / "dimensions.yaml")
+                                                           aliases_path=self.settings.config_dir / "dimensions.yaml",
+                                                           version=self._last_import)
             return self._values

@@ -26,6 +26,7 @@ from kpi.i18n import LANGUAGES, N_, tr
 from .model import Catalog, normalise
 
 TTL = 600  # seconds: how long the values read from the source are trusted
+VERSION_EVERY = 30  # seconds between two looks at the data's last change (an import)
 MAX_VALUES = 5000  # per dimension: more than this is not a dimension people filter by name
 
 
@@ -56,8 +57,13 @@ class DimensionValues:
 
     def __init__(self, loader: Callable[[], Mapping[str, Sequence[str]]], *,
                  aliases: Mapping[str, Mapping[str, Sequence[str]]] | None = None, ttl: float = TTL,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, version: Callable[[], object] | None = None):
+        """``version``: a cheap marker of the data's last change (the last import), looked at every
+        ``VERSION_EVERY`` seconds: when it changes, the values are read again before the TTL."""
         self._loader = loader
+        self._version = version
+        self._seen_version: object = None
+        self._version_checked: float | None = None
         self._aliases = aliases or {}
         self._ttl = ttl
         self._clock = clock
@@ -75,7 +81,7 @@ class DimensionValues:
 
     @classmethod
     def from_source(cls, source: Engine, catalog: Catalog, *, aliases_path: Path | None = None,
-                    ttl: float = TTL) -> DimensionValues:
+                    ttl: float = TTL, version: Callable[[], object] | None = None) -> DimensionValues:
         """The distinct values of each dimension column of the catalog's measures, read from the source."""
 
         def load() -> dict[str, tuple[str, ...]]:
@@ -99,12 +105,21 @@ class DimensionValues:
                         found.setdefault(dim, set()).update(str(r[0]) for r in rows)
             return {d: tuple(sorted(v)) for d, v in found.items()}
 
-        return cls(load, aliases=load_aliases(aliases_path), ttl=ttl)
+        return cls(load, aliases=load_aliases(aliases_path), ttl=ttl, version=version)
 
     # -- reading ---------------------------------------------------------------------------------------
 
     def _ensure(self) -> None:
         now = self._clock()
+        if self._version is not None and (self._version_checked is None or now - self._version_checked >= VERSION_EVERY):
+            self._version_checked = now
+            try:
+                version = self._version()
+            except Exception:  # noqa: BLE001 - no marker (the state database is down): the TTL still applies
+                version = self._seen_version
+            if version != self._seen_version:
+                self._seen_version = version
+                self._loaded_at = None
         if self._loaded_at is not None and now - self._loaded_at < self._ttl:
             return
         with self._lock:
