@@ -85,3 +85,14 @@ def source_engine(database_url):
     create_source_tables(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def rig(database_url):
+    """The app on a loopback port, driven by signed requests, replies read from the Slack stand-in
+    (tests/test_slack_app.py's ``Rig``)."""
+    from .test_slack_app import Rig
+
+    r = Rig(database_url)
+    yield r
+    r.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from bot.answer import EXAMPLES, Asked, answer
 from bot.blocks import help_message, kpi_answer
 from bot.manage import ALERT_WORDS, DIGEST_WORDS, GOAL_WORDS, parse_duration
@@ -113,15 +111,6 @@ def test_german_typography_and_words():
     assert {"bericht", "zusammenfassung"} <= set(DIGEST_WORDS)
     assert parse_duration("2 Tage") == timedelta(days=2) and parse_duration("4 Std") == timedelta(hours=4)
     assert parse_duration("30 Minuten") == timedelta(minutes=30)
-
-
-@pytest.fixture
-def rig(database_url):
-    from .test_slack_app import Rig
-
-    r = Rig(database_url)
-    yield r
-    r.close()
 
 
 def test_a_german_user_manages_in_german_words(rig):

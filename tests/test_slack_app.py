@@ -81,13 +81,6 @@ class Rig:
         self.standin.stop()
 
 
-@pytest.fixture
-def rig(database_url):
-    r = Rig(database_url)
-    yield r
-    r.close()
-
-
 def _text(message) -> str:
     """Everything a reader sees in a message: fallback text and every text in its blocks."""
     return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)

@@ -16,20 +16,12 @@ from bot.sandbox import block_action
 from kpi.cli import main
 
 from .test_cli import env, shop  # noqa: F401 - fixtures
-from .test_slack_app import Rig
 from .test_slack_app import _text as _raw_text
 
 
 def _text(message) -> str:
     """What a reader sees, Babel's thin and no-break spaces read as spaces."""
     return _raw_text(message).replace("\u2009", " ").replace("\u202f", " ").replace("\xa0", " ")
-
-
-@pytest.fixture
-def rig(database_url):
-    r = Rig(database_url)
-    yield r
-    r.close()
 
 
 def test_the_answer_says_how_it_read_the_question(rig):
