@@ -317,3 +317,13 @@ def test_missing_source_tables_are_a_clear_error(database_url):
             KpiEngine(load_catalog(CONFIG), empty, tz=TZ)
     finally:
         empty.dispose()
+
+
+def test_a_group_with_a_denominator_and_no_numerator_is_zero_as_when_filtered(engine):
+    """Zero is a value: DE and US have orders and no returns, so 0.0%, in a breakdown exactly as asked as a
+    filter; a group with no denominator (email: no new customer) stays "no data"."""
+    by_country = {r.key: r.value.value for r in ask(engine, "return rate by country").breakdown}
+    assert by_country["DE"] == 0.0 and by_country["US"] == 0.0
+    assert ask(engine, "return rate country=US").current.value == by_country["US"]
+    by_channel = {r.key: r.value for r in ask(engine, "cac by channel").breakdown}
+    assert by_channel["email"].value is None and by_channel["email"].denominator == 0

@@ -213,7 +213,7 @@ class KpiEngine:
     def _breakdown(self, metric: Metric, measures: Sequence, req: KpiRequest, ranges: list[TimeRange],
                    values: Values, conn):
         keys = sorted({g for (_, g) in values if g is not None})
-        current = {g: metric_value(self.catalog, metric, values.get((0, g), _zeros(measures))) for g in keys}
+        current = {g: metric_value(self.catalog, metric, _filled(values.get((0, g)), measures)) for g in keys}
 
         def weight(g: str) -> tuple:
             v = current[g]
@@ -223,7 +223,7 @@ class KpiEngine:
         ranked = sorted(keys, key=weight)
         top, rest = ranked[: req.top], ranked[req.top:]
         groups: list[tuple[str, dict, dict | None, bool]] = [
-            (g, values.get((0, g), _zeros(measures)), values.get((1, g), _zeros(measures)) if len(ranges) > 1 else None,
+            (g, _filled(values.get((0, g)), measures), _filled(values.get((1, g)), measures) if len(ranges) > 1 else None,
              False)
             for g in top
         ]
@@ -256,6 +256,15 @@ class KpiEngine:
 
 def _sum_groups(values: Values, index: int, measures) -> dict[str, float | None]:
     return {m.key: sum(mv.get(m.key) or 0.0 for (i, _), mv in values.items() if i == index) for m in measures}
+
+
+def _filled(mv: dict[str, float | None] | None, measures) -> dict[str, float | None]:
+    """A group's aggregates, where a sum or a count with no rows in the group is 0, not "no data": a channel
+    with sessions and no orders converts at 0%, a country with orders and no returns returns 0% (the same
+    values the group gets when asked as a filter)."""
+    out = _zeros(measures)
+    out.update({k: v for k, v in (mv or {}).items() if v is not None})
+    return out
 
 
 def _zeros(measures) -> dict[str, float | None]:
