@@ -17,13 +17,22 @@ from slack_sdk.errors import SlackApiError
 
 from kpi.errors import KpiError, PeriodError, UnknownMetric
 from kpi.i18n import tr
+from kpi.metrics.definitions import define
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.periods import ACCEPTED_FORMS
 from kpi.metrics.reader import read_question
 from kpi.metrics.reading import ReadingError, answer_reading, other_reading
 from kpi.services import Services
 
-from .blocks import Message, catalog_message, combine, error_message, help_message, kpi_answer
+from .blocks import (
+    Message,
+    catalog_message,
+    combine,
+    definition_message,
+    error_message,
+    help_message,
+    kpi_answer,
+)
 from .charts import chart_filename
 from .drawing import draw_chart
 
@@ -32,6 +41,8 @@ log = logging.getLogger("kpibot.answer")
 # the words people type, and questions that work, in each language's own words (read, not translated)
 HELP_WORDS = {"", "help", "aide", "hilfe", "?"}
 LIST_WORDS = {"list", "liste", "metrics", "kpis", "catalog", "catalogue", "katalog", "kennzahlen"}
+DEFINE_WORDS = ("define", "definition", "definition of", "définir", "definir", "définition", "définition de",
+                "definiere", "definition von")
 EXAMPLES = {
     "en": ["conversion", "aov last month by channel", "revenue ytd vs last year", "return rate this week",
            "cac last quarter by channel", "conversion last 30 days channel=email"],
@@ -100,6 +111,27 @@ class Answer:
         return self.render(chart_file_id=file_id)
 
 
+def _define_what(words: str) -> str | None:
+    """'define conversion', 'définition du panier moyen', 'definiere Umsatz': the KPI asked about, or None."""
+    for word in sorted(DEFINE_WORDS, key=len, reverse=True):
+        if words.startswith(word + " "):
+            return words[len(word):].strip(" ?:")
+    return None
+
+
+def define_answer(services: Services, asked: str, lang: str) -> Message:
+    """The definition of a KPI (its formula, tables and conditions), or why it could not be found."""
+    catalog = services.catalog()
+    for article in ("du ", "de la ", "de l'", "des ", "de ", "d'", "le ", "la ", "l'", "the ", "der ", "die ", "das "):
+        if asked.startswith(article):
+            asked = asked[len(article):]
+    try:
+        metric = catalog.metric(asked)
+    except UnknownMetric as exc:
+        return error_message(tr(lang, "Unknown KPI '{name}'.", name=exc.name), lang=lang, suggestions=exc.suggestions)
+    return definition_message(define(catalog, metric, lang), lang=lang)
+
+
 def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -> Answer:
     """The answer to ``/kpi <text>``: numbers first (the chart is drawn and uploaded afterwards, so the
     reader never waits for it). Errors the user can fix become a helpful message; anything else an
@@ -110,6 +142,8 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
         return Answer(help_message(lang=who.lang, examples=EXAMPLES.get(who.lang, EXAMPLES["en"])))
     if words in LIST_WORDS:
         return Answer(catalog_message(services.catalog(), lang=who.lang))
+    if (asked := _define_what(words)) is not None:
+        return Answer(define_answer(services, asked, who.lang))
     try:
         engine = services.kpi_engine()
         reading = read_question(text, engine.catalog, now=engine.now(), tz=services.settings.tz,

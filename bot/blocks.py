@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .render.answer import kpi_answer
 from .render.common import MAX_BLOCKS_MESSAGE, MAX_BLOCKS_VIEW, Message, combine, fit
-from .render.guide import catalog_message, error_message, help_message
+from .render.guide import catalog_message, definition_message, error_message, help_message
 from .render.home import home_view, progress_bar
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Message",
     "catalog_message",
     "combine",
+    "definition_message",
     "error_message",
     "fit",
     "help_message",

@@ -51,6 +51,16 @@ def cmd_db_upgrade(ctx: Context, args) -> int:
 
 def cmd_metrics(ctx: Context, args) -> int:
     cat = ctx.catalog()
+    if args.define is not None:
+        from kpi.metrics.definitions import define, definition_lines
+
+        metrics = list(cat.metrics.values()) if args.define == "*" else [cat.metric(args.define)]
+        definitions = [define(cat, m, args.lang) for m in metrics]
+        if args.json:
+            print(json.dumps([_jsonable(d) for d in definitions], indent=2, ensure_ascii=False))
+        else:
+            print("\n\n".join("\n".join(definition_lines(d)) for d in definitions))
+        return 0
     if args.json:
         out = [{"key": m.key, "label": m.label, "aliases": m.aliases, "type": m.type, "format": m.format,
                 "higher_is_better": m.higher_is_better, "dimensions": cat.dimensions_of(m)} for m in cat.metrics.values()]
@@ -213,6 +223,8 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
 
     m = sub.add_parser("metrics", help="list the KPI catalog")
     m.add_argument("--json", action="store_true")
+    m.add_argument("--define", nargs="?", const="*", default=None, metavar="KPI",
+                   help="each KPI's definition (formula, tables, conditions), or one KPI's")
     m.set_defaults(func=cmd_metrics)
 
     a = sub.add_parser("ask", help='answer a question, e.g. kpibot ask "aov by channel this month"')

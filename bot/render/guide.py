@@ -7,6 +7,7 @@ import re
 
 from kpi.i18n import lang_of
 from kpi.metrics.catalog import Catalog, Metric
+from kpi.metrics.definitions import definition_lines
 from kpi.metrics.periods import ACCEPTED_FORMS
 
 from .common import (
@@ -46,6 +47,17 @@ def help_message(*, lang: str = "en", examples: list[str] | None = None) -> Mess
     blocks.append(context(t(lang, "help_more")))
     text = clip_lines([t(lang, "help_title"), _unmark(t(lang, "help_usage")), *map(esc, shown)])
     return Message(text=text, blocks=fit(blocks, lang=lang))
+
+
+def definition_message(definition, *, lang: str = "en") -> Message:
+    """``/kpi define <kpi>``: the formula, each measure with its table and conditions, and the rules."""
+    lang = lang_of(lang)
+    blocks = [header(definition.name), section(code(esc(definition.formula)))]
+    if definition.parts:
+        blocks.append(section(clip("\n".join(f"• {esc(p)}" for p in definition.parts), SECTION_TEXT)))
+    if definition.notes:
+        blocks.append(context(*[esc(n) for n in definition.notes]))
+    return Message(text=clip_lines([esc(line) for line in definition_lines(definition)]), blocks=fit(blocks, lang=lang))
 
 
 def catalog_message(catalog: Catalog, *, lang: str = "en") -> Message:
