@@ -28,6 +28,7 @@ as ``pybabel extract`` + ``pybabel update`` would), then translate what it repor
 
 from __future__ import annotations
 
+import decimal
 import gettext
 import io
 import os
@@ -35,6 +36,7 @@ import sys
 import threading
 from pathlib import Path
 
+from babel import numbers
 from babel.messages import mofile, pofile
 
 # language -> the Babel locale its numbers and dates are formatted with
@@ -76,6 +78,27 @@ def mid_sentence(lang: str | None, name: str) -> str:
     if lang_of(lang) in CAPITALISED_NOUNS or len(name) < 2 or not name[1:2].islower():
         return name
     return name[0].lower() + name[1:]
+
+
+# -- numbers: Babel's formatting, rounded half up (1.25% -> 1.3%, as finance reads it; Babel rounds half to even)
+
+
+def _half_up(fn):
+    def formatted(*args, **kwargs):
+        with decimal.localcontext() as ctx:
+            ctx.rounding = decimal.ROUND_HALF_UP
+            return fn(*args, **kwargs)
+
+    formatted.__doc__ = f"``babel.numbers.{fn.__name__}``, rounding half up."
+    formatted.__name__ = fn.__name__
+    return formatted
+
+
+format_decimal = _half_up(numbers.format_decimal)
+format_percent = _half_up(numbers.format_percent)
+format_currency = _half_up(numbers.format_currency)
+format_compact_decimal = _half_up(numbers.format_compact_decimal)
+format_compact_currency = _half_up(numbers.format_compact_currency)
 
 
 def catalog_path(lang: str) -> Path:

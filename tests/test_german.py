@@ -59,7 +59,7 @@ def test_answer_in_german():
     assert_message_ok(msg)
     text = seen(msg)
     assert msg.blocks[0]["text"]["text"] == "Umsatz"
-    assert "*1.234,50 €*" in text and "1.000,00 €" in text and "+23,4 %" in text
+    assert "*1.234,50 €*" in text and "1.000,00 €" in text and "+23,5 %" in text  # 23.45% rounded half up
     assert "Vorperiode" in text and "Nach Kanal" in text and "Anteil" in text and "45,0 %" in text
     assert "Filter: Gerät = mobile" in text
     assert "24.11.2026 06:00 CET" in text  # the data's time, in German order

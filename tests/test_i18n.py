@@ -131,3 +131,13 @@ def test_catalogs_need_no_build_step():
     """Only the .po files are in the repository: they are compiled in memory at first use."""
     assert not list((ROOT / "locale").rglob("*.mo"))
     assert re.search(r"(?m)^msgid ", i18n.catalog_path("de").read_text(encoding="utf-8"))
+
+
+def test_numbers_round_half_up_as_finance_reads_them():
+    """Babel rounds half to even (1.25% -> "1.2%"); what people check by hand rounds half up."""
+    from kpi.metrics.formatting import format_value
+
+    assert format_value(0.0125, "percent", lang="en") == "1.3%"
+    assert format_value(0.0125, "percent", lang="fr").replace("\u00a0", " ") == "1,3 %"
+    assert format_value(2.345, "currency", currency="EUR", lang="de").replace("\u00a0", " ") == "2,35 €"
+    assert format_value(0.0124, "percent", lang="en") == "1.2%"

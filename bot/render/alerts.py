@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
-from kpi.i18n import N_, babel_locale, lang_of, mid_sentence, tr
+from kpi.i18n import N_, babel_locale, format_decimal, lang_of, mid_sentence, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import BreakdownRow, KpiResult
 from kpi.metrics.formatting import format_value

@@ -11,10 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from babel.dates import format_date
-from babel.numbers import format_decimal
 
 from kpi.goals import Progress, SmartCheck
-from kpi.i18n import N_, babel_locale, lang_of, tr
+from kpi.i18n import N_, babel_locale, format_decimal, lang_of, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.formatting import change_arrow, format_change, format_value, points

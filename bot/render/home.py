@@ -7,9 +7,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from babel.numbers import format_percent
-
-from kpi.i18n import babel_locale, lang_of, tr
+from kpi.i18n import babel_locale, format_percent, lang_of, tr
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.formatting import format_value
 

@@ -47,13 +47,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from babel.numbers import format_decimal
 from sqlalchemy import Index, Table, inspect, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from kpi.errors import KpiError
-from kpi.i18n import babel_locale, tr
+from kpi.i18n import babel_locale, format_decimal, tr
 
 from .schema import (
     create_source_tables,

@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from babel.numbers import format_decimal, format_percent
-
-from kpi.i18n import babel_locale, lang_of, mid_sentence, tr, trn
+from kpi.i18n import babel_locale, format_decimal, format_percent, lang_of, mid_sentence, tr, trn
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiEngine, metric_value
 from kpi.metrics.formatting import dimension_name, format_value, points

@@ -11,15 +11,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from babel.dates import format_interval, format_skeleton
-from babel.numbers import (
+
+from kpi.i18n import (  # Babel's number formatting, rounded half up
+    LANGUAGES,
+    N_,
+    babel_locale,
     format_compact_currency,
     format_compact_decimal,
     format_currency,
     format_decimal,
     format_percent,
-)
-
-from kpi.i18n import LANGUAGES, N_, babel_locale, lang_of, tr  # babel_locale, lang_of: re-exported
+    lang_of,
+    tr,
+)  # babel_locale, lang_of: re-exported
 
 from .catalog import Metric
 from .engine import Change, KpiResult, Value
