@@ -327,3 +327,18 @@ def test_a_group_with_a_denominator_and_no_numerator_is_zero_as_when_filtered(en
     assert ask(engine, "return rate country=US").current.value == by_country["US"]
     by_channel = {r.key: r.value for r in ask(engine, "cac by channel").breakdown}
     assert by_channel["email"].value is None and by_channel["email"].denominator == 0
+
+
+def test_a_change_is_the_difference_of_the_values_as_shown():
+    """72.7% against 72.8% reads −0.1 pt (the raw −0.04 pt would show '−0.0 pt'); values that show the same
+    are no change: no arrow, no verdict."""
+    from kpi.metrics.engine import Value, change_between
+    from kpi.metrics.formatting import change_arrow, format_change
+
+    rate = load_catalog(CONFIG).metrics["cart_abandonment_rate"]
+    ch = change_between(rate, Value(0.72749), Value(0.72751))
+    assert format_change(rate, ch) == "−0.1 pt (−0.1%)" and change_arrow(ch) == "↓" and ch.good is True
+    same = change_between(rate, Value(0.72712), Value(0.72738))
+    assert same.absolute == 0 and same.good is None and change_arrow(same) == "→"
+    money = load_catalog(CONFIG).metrics["revenue"]
+    assert change_between(money, Value(100.004), Value(100.0)).good is None

@@ -11,6 +11,7 @@ import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -92,15 +93,31 @@ class KpiResult:
         return self.as_of is None or self.as_of < self.period.end - timedelta(days=1)
 
 
+# the resolution a KPI is shown at: 0.1 pt for percentages, cents for money, units for counts
+SHOWN_AT = {"percent": Decimal("0.001"), "currency": Decimal("0.01"), "count": Decimal("1"), "ratio": Decimal("0.01")}
+
+
+def shown(value: float, fmt: str) -> Decimal:
+    """The value as people read it (rounded half up at the format's resolution), exactly."""
+    quantum = SHOWN_AT.get(fmt)
+    exact = Decimal(repr(value))
+    return exact if quantum is None else exact.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
 def change_between(metric: Metric, current: Value, previous: Value | None) -> Change | None:
+    """The change between two values as they are shown: 72.7% against 72.8% is −0.1 pt, the difference of
+    what the reader sees; values that show the same are no change (no arrow, no verdict)."""
     if previous is None:
         return None
     a, b = current.value, previous.value
     if a is None or b is None:
         return Change(None, None, None)
-    diff = a - b
-    rel = diff / abs(b) if b != 0 else None
-    good = None if diff == 0 else (diff > 0) == metric.higher_is_better
+    diff = float(shown(a, metric.format) - shown(b, metric.format))
+    if diff == 0:
+        return Change(0.0, 0.0 if b != 0 else None, None)
+    base = float(shown(b, metric.format))
+    rel = diff / abs(base) if base != 0 else ((a - b) / abs(b) if b != 0 else None)
+    good = (diff > 0) == metric.higher_is_better
     return Change(diff, rel, good)
 
 
