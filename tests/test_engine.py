@@ -17,7 +17,8 @@ from sqlalchemy import insert
 from kpi.data import schema
 from kpi.errors import CatalogError, PeriodError, UnknownDimension, UnknownMetric
 from kpi.metrics.catalog import load_catalog
-from kpi.metrics.engine import KpiEngine, KpiRequest
+from kpi.metrics.engine import KpiEngine, KpiRequest, Value, change_between
+from kpi.metrics.formatting import result_lines
 from kpi.metrics.periods import parse_period
 from kpi.metrics.query import parse_query
 
@@ -125,11 +126,13 @@ def test_comparison_with_the_previous_period(engine):
 
 
 def test_a_lower_is_better_kpi_going_up_is_bad(engine):
+    cac = engine.catalog.metrics["cac"]
+    change = change_between(cac, Value(80.0), Value(0.0))
+    assert change.absolute == pytest.approx(80) and change.good is False
+    # asked: marketing spend starts on Nov 17, so the previous 7 days (Nov 10-16) are before its history:
+    # their CAC is no data (not 0), and the change gets no verdict
     r = ask(engine, "cac vs previous")
-    # previous period: no spend, no new customers but c5 (o7 at 23:59 Paris on Nov 16) -> 0 / 1 = 0
-    assert r.comparison.value == pytest.approx(0)
-    assert r.change.absolute == pytest.approx(80)
-    assert r.change.good is False
+    assert r.comparison.value is None and r.change.good is None and r.comparison_partial
 
 
 def test_a_zero_denominator_is_no_data_not_zero(engine):
@@ -342,3 +345,15 @@ def test_a_change_is_the_difference_of_the_values_as_shown():
     assert same.absolute == 0 and same.good is None and change_arrow(same) == "→"
     money = load_catalog(CONFIG).metrics["revenue"]
     assert change_between(money, Value(100.004), Value(100.0)).good is None
+
+
+def test_a_period_or_comparison_before_the_data_starts_is_no_data_not_zero(engine):
+    """Coverage: the orders here start on 2025-11-18; 2019 is no data (not $0.00), and last year's Nov 17-23
+    starts a day before the data: a partial comparison, shown without a verdict."""
+    r = ask(engine, "revenue 2019")
+    assert r.current.value is None and r.history_start.date().isoformat() == "2025-11-18"
+    yoy = ask(engine, "revenue vs last year")
+    assert yoy.comparison_partial and yoy.change.good is None
+    assert any("history starts on" in line for line in result_lines(yoy))
+    covered = ask(engine, "orders yesterday vs previous")
+    assert not covered.comparison_partial and covered.history_start <= covered.comparison_period.start

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
-from kpi.i18n import lang_of
+from babel.dates import format_date
+
+from kpi.i18n import babel_locale, lang_of
 from kpi.metrics.engine import Change, KpiResult
 from kpi.metrics.formatting import (
     change_arrow,
@@ -161,7 +163,24 @@ def freshness(result: KpiResult, lang: str) -> list[str]:
     """'as of <time>'; when the data stops before the period's end, a note that says so (with the time)."""
     if result.as_of is None:
         return [t(lang, "no_source_data")]
-    return [t(lang, "stale" if result.stale else "as_of", time=as_of_text(result, lang))]
+    notes = [t(lang, "stale" if result.stale else "as_of", time=as_of_text(result, lang))]
+    notes += coverage_notes(result, lang)
+    return notes
+
+
+def coverage_notes(result: KpiResult, lang: str) -> list[str]:
+    """What the data's start leaves out: a period or a comparison from before the history begins."""
+    if result.history_start is None:
+        return []
+    start = format_date(result.history_start.date(), "medium", locale=babel_locale(lang))
+    notes = []
+    if result.period.end <= result.history_start:
+        notes.append(t(lang, "before_history", date=start))
+    elif result.partial_history:
+        notes.append(t(lang, "partial_history", date=start))
+    if result.comparison_partial:
+        notes.append(t(lang, "comparison_before_history", date=start))
+    return notes
 
 
 def user_ref(user: str) -> str:

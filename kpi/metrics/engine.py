@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -86,6 +86,18 @@ class KpiResult:
     breakdown_total_groups: int = 0
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     as_of: datetime | None = None  # the data is complete up to here (oldest of the newest rows)
+    history_start: datetime | None = None  # the data starts here (latest of the first rows of the KPI's tables)
+
+    @property
+    def partial_history(self) -> bool:
+        """The period starts before the data does: the value covers only part of it."""
+        return self.history_start is not None and self.period.start < self.history_start < self.period.end
+
+    @property
+    def comparison_partial(self) -> bool:
+        """The comparison period starts before the data does: its value is not comparable (no verdict)."""
+        return (self.comparison_period is not None and self.history_start is not None
+                and self.comparison_period.start < self.history_start)
 
     @property
     def stale(self) -> bool:
@@ -209,6 +221,9 @@ class KpiEngine:
             values = self.sql.run(MeasureQuery(measures, tuple(asked), req.filters), conn) if asked else {}
             # freshness: the continuous feeds (orders, traffic); occasional events only when there is nothing else
             latest = self.sql.latest([m for m in measures if not m.sparse] or measures, conn)
+            # coverage: where the continuous feeds' history starts (occasional events start whenever they start)
+            starts = self.sql.earliest([m for m in measures if not m.sparse and m.window == "period"]
+                                       or [m for m in measures if m.window == "period"], conn)
 
         bucket_mv = [values[(i, None)] for i in range(len(buckets))]
         rest = iter(range(len(buckets), len(asked)))
@@ -217,15 +232,35 @@ class KpiEngine:
                 totals[i] = values[(next(rest), None)]
             elif totals[i] is None:
                 totals[i] = {m.key: sum(mv[m.key] or 0.0 for mv in bucket_mv) for m in measures}
+        history = self._history_start(starts)
         current = metric_value(self.catalog, metric, totals[0])
         comparison = metric_value(self.catalog, metric, totals[1]) if cmp_period else None
+        if history is not None and period.end <= history:
+            current = replace(current, value=None)  # before the data starts: no data, never 0
+        if comparison is not None and cmp_period is not None and history is not None and cmp_period.end <= history:
+            comparison = replace(comparison, value=None)
+        change = change_between(metric, current, comparison)
+        comparison_partial = cmp_period is not None and history is not None and cmp_period.start < history
+        if comparison_partial and change is not None:
+            change = replace(change, good=None)  # a change against a partly empty period is no verdict
         series = [SeriesPoint(s, e, metric_value(self.catalog, metric, mv)) for (s, e), mv in zip(buckets, bucket_mv, strict=True)]
         return KpiResult(
             metric=metric, period=period, current=current, compare=req.compare, comparison_period=cmp_period,
-            comparison=comparison, change=change_between(metric, current, comparison), series=series,
+            comparison=comparison, change=change, series=series,
             granularity=gran, breakdown_by=req.breakdown, breakdown=rows, breakdown_total_groups=total_groups,
-            filters=req.filters, as_of=self._as_of(latest),
+            filters=req.filters, as_of=self._as_of(latest), history_start=history,
         )
+
+    def _history_start(self, starts: dict) -> datetime | None:
+        """Where the data this KPI needs starts: the local midnight of the day of its tables' first rows (the
+        latest of them; the first day counts as covered, whatever the hour of its first row)."""
+        days = []
+        for v in starts.values():
+            if isinstance(v, datetime):
+                days.append(v.replace(tzinfo=UTC).astimezone(self.tz).date())
+            elif isinstance(v, date):
+                days.append(v)
+        return datetime.combine(max(days), time(0), tzinfo=self.tz) if days else None
 
     def _breakdown(self, metric: Metric, measures: Sequence, req: KpiRequest, ranges: list[TimeRange],
                    values: Values, conn):

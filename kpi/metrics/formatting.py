@@ -168,6 +168,10 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
             ch = format_change(m, r.change, currency=currency, lang=lang)
             share = format_value(r.share, "percent", lang=lang) if r.share is not None else ""
             lines.append(f"    {key:<{width}}  {val:>12}  {share:>7}  {ch}")
+    if result.history_start is not None and (result.partial_history or result.comparison_partial
+                                             or result.period.end <= result.history_start):
+        lines.append("  " + tr(lang, "history starts on {date}: the period or its comparison is not fully covered",
+                               date=result.history_start.date().isoformat()))
     if result.as_of is not None:
         # TRANSLATORS: a strftime pattern, the date and time the data is complete up to
         pattern = tr(lang, "%Y-%m-%d %H:%M %Z")

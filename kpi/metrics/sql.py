@@ -58,6 +58,7 @@ class MeasureQuery:
 
 
 LATEST_TTL = 30.0  # seconds an "as of" stays cached
+EARLIEST_TTL = 600.0  # seconds a history's start stays cached (it moves only with an import of older data)
 
 # result: (range index, group value or None) -> measure key -> value
 Values = dict[tuple[int, str | None], dict[str, float | None]]
@@ -69,6 +70,7 @@ class SqlLayer:
         self.engine = engine
         self._tables: dict[str, Table] = {}
         self._latest: dict[tuple[str, str], tuple[float, object]] = {}
+        self._earliest: dict[tuple[str, str], tuple[float, object]] = {}
         meta = MetaData()
         for name in sorted(catalog.tables()):
             if name in SOURCE_TABLES:
@@ -253,6 +255,22 @@ class SqlLayer:
             if hit is None or now - hit[0] > LATEST_TTL:
                 hit = (now, conn.execute(select(func.max(self._col(m, m.time)))).scalar())
                 self._latest[(m.table, m.time)] = hit
+            out[m.table] = hit[1]
+        return out
+
+
+    def earliest(self, measures: Iterable[Measure], conn: Connection) -> dict[str, datetime | date | None]:
+        """The oldest time value of each table the measures read (index-backed MIN): where its history
+        starts. Remembered for ``EARLIEST_TTL`` seconds."""
+        out: dict[str, datetime | date | None] = {}
+        now = time.monotonic()
+        for m in measures:
+            if m.table in out:
+                continue
+            hit = self._earliest.get((m.table, m.time))
+            if hit is None or now - hit[0] > EARLIEST_TTL:
+                hit = (now, conn.execute(select(func.min(self._col(m, m.time)))).scalar())
+                self._earliest[(m.table, m.time)] = hit
             out[m.table] = hit[1]
         return out
 
