@@ -246,31 +246,23 @@ class SqlLayer:
         if conn is None:
             with self.engine.connect() as c:
                 return self.latest(measures, c)
-        out: dict[str, datetime | date | None] = {}
-        now = time.monotonic()
-        for m in measures:
-            if m.table in out:
-                continue
-            hit = self._latest.get((m.table, m.time))
-            if hit is None or now - hit[0] > LATEST_TTL:
-                hit = (now, conn.execute(select(func.max(self._col(m, m.time)))).scalar())
-                self._latest[(m.table, m.time)] = hit
-            out[m.table] = hit[1]
-        return out
-
+        return self._edge(func.max, self._latest, LATEST_TTL, measures, conn)
 
     def earliest(self, measures: Iterable[Measure], conn: Connection) -> dict[str, datetime | date | None]:
         """The oldest time value of each table the measures read (index-backed MIN): where its history
         starts. Remembered for ``EARLIEST_TTL`` seconds."""
+        return self._edge(func.min, self._earliest, EARLIEST_TTL, measures, conn)
+
+    def _edge(self, agg, cache: dict, ttl: float, measures: Iterable[Measure], conn: Connection) -> dict:
         out: dict[str, datetime | date | None] = {}
         now = time.monotonic()
         for m in measures:
             if m.table in out:
                 continue
-            hit = self._earliest.get((m.table, m.time))
-            if hit is None or now - hit[0] > EARLIEST_TTL:
-                hit = (now, conn.execute(select(func.min(self._col(m, m.time)))).scalar())
-                self._earliest[(m.table, m.time)] = hit
+            hit = cache.get((m.table, m.time))
+            if hit is None or now - hit[0] > ttl:
+                hit = (now, conn.execute(select(agg(self._col(m, m.time)))).scalar())
+                cache[(m.table, m.time)] = hit
             out[m.table] = hit[1]
         return out
 
