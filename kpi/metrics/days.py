@@ -94,3 +94,11 @@ def unit_start(day: date, unit: str) -> date:
     return date(day.year, (day.month - 1) // months * months + 1, 1)
 
 
+QUARTER_ORDINALS = {  # the nth quarter, in words"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": 4,
+             "premier": 1, "1er": 1, "deuxieme": 2, "2e": 2, "troisieme": 3, "3e": 3, "quatrieme": 4,
+             "4e": 4, "dernier": 4, "erste": 1, "ersten": 1, "erstes": 1, "zweite": 2, "zweiten": 2, "zweites": 2,
+             "dritte": 3, "dritten": 3, "drittes": 3, "vierte": 4, "vierten": 4, "viertes": 4, "1.": 1, "2.": 2,
+             "3.": 3, "4.": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+NTH_QUARTER = re.compile(r"(first|1st|second|2nd|third|3rd|fourth|4th|last|premier|1er|deuxieme|2e|troisieme|3e|quatrieme|4e|dernier"
+                          r"|erste[ns]?|zweite[ns]?|dritte[ns]?|vierte[ns]?|[1-4]\.?)\s+(?:quarter|trimestre|quartal)"
+                          r"(?:\s+(?:of\s+|de\s+)?(\d{4}))?")

@@ -24,6 +24,8 @@ from kpi.i18n import N_, babel_locale, tr, trn, trnp
 from .days import (
     DAY_RANGE,
     MONTH_WORDS,
+    NTH_QUARTER,
+    QUARTER_ORDINALS,
     WEEK_NUMBER,
     add_months,
     day_of,
@@ -232,8 +234,8 @@ def _to_key(s: str, today: date) -> str:
     for pattern in _ROLLING:
         if (m := pattern.fullmatch(s)) and m[2] in _ROLL_UNITS and int(m[1]) > 0:
             return f"last_{int(m[1])}_{_ROLL_UNITS[m[2]]}"
-    if m := _NTH_QUARTER.fullmatch(s):  # the fourth quarter 2025, le dernier trimestre 2025, das vierte Quartal
-        q, year = _ORDINALS[m[1]], int(m[2]) if m[2] else None
+    if m := NTH_QUARTER.fullmatch(s):  # the fourth quarter 2025, le dernier trimestre 2025, das vierte Quartal
+        q, year = QUARTER_ORDINALS[m[1]], int(m[2]) if m[2] else None
         if year is None:
             year = today.year if q <= (today.month - 1) // 3 + 1 else today.year - 1
         return f"q{q}_{year}"
@@ -258,16 +260,6 @@ def _to_key(s: str, today: date) -> str:
     raise ValueError(s)
 
 
-_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": 4,
-             "premier": 1, "1er": 1, "deuxieme": 2, "2e": 2, "troisieme": 3, "3e": 3, "quatrieme": 4,
-             "4e": 4, "dernier": 4, "erste": 1, "ersten": 1, "erstes": 1, "zweite": 2, "zweiten": 2, "zweites": 2,
-             "dritte": 3, "dritten": 3, "drittes": 3, "vierte": 4, "vierten": 4, "viertes": 4, "1.": 1, "2.": 2,
-             "3.": 3, "4.": 4, "1": 1, "2": 2, "3": 3, "4": 4}
-_NTH_QUARTER = re.compile(r"(first|1st|second|2nd|third|3rd|fourth|4th|last|premier|1er|deuxieme|2e|troisieme|3e|quatrieme|4e|dernier"
-                          r"|erste[ns]?|zweite[ns]?|dritte[ns]?|vierte[ns]?|[1-4]\.?)\s+(?:quarter|trimestre|quartal)"
-                          r"(?:\s+(?:of\s+|de\s+)?(\d{4}))?")
-
-
 def _build(key: str, today: date, tz: tzinfo, text: str) -> Period:
     """The period of a canonical key, as of ``today``."""
     unit, count, rolling = "day", 1, False
@@ -276,8 +268,10 @@ def _build(key: str, today: date, tz: tzinfo, text: str) -> Period:
     elif key == "yesterday":
         start, full_end, rolling = today - timedelta(days=1), today, True
     elif m := re.fullmatch(r"last_(\d+)_(days|weeks|months)", key):
+        # every complete day up to today: "last 4 weeks" is the 28 days that end yesterday, not the 4 ISO
+        # weeks before this one (which would leave out the days of this week that are over)
         unit, count, rolling = m[2][:-1], int(m[1]), True
-        full_end = unit_start(today, unit)
+        full_end = today
         start = shift(full_end, unit, -count)
     elif key.startswith(("this_", "last_")) or key in _TD_UNITS:
         unit = _TD_UNITS.get(key) or key[5:]
@@ -306,6 +300,10 @@ def _build(key: str, today: date, tz: tzinfo, text: str) -> Period:
             raise _error(text, N_("The period '{text}' starts after it ends ({first} is after {last}). "
                                   "Try one of: {accepted}."), first=first, last=last)
         start, full_end, count = first, last + timedelta(days=1), (last - first).days + 1
+        for calendar_unit in ("year", "quarter", "month"):  # the dates of a month compare as the month does
+            if start == unit_start(start, calendar_unit) and full_end == shift(start, calendar_unit, 1):
+                unit, count = calendar_unit, 1
+                break
     if start > today:
         raise _error(text, N_("The period '{text}' is in the future (it starts on {start}). Try one of: {accepted}."),
                      start=start)
