@@ -127,8 +127,7 @@ def change_between(metric: Metric, current: Value, previous: Value | None) -> Ch
     diff = float(shown(a, metric.format) - shown(b, metric.format))
     if diff == 0:
         return Change(0.0, 0.0 if b != 0 else None, None)
-    base = float(shown(b, metric.format))
-    rel = diff / abs(base) if base != 0 else ((a - b) / abs(b) if b != 0 else None)
+    rel = (a - b) / abs(b) if b != 0 else None  # the true relative change: a rounded base would distort it
     good = (diff > 0) == metric.higher_is_better
     return Change(diff, rel, good)
 
