@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
             args.currency = ctx.settings.currency  # a shop currency set explicitly; never the USD default
         return args.func(ctx, args)
     except KpiError as exc:  # the user's input or data: one line saying what to do
-        print(f"kpibot: {_told(exc, lang)}", file=sys.stderr)
+        print(f"kpibot: {exc.localized(lang)}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
         ref = uuid.uuid4().hex[:8]
@@ -309,14 +309,6 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
                               ref=ref), file=sys.stderr)
         return 1
 
-
-def _told(exc: KpiError, lang: str) -> str:
-    """The error in the reader's language (an import refusal with every bad line)."""
-    if isinstance(exc, ImportRefused):
-        from kpi.data.messages import refusal_text
-
-        return refusal_text(exc, lang)
-    return exc.localized(lang)
 
 
 if __name__ == "__main__":  # pragma: no cover

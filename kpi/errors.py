@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .i18n import N_, tr
+from .i18n import N_, tr, trn
 
 
 class KpiError(Exception):
@@ -93,15 +93,33 @@ class ImportRefused(KpiError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        head = f"{self.path}: import refused"
-        if self.reason:
-            head += f": {self.reason}"
-        if self.bad_rows:
-            head += f" ({len(self.bad_rows)} bad line{'s' if len(self.bad_rows) != 1 else ''}; nothing was loaded)"
-            shown = self.bad_rows[:50]
-            head += "\n" + "\n".join(f"  line {b.line}: {b.reason}" for b in shown)
-            if len(self.bad_rows) > len(shown):
-                head += f"\n  ... and {len(self.bad_rows) - len(shown)} more"
+        return self.localized("en")
+
+    def localized(self, lang: str | None = "en") -> str:
+        """The file, the reason, and every bad line (the first ``SHOWN_BAD_ROWS``), in ``lang``; a reason may
+        itself know its words in other languages (``kpi.data.messages.Text``)."""
+        n, path, reason = len(self.bad_rows), self.path, _told(self.reason, lang)
+        if not n:
+            if reason:
+                return tr(lang, "{path}: import refused: {reason} (nothing was loaded)", path=path, reason=reason)
+            return tr(lang, "{path}: import refused (nothing was loaded)", path=path)
+        if reason:
+            head = trn(lang, "{path}: import refused: {reason} ({n} bad line; nothing was loaded)",
+                       "{path}: import refused: {reason} ({n} bad lines; nothing was loaded)", n, path=path,
+                       reason=reason)
         else:
-            head += " (nothing was loaded)"
-        return head
+            head = trn(lang, "{path}: import refused ({n} bad line; nothing was loaded)",
+                       "{path}: import refused ({n} bad lines; nothing was loaded)", n, path=path)
+        shown = self.bad_rows[:SHOWN_BAD_ROWS]
+        lines = [head] + ["  " + tr(lang, "line {line}: {reason}", line=b.line, reason=_told(b.reason, lang))
+                          for b in shown]
+        if n > len(shown):
+            lines.append("  " + tr(lang, "... and {n} more", n=n - len(shown)))
+        return "\n".join(lines)
+
+
+SHOWN_BAD_ROWS = 50  # bad lines an import refusal names one by one
+
+
+def _told(text: object, lang: str | None) -> str:
+    return text.localized(lang) if hasattr(text, "localized") else str(text)

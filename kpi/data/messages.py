@@ -8,8 +8,8 @@ so ``text.localized(lang)`` tells it in another language::
     Text(lambda lang: trn(lang, "{n} line", "{n} lines", n))             anything worded per language
     joined(reasons)                                                      several, in one line: "a; b"
 
-``refusal(path, reason, bad_rows)`` builds the ``ImportRefused`` to raise; ``refusal_text(exc, lang)``
-renders one in a language (``refusal_text(exc, "en")`` is ``str(exc)``).
+``refusal(path, reason, bad_rows)`` builds the ``ImportRefused`` to raise; ``exc.localized(lang)`` tells it in
+a language (``str(exc)`` is the English).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from kpi.errors import BadRow, ImportRefused
-from kpi.i18n import tr, trn
-
-SHOWN_BAD_ROWS = 50  # as many bad lines as ImportRefused's own text shows
+from kpi.i18n import tr
 
 
 class Text(str):
@@ -62,23 +60,3 @@ def refusal(path: str, reason: str | Text = "", bad_rows: list[BadRow] | None = 
     error in place: Babel's extractor loses the marked messages nested in a call of ``ImportRefused``
     (one of its keywords, whose message it expects first), and finds them in this one."""
     return ImportRefused(path=path, bad_rows=list(bad_rows or []), reason=reason)
-
-
-def refusal_text(exc: ImportRefused, lang: str | None = "en") -> str:
-    """The refusal as ``str(exc)`` words it, in ``lang``: the file, the reason, every bad line."""
-    n, path, reason = len(exc.bad_rows), exc.path, told(exc.reason, lang)
-    if not n:
-        if reason:
-            return tr(lang, "{path}: import refused: {reason} (nothing was loaded)", path=path, reason=reason)
-        return tr(lang, "{path}: import refused (nothing was loaded)", path=path)
-    if reason:
-        head = trn(lang, "{path}: import refused: {reason} ({n} bad line; nothing was loaded)",
-                   "{path}: import refused: {reason} ({n} bad lines; nothing was loaded)", n, path=path, reason=reason)
-    else:
-        head = trn(lang, "{path}: import refused ({n} bad line; nothing was loaded)",
-                   "{path}: import refused ({n} bad lines; nothing was loaded)", n, path=path)
-    shown = exc.bad_rows[:SHOWN_BAD_ROWS]
-    lines = [head] + ["  " + tr(lang, "line {line}: {reason}", line=b.line, reason=told(b.reason, lang)) for b in shown]
-    if n > len(shown):
-        lines.append("  " + tr(lang, "... and {n} more", n=n - len(shown)))
-    return "\n".join(lines)
