@@ -29,7 +29,6 @@ from kpi.state.store import CONTENTS, Goals, NotFound, Schedules, checked_id, pa
 from .answer import Asked
 from .blocks import Message, error_message
 from .config import SlackSettings
-from .markup import to_plain
 from .render.goals import goal_detail_message, goal_list_message, smart_message
 
 log = logging.getLogger("kpibot.manage")
@@ -94,7 +93,7 @@ class Manage:
     def run(self, text: str, who: Asked, client) -> Message | None:
         """The reply to ``/kpi goal ...`` or ``/kpi digest ...``; None when a modal was opened instead."""
         self.seed(who.team_id)
-        first, _, rest = to_plain(text).strip().partition(" ")  # (idempotent: the entry read it already)
+        first, _, rest = text.strip().partition(" ")  # (Slack's markup was read at the entry: bot.markup)
         try:
             if first.lower() in GOAL_WORDS:
                 return self.goal(rest.strip(), who, client)

@@ -31,7 +31,7 @@ from bot.render.text import DEFAULT_EXAMPLES
 from bot.terminal import render_message, render_view
 from kpi.metrics.catalog import Catalog, load_catalog
 from kpi.metrics.engine import OTHER, BreakdownRow, KpiResult, SeriesPoint, Value, change_between
-from kpi.metrics.formatting import NO_DATA
+from kpi.metrics.formatting import no_data
 from kpi.metrics.periods import ACCEPTED_FORMS, parse_period
 from kpi.metrics.query import parse_query
 
@@ -230,7 +230,7 @@ def test_no_data_is_shown_as_such_never_zero():
         msg = kpi_answer(result, lang=lang)
         assert_message_ok(msg)
         main = msg.blocks[1]["text"]["text"]
-        assert main.startswith(f"*{NO_DATA[lang]}*")
+        assert main.startswith(f"*{no_data(lang)}*")
         assert "0.0%" not in all_text(msg.blocks) and "0,0 %" not in all_text(msg.blocks)
         assert all(b["type"] != "image" for b in msg.blocks)  # no sparkline of nothing either
         assert "`" not in main

@@ -13,7 +13,6 @@ from datetime import timedelta
 from babel.dates import format_interval, format_skeleton
 
 from kpi.i18n import (  # Babel's number formatting, rounded half up
-    LANGUAGES,
     N_,
     babel_locale,
     format_compact_currency,
@@ -28,13 +27,9 @@ from kpi.i18n import (  # Babel's number formatting, rounded half up
 from .catalog import Metric
 from .engine import Change, KpiResult, Value
 
-LOCALES = LANGUAGES
 SPARK = "▁▂▃▄▅▆▇█"
 DIMENSION_NAMES = {"channel": N_("channel"), "device": N_("device"), "country": N_("country")}
 GRANULARITY_NAMES = {"day": N_("daily"), "week": N_("weekly"), "month": N_("monthly")}
-# dimension words of the goal restatements, per language (kept for kpi.goals.smart)
-DIMENSION_WORDS = {"en": {}, "fr": {"channel": "canal", "device": "appareil", "country": "pays"},
-                   "de": {"channel": "Kanal", "device": "Gerät", "country": "Land"}}
 
 
 def period_span(period, lang: str) -> str:
@@ -56,8 +51,6 @@ def points(number: str, lang: str) -> str:
 def no_data(lang: str) -> str:
     return tr(lang, "no data")
 
-
-NO_DATA = {lang: no_data(lang) for lang in LANGUAGES}  # (read at import: the catalogs are in place by then)
 
 
 def dimension_name(dim: str | None, lang: str) -> str:
@@ -181,5 +174,5 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
     return lines
 
 
-__all__ = ["DIMENSION_NAMES", "GRANULARITY_NAMES", "LOCALES", "NO_DATA", "babel_locale", "change_arrow", "dimension_name",
+__all__ = ["DIMENSION_NAMES", "GRANULARITY_NAMES", "babel_locale", "change_arrow", "dimension_name",
            "format_change", "format_value", "lang_of", "no_data", "period_span", "points", "result_lines", "sample_text", "sparkline"]

@@ -14,8 +14,6 @@ from .engine import KpiRequest
 from .reader import DIMENSIONS, Reading, read_question
 from .values import DimensionValues
 
-DIMENSION_WORDS = DIMENSIONS  # dimension words in every language (kpi.metrics.reader)
-
 
 @dataclass(frozen=True)
 class ParsedQuery:
@@ -35,11 +33,11 @@ def parse_query(text: str, catalog: Catalog, *, now: datetime, tz: ZoneInfo,
 
 
 def take_filters(text: str, catalog: Catalog, sep: str = " ") -> tuple[tuple[tuple[str, tuple[str, ...]], ...], str]:
-    """``channel=email``, ``pays:FR,DE``: the filters a text names (dimension words in English or French,
-    or any catalog dimension), and the text with each replaced by ``sep``."""
-    words = set(DIMENSION_WORDS) | {d for ms in catalog.measures.values() for d in ms.dimensions}
+    """``channel=email``, ``pays:FR,DE``: the filters a text names (dimension words in every language, or
+    any catalog dimension), and the text with each replaced by ``sep``."""
+    words = set(DIMENSIONS) | {d for ms in catalog.measures.values() for d in ms.dimensions}
     pattern = r"\b(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")\s*[=:]\s*([^\s,|]+(?:,[^\s,|]+)*)"
     filters: dict[str, list[str]] = {}
     for m in re.finditer(pattern, text):
-        filters.setdefault(DIMENSION_WORDS.get(m[1], m[1]), []).extend(v for v in m[2].split(",") if v)
+        filters.setdefault(DIMENSIONS.get(m[1], m[1]), []).extend(v for v in m[2].split(",") if v)
     return tuple((d, tuple(v)) for d, v in filters.items()), re.sub(pattern, sep, text)

@@ -3,7 +3,7 @@ reading (``answer_reading``: one result per KPI, ranked breakdowns ordered best 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from kpi.errors import QueryError
 from kpi.i18n import lang_of, tr
@@ -28,7 +28,6 @@ class Reading:
     granularity: str | None = None
     period_text: str = ""
     period_typed: str = ""  # the period as the question wrote it ("last week")
-    alternatives: tuple[str, ...] = field(default=(), compare=False)  # other readings, as questions
 
     def requests(self) -> list[KpiRequest]:
         top = self.top or (3 if self.rank else 10)
