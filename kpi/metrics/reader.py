@@ -112,10 +112,9 @@ def _comparison(words, *, now, tz) -> tuple[str | None, Period | None]:
             if not W.free(words, j, size):
                 continue
             phrase = W.phrase(words, j, size)
-            if year_suffix := re.search(r"\s(?:last year|l' ?an dernier|l' ?annee derniere|de l' ?an dernier|im vorjahr"
-                                        r"|vorjahr|des vorjahres|a year ago)$", phrase):
+            if re.search(r"\s(?:last year|l' ?an dernier|l' ?annee derniere|de l' ?an dernier|im vorjahr"
+                         r"|vorjahr|des vorjahres|a year ago)$", phrase):
                 W.take(words, i, j - i + size)  # "october vs october last year": the same period a year earlier
-                del year_suffix
                 return "year", None
             try:
                 other = parse_period(phrase, now=now, tz=tz)
@@ -142,7 +141,7 @@ def _relative(period: Period, other: Period) -> str | None:
     if other.key in ("last_year",) and period.unit == "year":
         return "year"
     before = period.previous()
-    if (other.start, other.end) == (before.start, before.end) or other.start == before.start:
+    if other.start == before.start:
         return "previous"
     ago = period.year_ago()
     if other.start == ago.start:
@@ -311,8 +310,8 @@ _GLUE_ALONE = {"in", "for", "the", "on", "last", "past", "week", "month", "year"
 
 def _period_context(words, i: int, size: int) -> bool:
     before = words[i - 1].norm if i else ""
-    return size > 1 or before in ("in", "for", "during", "en", "pour", "im", "in", "of", "de", "du", "depuis", "seit",
-                                  "since", "since the", "over")
+    return size > 1 or before in ("in", "for", "during", "en", "pour", "im", "of", "de", "du", "depuis", "seit", "since",
+                                  "over")
 
 
 def _leftovers(words, catalog: Catalog, values: DimensionValues | None, metrics: list[str], *, now, tz) -> None:
