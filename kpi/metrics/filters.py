@@ -57,11 +57,8 @@ def word_filters(words, values: DimensionValues | None, filters: dict) -> None:
     """'on mobile', 'in France', 'paid search', 'aus Deutschland': values the data holds, by their words."""
     if values is None:
         return
-    phrases = values.phrases()
-    by_length: dict[int, set[str]] = {}
-    for p in phrases:
-        by_length.setdefault(len(p.split()), set()).add(p)
-    for size in sorted(by_length, reverse=True):
+    by_length = values.phrases_by_length()
+    for size in by_length:
         for i in range(len(words) - size + 1):
             if not W.free(words, i, size):
                 continue

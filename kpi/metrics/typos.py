@@ -10,13 +10,13 @@ from .catalog import Catalog
 from .periods import period_vocabulary
 from .values import DimensionValues
 
-_VOCABULARIES: dict[tuple[int, int], tuple[frozenset[str], dict[str, set[str]], dict[str, int]]] = {}
+_VOCABULARIES: dict[tuple[int, int, int], tuple[frozenset[str], dict[str, set[str]], dict[str, int]]] = {}
 
 
 def vocabulary(catalog: Catalog, values: DimensionValues | None):
     """Every word the reader knows (KPI names, periods, dimensions and their values, comparison and ranking
     words), and an index of each one-letter deletion of them, to find the word a typo meant at once."""
-    key = (id(catalog), id(values))
+    key = (id(catalog), id(values), values.generation if values is not None else 0)
     if key not in _VOCABULARIES:
         tiers = [  # when a typo is one edit from words of several tiers, the first tier wins
             {part for parts, _ in W.alias_parts(catalog) for part in parts},

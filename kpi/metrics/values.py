@@ -71,6 +71,9 @@ class DimensionValues:
         self._loaded_at: float | None = None
         self._values: dict[str, tuple[str, ...]] = {}
         self._words: dict[str, list[tuple[str, str]]] = {}
+        self._phrases: list[str] = []
+        self._by_length: dict[int, frozenset[str]] = {}
+        self._generation = 0
 
     @classmethod
     def fixed(cls, values: Mapping[str, Sequence[str]], *, aliases_path: Path | None = None) -> DimensionValues:
@@ -128,6 +131,12 @@ class DimensionValues:
             values = {d: tuple(v) for d, v in self._loader().items()}
             self._values = values
             self._words = self._build_words(values)
+            self._phrases = sorted(self._words, key=lambda w: (-len(w.split()), -len(w)))
+            by_length: dict[int, set[str]] = {}
+            for phrase in self._phrases:
+                by_length.setdefault(len(phrase.split()), set()).add(phrase)
+            self._by_length = {n: frozenset(by_length[n]) for n in sorted(by_length, reverse=True)}
+            self._generation += 1
             self._loaded_at = now
 
     def refresh(self) -> None:
@@ -189,7 +198,18 @@ class DimensionValues:
     def phrases(self) -> list[str]:
         """Every word or phrase that names a value, longest first (for reading questions)."""
         self._ensure()
-        return sorted(self._words, key=lambda w: (-len(w.split()), -len(w)))
+        return self._phrases
+
+    def phrases_by_length(self) -> dict[int, frozenset[str]]:
+        """The same, by number of words, the longest first: built once per reading of the values."""
+        self._ensure()
+        return self._by_length
+
+    @property
+    def generation(self) -> int:
+        """How many times the values were read: what is derived from them is built again when it changes."""
+        self._ensure()
+        return self._generation
 
     def closest(self, text: str, dimension: str | None = None, n: int = 5, *, fallback: bool = True) -> list[str]:
         """Known values that look like ``text`` (with ``fallback``, the dimension's values if none does)."""
