@@ -27,14 +27,20 @@ log = logging.getLogger("kpibot.listeners")
 ALERT_ACTIONS = ("alert_ack", "alert_snooze_1h", "alert_snooze_tomorrow", "alert_explain")
 
 
-def share(body, client, deps: Deps) -> None:
-    """Post the answer again, with fresh numbers, in the channel; the chart in its thread."""
-    action = body["actions"][0]
-    value = json.loads(action.get("value") or "{}")
+def asked_again(body) -> tuple[str, Asked]:
+    """The question a button carries ({"q": question, "l": language}) and who clicked, where."""
+    value = json.loads(body["actions"][0].get("value") or "{}")
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
     who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id=channel,
                 lang=value.get("l", "en"))
-    reply = answer(deps.services, value.get("q", ""), who, shared=True)
+    return value.get("q", ""), who
+
+
+def share(body, client, deps: Deps) -> None:
+    """Post the answer again, with fresh numbers, in the channel; the chart in its thread."""
+    question, who = asked_again(body)
+    channel = who.channel_id
+    reply = answer(deps.services, question, who, shared=True)
     message = reply.message
     try:
         posted = client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
@@ -54,11 +60,8 @@ def share(body, client, deps: Deps) -> None:
 
 def reask(body, client, deps: Deps) -> None:
     """"Did you mean …?": the question read the other way, answered in place of the first answer."""
-    value = json.loads(body["actions"][0].get("value") or "{}")
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
-    who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id=channel,
-                lang=value.get("l", "en"))
-    reply = answer(deps.services, value.get("q", ""), who)
+    question, who = asked_again(body)
+    reply = answer(deps.services, question, who)
     deps.send(body["response_url"], reply.message.as_response("ephemeral", replace_original=True))
 
 
