@@ -329,3 +329,12 @@ def test_accepted_forms_are_all_understood():
     for lang in ("en", "fr"):
         for form in ACCEPTED_FORMS[lang]:
             parse(form)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("the last quarter of 2025", "q4_2025"), ("first quarter 2026", "q1_2026"), ("3rd quarter", "q3_2026"),
+    ("dernier trimestre 2025", "q4_2025"), ("deuxième trimestre 2026", "q2_2026"),
+    ("vierten Quartal 2025", "q4_2025"), ("3. Quartal 2026", "q3_2026"),
+])
+def test_a_quarter_in_words(text, key):
+    assert parse(text).key == key
