@@ -111,3 +111,56 @@ def test_unknown_time_zone():
     with pytest.raises(RuleError) as info:
         parse_rule("aov above 120", CATALOG, tz_name="Mars/Olympus")
     assert info.value.field == "timezone"
+
+
+# -- significance ---------------------------------------------------------------------------------------
+
+SIGNIFICANT = [
+    ("conversion below 1.5% over 3 days significant", dict(metric="conversion_rate", condition="below", window_days=3)),
+    ("return rate above 8% only when significant min 500 orders in #ops",
+     dict(metric="return_rate", condition="above", min_sample=500, channel="#ops")),
+    ("revenue drops by more than 20% over 7 days statistically significant",
+     dict(metric="revenue", condition="change_below", threshold=-0.2)),
+    ("taux de conversion inférieur à 2 % sur 7 jours si significatif",
+     dict(metric="conversion_rate", condition="below", threshold=0.02)),
+    ("chiffre d'affaires baisse de plus de 20 % sur 1 jour seulement si la baisse est significative",
+     dict(metric="revenue", condition="change_below", window_days=1)),
+    ("taux de retour au-dessus de 8 % significatif", dict(metric="return_rate", condition="above")),
+    ("konversionsrate below 2% nur wenn signifikant", dict(metric="conversion_rate", condition="below")),
+    ("umsatz change below -20% signifikant", dict(metric="revenue", condition="change_below")),
+]
+
+
+@pytest.mark.parametrize("text,expected", SIGNIFICANT, ids=[t for t, _ in SIGNIFICANT])
+def test_the_significant_keyword_in_three_languages(text, expected):
+    rule = parse_rule(text, CATALOG)
+    assert rule.significant is True
+    for name, value in expected.items():
+        got = getattr(rule, name)
+        assert got == (pytest.approx(value) if isinstance(value, float) else value), name
+
+
+def test_significance_is_off_unless_asked_and_is_a_rule_field():
+    from kpi.alerts.rules import FIELDS
+
+    assert parse_rule("conversion below 1.5% over 3 days", CATALOG).significant is False
+    assert RuleSpec(metric="revenue", condition="above", threshold=1).significant is False
+    assert "significant" in FIELDS
+
+
+@pytest.mark.parametrize("text", ["revenue below 1000 significant", "aov above 120 only when significant",
+                                  "commandes en dessous de 10 aujourd'hui significatif"])
+def test_a_plain_threshold_on_a_kpi_that_is_not_a_rate_refuses_significance(text):
+    with pytest.raises(RuleError) as info:
+        parse_rule(text, CATALOG)
+    assert info.value.field == "significant"
+    message = info.value.localized("en")
+    assert "rates" in message and "change" in message
+
+
+def test_significance_needs_a_threshold_strictly_between_0_and_100_percent():
+    for text in ("conversion above 0% significant", "return rate below 100% significant"):
+        with pytest.raises(RuleError) as info:
+            parse_rule(text, CATALOG)
+        assert info.value.field == "significant"
+    assert parse_rule("revenue change above 50% significant", CATALOG).significant  # any KPI's change can

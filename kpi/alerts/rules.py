@@ -12,7 +12,10 @@ Parts, in any order after the KPI: a condition and threshold (``above|over|more 
 ``clear below 7%`` (hysteresis); a window (``over 7 days``, ``sur 7 jours``, ``over 2 weeks``,
 ``today``: 0); ``min 500 [sessions]``; ``for 3 checks`` / ``3 fois de suite`` (consecutive);
 ``every 30m``; ``repeat 4h`` / ``no repeat``; ``quiet 22:00-08:00``; filters ``channel=email``; a
-channel ``#ops`` / ``#C123``; mentions ``@alice``, ``@here``, ``@U123`` (the Slack layer turns Slack's markup into these).
+channel ``#ops`` / ``#C123``; mentions ``@alice``, ``@here``, ``@U123`` (the Slack layer turns Slack's markup into these);
+``significant`` / ``only when significant`` (``significatif``, ``significative``, ``signifikant``): fire only on a
+statistically significant breach (a rate beyond its threshold by an exact binomial test, or a change the engine
+found significant). A plain threshold on a KPI that is not a rate cannot require it.
 
 For a percentage KPI, ``8%``, ``8 pts`` and a bare ``8`` all mean 8% (a bare number below 1 is a
 fraction: ``0.08``). A ``%`` on a KPI that is not a percentage is refused (say ``change above 10%``).
@@ -33,7 +36,7 @@ from kpi.refs import USER_ID, take_channels
 
 CONDITIONS = ("above", "below", "change_above", "change_below")
 FIELDS = ("metric", "condition", "threshold", "clear_threshold", "window", "min_sample", "consecutive",
-          "interval", "repeat", "channel", "mention", "quiet", "filters", "timezone")
+          "interval", "repeat", "channel", "mention", "quiet", "filters", "timezone", "significant")
 
 
 class RuleError(QueryError):
@@ -64,6 +67,9 @@ class RuleSpec:
     window_days: int = 7  # trailing complete days; 0: today so far
     min_sample: int = 0  # no alert on tiny samples (the KPI's sample)
     consecutive: int = 1  # breaching evaluations before firing
+    # a breach counts only when statistically significant: for above/below, the rate's counts against the
+    # threshold (exact binomial test); for change_*, the engine's test of the change. Resolving needs no test.
+    significant: bool = False
     interval_minutes: int = 15  # evaluation interval
     repeat_minutes: int = 1440  # repeat while firing and not acknowledged; 0: never
     channel: str | None = None  # Slack channel id, or "#name"
@@ -94,6 +100,9 @@ _UNIT_MIN = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "h
 _DURATION = r"(?P<n>\d+)\s*(?P<u>minutes?|mins?|m|hours?|hrs?|h|heures?|days?|d|jours?|j)\b"
 _SAMPLE_WORDS = (r"sessions?|orders?|commandes?|visits?|visites?|visitors?|visiteurs?|samples?|echantillons?|"
                  r"emails?|carts?|paniers?|customers?|clients?")
+_SIGNIFICANT = (r"\b(?:(?:only|seulement|uniquement|nur)\s+)?(?:(?:when|if|si|quand|wenn|falls)\s+)?"
+                r"(?:(?:it\s+is|it's|is|est|c'est|ist)\s+)?(?:(?:statistically|statistiquement|statistisch)\s+)?"
+                r"(?:significant(?:ly)?|significatif|significative|significativement|signifikant)\b")
 _FILLERS = set("""alert alerte alerter when if si quand is est goes passe the le la les l de du des d in on at
 dans sur a au aux me us notify notifier post poster to and et rule regle warn tell send envoyer mention
 mentionner ping channel canal please svp stp rate""".split()) - {"rate"}
@@ -155,6 +164,9 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC", values: Dim
         s = _cut(s, m)
     elif re.search(r"\b(?:min(?:imum)?|at least|au moins)\b", s):
         raise RuleError("Give the minimum sample as a number, for example 'min 500 sessions'.", "min_sample")
+    if m := re.search(_SIGNIFICANT, s):
+        fields["significant"] = True
+        s = _cut(s, m)
     if m := re.search(r"\b(?:today(?: so far)?|so far today|aujourd'hui|aujourd hui|du jour|jusqu'a maintenant)\b", s):
         fields["window_days"] = 0
         s = _cut(s, m)
@@ -227,9 +239,24 @@ def parse_rule(text: str, catalog: Catalog, *, tz_name: str = "UTC", values: Dim
             message = (N_("The clear threshold must be at or below the threshold ({threshold}).") if up
                        else N_("The clear threshold must be at or above the threshold ({threshold})."))
             raise RuleError(message, "clear_threshold", threshold=_show(threshold, metric, condition))
+    if fields.get("significant"):
+        _check_significance(metric, condition, threshold)
     filters = checked_filters(catalog, metric, filters, values, error=RuleError)
     return RuleSpec(metric=metric.key, condition=condition, threshold=threshold, clear_threshold=clear,
                     channel=channel, mention=mention, timezone=tz_name, filters=filters, text=text, **fields)
+
+
+def _check_significance(metric: Metric, condition: str, threshold: float) -> None:
+    """A plain threshold is tested for significance only on a rate of counts (a percentage ratio), and
+    only strictly between 0% and 100%; a change rule can always require it."""
+    if condition.startswith("change_"):
+        return
+    if metric.format != "percent" or metric.type != "ratio":
+        raise RuleError(N_("Significance applies to rates or to change rules: {name} is not a rate. Say for "
+                           "example '{name} change below -20% significant'."), "significant", name=metric.name)
+    if not 0 < threshold < 1:
+        raise RuleError(N_("A rule that requires significance needs a threshold between 0% and 100% (not "
+                           "included)."), "significant")
 
 
 # -- parts ------------------------------------------------------------------------------------------
