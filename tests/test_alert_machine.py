@@ -334,3 +334,121 @@ def test_a_sample_below_the_minimum_never_fires(rule, evs):
 def test_evaluate_is_deterministic(rule, evs):
     for prev, obs, now, t in history(rule, evs):
         assert evaluate(rule, prev, obs, now) == t
+
+
+# -- rules that require significance ------------------------------------------------------------------
+
+SIGNIFICANT = replace(RETURNS, significant=True, clear_threshold=0.07)
+
+
+def test_a_breach_that_is_not_significant_does_not_count():
+    steps = [Observation(0.09, 20, at(0), significant=False), Observation(0.09, 20, at(15), significant=None),
+             Observation(0.09, 5000, at(30), significant=True)]
+    state, seen = AlertState(), []
+    for obs in steps:
+        t = evaluate(SIGNIFICANT, state, obs, obs.at)
+        seen.append((t.state.state, t.reason, [n.step for n in t.notify]))
+        state = t.state
+    assert seen == [("ok", "not_significant", []), ("ok", "not_significant", []), ("firing", "fired", ["fire"])]
+    # the same observations without the requirement: the first one fires
+    assert evaluate(RETURNS, AlertState(), steps[0], at(0)).reason == "fired"
+    assert breaching(SIGNIFICANT, steps[0], "ok") is False and breaching(RETURNS, steps[0], "ok") is True
+
+
+def test_a_significant_rule_resolves_and_stays_firing_without_a_test():
+    state = evaluate(SIGNIFICANT, AlertState(), Observation(0.09, 5000, at(0), significant=True), at(0)).state
+    assert state.state == "firing"
+    # still above the clear threshold, no longer significant: the episode goes on (hysteresis decides)
+    t = evaluate(SIGNIFICANT, state, Observation(0.075, 5000, at(15), significant=False), at(15))
+    assert (t.state.state, t.reason) == ("firing", "still_firing")
+    # below the clear threshold, untested: resolved as any rule
+    t = evaluate(SIGNIFICANT, t.state, Observation(0.05, 5000, at(30)), at(30))
+    assert (t.state.state, t.reason, [n.step for n in t.notify]) == ("ok", "resolved", ["resolve"])
+
+
+def test_consecutive_breaches_must_each_be_significant():
+    rule = replace(SIGNIFICANT, consecutive=2)
+    state, reasons = AlertState(), []
+    for minutes, sig in [(0, True), (15, False), (30, True), (45, True)]:
+        t = evaluate(rule, state, Observation(0.09, 5000, at(minutes), significant=sig), at(minutes))
+        reasons.append(t.reason)
+        state = t.state
+    assert reasons == ["breach_pending", "not_significant", "breach_pending", "fired"]
+
+
+# -- the observation: which test a rule is held to (kpi.alerts.evaluation) ----------------------------
+
+def _asker(result):
+    from types import SimpleNamespace
+
+    class FixedAsker:
+        engine = SimpleNamespace(tz=UTC)
+
+        def ask(self, request):
+            assert request.metric == result.metric.key
+            return result
+
+    return FixedAsker()
+
+
+def _conversion(orders: float, sessions: float, before: tuple[float, float] = (100, 5000)):
+    from kpi.metrics.engine import Value
+    from tests.test_blocks import make_result
+
+    return make_result("conversion_rate", current=Value(orders / sessions, orders, sessions, sessions),
+                       previous=Value(before[0] / before[1], before[0], before[1], before[1]))
+
+
+def test_a_conversion_breach_on_a_tiny_sample_fires_only_without_significance():
+    from kpi.alerts.evaluation import breach_significance, observe
+
+    plain = RuleSpec(metric="conversion_rate", condition="below", threshold=0.02)
+    significant = replace(plain, significant=True)
+    tiny = _conversion(1, 200)  # 0.5% on 200 sessions: below 2%, but p ≈ 0.09
+    obs, _ = observe(_asker(tiny), significant, T0)
+    assert obs.value == pytest.approx(0.005) and obs.significant is False
+    assert evaluate(significant, AlertState(), obs, T0).state.state == "ok"
+    obs_plain, _ = observe(_asker(tiny), plain, T0)
+    assert obs_plain.significant is None  # not tested when the rule does not ask
+    assert evaluate(plain, AlertState(), obs_plain, T0).reason == "fired"
+    test = breach_significance(significant, tiny)
+    assert test is not None and test.method == "binomial" and test.p_value > 0.05
+
+    large = _conversion(100, 20_000)  # 0.5% on 20,000 sessions
+    obs, _ = observe(_asker(large), significant, T0)
+    assert obs.significant is True
+    assert evaluate(significant, AlertState(), obs, T0).reason == "fired"
+    assert breach_significance(significant, large).p_value < 0.001
+
+
+def test_the_direction_of_the_threshold_test_follows_the_condition():
+    from kpi.alerts.evaluation import breach_significance
+
+    above = RuleSpec(metric="conversion_rate", condition="above", threshold=0.02, significant=True)
+    assert breach_significance(above, _conversion(600, 20_000)).significant is True  # 3% on 20,000
+    assert breach_significance(above, _conversion(100, 20_000)).significant is False  # 0.5%: not above
+
+
+def test_a_change_rule_follows_the_engine_s_test_and_never_crashes_without_one():
+    from kpi.alerts.evaluation import breach_significance, observe
+    from kpi.metrics.engine import Change, Value
+    from kpi.metrics.significance import Significance
+    from tests.test_blocks import make_result
+
+    rule = RuleSpec(metric="revenue", condition="change_below", threshold=-0.2, significant=True)
+    base = make_result("revenue", current=Value(700.0), previous=Value(1000.0))  # -30%
+
+    def with_test(sig):
+        return replace(base, change=Change(-300.0, -0.3, False, significance=sig))
+
+    noise = with_test(Significance("history_band", False, low=600.0, high=1400.0, history=8))
+    real = with_test(Significance("history_band", True, low=900.0, high=1100.0, history=8))
+    for result, expected in [(noise, False), (with_test(None), False), (replace(base, change=None), False),
+                             (real, True)]:
+        obs, _ = observe(_asker(result), rule, T0)
+        assert obs.significant is expected
+        assert (evaluate(rule, AlertState(), obs, T0).reason == "fired") is expected
+    assert breach_significance(rule, noise).low == 600.0
+    # without the requirement, the same noisy change fires
+    obs, _ = observe(_asker(noise), replace(rule, significant=False), T0)
+    assert evaluate(replace(rule, significant=False), AlertState(), obs, T0).reason == "fired"

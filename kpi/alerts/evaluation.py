@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from kpi.metrics.engine import KpiEngine, KpiRequest, KpiResult
 from kpi.metrics.periods import parse_period
+from kpi.metrics.significance import Significance, beyond_threshold, is_proportion
 from kpi.state.delivery import outbox_row
 
 from .machine import Notification, Observation, Transition, evaluate
@@ -53,15 +54,36 @@ class Asker:
         return hit
 
 
+def breach_significance(spec: RuleSpec, result: KpiResult | None) -> Significance | None:
+    """The test a rule that requires significance is held to (None: it cannot be run, so not significant).
+
+    ``above``/``below`` on a rate of counts: is the rate beyond the threshold, by a one-sided exact binomial
+    test on its numerator and denominator? ``change_*``: the engine's test of the change (two proportions
+    for a rate, the band of recent history for the rest)."""
+    if result is None:
+        return None
+    if spec.condition.startswith("change_"):
+        return getattr(result.change, "significance", None) if result.change is not None else None
+    current, metric = result.current, result.metric
+    if not is_proportion(metric.format, metric.type, current.numerator, current.denominator):
+        return None
+    assert current.numerator is not None and current.denominator is not None  # is_proportion says so
+    return beyond_threshold(current.numerator, current.denominator, spec.threshold, above=spec.condition == "above")
+
+
 def observe(asker: Asker, spec: RuleSpec, now: datetime) -> tuple[Observation, KpiResult | None]:
     try:
         result = asker.ask(rule_request(asker.engine, spec, now))
     except Exception as exc:  # noqa: BLE001 - a failed query is the rule's `error` state, reported once
         log.warning("alert query for %s failed: %s: %s", spec.metric, type(exc).__name__, exc)
         return Observation(value=None, sample=None, at=now, error=f"{type(exc).__name__}: {str(exc)[:200]}"), None
+    significant = None
+    if spec.significant:
+        test = breach_significance(spec, result)
+        significant = test is not None and test.significant
     return Observation(value=result.current.value, sample=result.current.sample, at=now,
                        comparison=result.comparison.value if result.comparison else None,
-                       stale=result.stale), result
+                       stale=result.stale, significant=significant), result
 
 
 @dataclass(frozen=True)

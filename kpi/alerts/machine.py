@@ -21,7 +21,10 @@ Choices, in the order ``evaluate`` applies them:
    (``recovered_from_no_data`` / ``recovered_from_error``); not breaching → ``resolve``, once. With no
    open episode, recovery starts afresh (consecutive breaches count from zero after a gap).
 4. Breaches: ``pending`` until the ``consecutive``-th breach, then ``fire`` (a new episode). Hysteresis:
-   an open episode stays firing until the value no longer breaches ``clear_threshold``.
+   an open episode stays firing until the value no longer breaches ``clear_threshold``. A rule that
+   requires significance (``RuleSpec.significant``) counts a breach only when the observation says it is
+   significant (``obs.significant``; untested is not enough: ``not_significant``); staying firing and
+   resolving need no test, so an open episode resolves as usual.
 5. Repeats: while firing, ``repeat{n}`` each ``repeat_minutes`` after the last notification (0: never),
    unless acknowledged (for this episode), or snoozed; the first evaluation at or after the end of a
    snooze sends the reminder.
@@ -61,6 +64,7 @@ class Observation:
     comparison: float | None = None  # the previous window's value, for change_* conditions
     stale: bool = False  # the source data is older than the window allows
     error: str | None = None  # the query failed
+    significant: bool | None = None  # is the breach statistically significant? None: not tested
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,16 @@ def breaching(rule: RuleSpec, obs: Observation, state: str) -> bool | None:
     up = rule.condition in ("above", "change_above")
     if state == "firing":
         return x >= clear if up else x <= clear
-    return x > rule.threshold if up else x < rule.threshold
+    beyond = x > rule.threshold if up else x < rule.threshold
+    return beyond and (not rule.significant or obs.significant is True)
+
+
+def not_significant(rule: RuleSpec, obs: Observation) -> bool:
+    """A breach of the threshold that does not count because the rule requires significance."""
+    x = measured(rule, obs)
+    if not rule.significant or x is None or obs.significant is True:
+        return False
+    return x > rule.threshold if rule.condition in ("above", "change_above") else x < rule.threshold
 
 
 def in_quiet_hours(rule: RuleSpec, now: datetime) -> bool:
@@ -241,7 +254,7 @@ def _core(rule: RuleSpec, prev: AlertState, obs: Observation, now: datetime, *, 
     state = replace(prev, state="ok", breaches=0)
     reason = {"pending": "pending_cleared", "no_data": "recovered_from_no_data",
               "error": "recovered_from_error"}.get(prev.state, "ok")
-    return state, (), reason
+    return state, (), "not_significant" if not_significant(rule, obs) else reason
 
 
 def _no_data_reason(rule: RuleSpec, obs: Observation) -> str | None:
