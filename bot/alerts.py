@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 
-from kpi.alerts.evaluation import evaluate_rules, rule_request
+from kpi.alerts.evaluation import breach_significance, evaluate_rules, rule_request
 from kpi.alerts.store import AlertRules, StateStore, StoredRule, all_rules
 from kpi.i18n import lang_of
 from kpi.metrics.engine import KpiEngine, KpiRequest
@@ -37,6 +37,17 @@ class Sent:
     key: str
     status: str  # sent | already | failed | retry
     detail: str = ""
+
+
+def significance_of(spec, result):
+    """For a rule that requires significance, the test shown in its message (None otherwise)."""
+    if not spec.significant or result is None:
+        return None
+    try:
+        return breach_significance(spec, result)
+    except Exception:  # noqa: BLE001 - a message without its p-value is still the alert
+        log.exception("significance of an alert on %s", spec.metric)
+        return None
 
 
 def contributors(engine: KpiEngine, request: KpiRequest):
@@ -103,7 +114,8 @@ class AlertNotifier:
                     log.exception("contributors of rule %s", rule.id)
                     why = None
                 message = alert_message(rule.id, rule.spec, metric, state, result, kind="fire", lang=lang,
-                                        currency=currency, contributors=why, now=now)
+                                        currency=currency, contributors=why, now=now,
+                                        significance=significance_of(rule.spec, result))
                 posted = client.chat_postMessage(channel=rule.spec.channel, text=message.text, blocks=message.blocks)
                 states.set_message(rule.id, posted["channel"], posted["ts"])
                 self.log.sent(claim, ts=posted["ts"], channel=posted["channel"])
@@ -155,7 +167,7 @@ class AlertNotifier:
         if file_id:
             chart = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,
                                   currency=self.services.settings.currency, contributors=why, chart_file_id=file_id,
-                                  now=now)
+                                  now=now, significance=significance_of(rule.spec, result))
             client.chat_update(channel=posted["channel"], ts=posted["ts"], text=chart.text, blocks=chart.blocks)
 
     def update_status(self, rule: StoredRule, stored, state, client, *, lang: str, fired_at=None) -> None:
@@ -174,7 +186,7 @@ class AlertNotifier:
             log.exception("status of rule %s: numbers unavailable", rule.id)
         message = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,
                                 currency=self.services.settings.currency, contributors=why, now=self.clock(),
-                                fired_at=fired_at or state.fired_at)
+                                fired_at=fired_at or state.fired_at, significance=significance_of(rule.spec, result))
         try:
             client.chat_update(channel=stored.message_channel, ts=stored.message_ts, text=message.text,
                                blocks=message.blocks)

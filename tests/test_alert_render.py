@@ -493,3 +493,51 @@ def test_backtest_with_many_fires_fits():
     msg = backtest_message(3, rule(), RETURN_RATE, fires, resolves, 10_000, days=100)
     assert_message_ok(msg)
     assert "400 times" in msg.text and "…and 340 more" in text_of(msg.blocks[1])
+
+
+# -- rules that require significance ---------------------------------------------------------------
+
+
+def _test(significant=True, p=None, low=None, high=None):
+    from kpi.metrics.significance import Significance
+
+    method = "history_band" if low is not None else "binomial"
+    return Significance(method, significant, p_value=p, low=low, high=high, history=8 if low is not None else 0)
+
+
+def test_the_rule_s_words_say_it_requires_significance():
+    from kpi.i18n import tr
+
+    r = rule(significant=True, min_sample=0, consecutive=1, clear_threshold=None)
+    assert condition_words(r, RETURN_RATE) == "above 8.0% over the last 7 days (only when significant)"
+    assert tr("fr", "only when significant") in condition_words(r, RETURN_RATE, "fr")
+    assert "significant" not in condition_words(rule(min_sample=0, consecutive=1, clear_threshold=None), RETURN_RATE)
+    listing = rules_list_message([(1, r, RETURN_RATE, AlertState(state="ok"))], now=NOW)
+    assert "(only when significant)" in all_text(listing.blocks)
+
+
+def test_a_fire_shows_the_p_value_of_a_rule_that_requires_significance():
+    r = rule(significant=True)
+    msg = fire(rule=r, significance=_test(p=0.0123))
+    assert_message_ok(msg)
+    body = text_of(msg.blocks[1])
+    assert "Significant (p = 0.012)" in body
+    assert "only when significant" in all_text(msg.blocks)
+    assert "p &lt; 0.001" in text_of(fire(rule=r, significance=_test(p=0.00001)).blocks[1])
+    assert "0,012" in text_of(fire(rule=r, significance=_test(p=0.0123), lang="fr").blocks[1])
+    # a rule that does not require it, or no test: no such line
+    assert "Significant" not in all_text(fire(significance=_test(p=0.0123)).blocks)
+    assert "Significant" not in all_text(fire(rule=r).blocks)
+
+
+def test_a_change_rule_shows_the_band_of_normal_variation():
+    r = rule(metric="revenue", condition="change_below", threshold=-0.2, clear_threshold=None, min_sample=0,
+             significant=True)
+    result = make_result("revenue", current=Value(700.0), previous=Value(1000.0))
+    msg = alert_message(5, r, REVENUE, firing(), result, kind="fire", now=FIRED,
+                        significance=_test(low=900.0, high=1100.0))
+    assert_message_ok(msg)
+    assert "Outside normal variation ($900.00 to $1,100.00)" in text_of(msg.blocks[1])
+    status = alert_message(5, r, REVENUE, firing(), result, kind="status", now=NOW,
+                           significance=_test(False, low=600.0, high=1400.0))
+    assert "Within normal variation ($600.00 to $1,400.00)" in all_text(status.blocks)

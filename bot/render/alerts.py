@@ -48,6 +48,7 @@ from .text import SAMPLE_NOUNS, colon, noun_of
 
 if TYPE_CHECKING:  # kpi.alerts is only read through these fields, never imported at run time
     from kpi.alerts import AlertState, RuleSpec
+    from kpi.metrics.significance import Significance
 
 KINDS = ("fire", "repeat", "resolve", "status", "error", "no_data")
 STATE_EMOJI = {"ok": "🟢", "pending": "🟡", "firing": "🔴", "no_data": "⚪", "error": "⚠️"}
@@ -79,6 +80,11 @@ STRINGS: dict[str, str] = {
     "min_sample": N_("min {n} {noun}"),
     "min_sample_plain": N_("min sample {n}"),
     "in_a_row": N_("{n} checks in a row"),
+    "significant_only": N_("only when significant"),
+    "significant_p": N_("Significant ({p})"),
+    "not_significant_p": N_("Not significant ({p})"),
+    "outside_band": N_("Outside normal variation ({low} to {high})"),
+    "inside_band": N_("Within normal variation ({low} to {high})"),
     "threshold": N_("threshold {x}"),
     "vs_prev_window": N_("vs the previous window"),
     "now_was": N_("now {now}, before {before}"),
@@ -239,6 +245,8 @@ def condition_words(rule: RuleSpec, metric: Metric, lang: str = "en", currency: 
         extras.append(s(lang, "min_sample", n=num, noun=noun) if noun else s(lang, "min_sample_plain", n=num))
     if (rule.consecutive or 1) > 1:
         extras.append(s(lang, "in_a_row", n=rule.consecutive))
+    if getattr(rule, "significant", False):
+        extras.append(s(lang, "significant_only"))
     out = f"{short_condition(rule, metric, lang, currency)} {_window_phrase(rule, lang)}"
     return out + (f" ({', '.join(extras)})" if extras else "")
 
@@ -420,6 +428,18 @@ def _value_line(rule: RuleSpec, metric: Metric, state: AlertState, result: KpiRe
     return line
 
 
+def significance_words(sig: Significance, metric: Metric, lang: str, currency: str) -> str:
+    """'Significant (p = 0.003)', 'Within normal variation ($1,200.00 to $1,800.00)' (plain text)."""
+    if sig.low is not None and sig.high is not None:
+        low, high = (format_value(x, metric.format, currency=currency, lang=lang) for x in (sig.low, sig.high))
+        return s(lang, "outside_band" if sig.significant else "inside_band", low=low, high=high)
+    p = sig.p_value
+    loc = babel_locale(lang)
+    p_text = ("p < " + format_decimal(0.001, format="0.000", locale=loc) if p is not None and p < 0.001
+              else "p = " + (format_decimal(p, format="0.000", locale=loc) if p is not None else "?"))
+    return s(lang, "significant_p" if sig.significant else "not_significant_p", p=p_text)
+
+
 def _window_line(rule: RuleSpec, metric: Metric, state: AlertState, result: KpiResult | None, lang: str) -> str:
     """'Last 7 days · 1,234 orders · channel = email'."""
     parts = [esc(_window_label(rule, lang))]
@@ -474,9 +494,13 @@ def _fallback(lines: Sequence[str]) -> str:
 
 def alert_message(rule_id: int, rule: RuleSpec, metric: Metric, state: AlertState, result: KpiResult | None, *, kind: str,
                   lang: str = "en", currency: str = "USD", contributors: KpiResult | None = None,
-                  chart_file_id: str | None = None, now: datetime, fired_at: datetime | None = None) -> Message:
+                  chart_file_id: str | None = None, now: datetime, fired_at: datetime | None = None,
+                  significance: Significance | None = None) -> Message:
     """One alert notification; ``kind`` is fire, repeat, resolve (both for the thread), status (the first
     message rewritten), error or no_data.
+
+    ``significance``: the test a rule that requires significance is held to
+    (``kpi.alerts.evaluation.breach_significance``), shown under the value of a fire or status message.
 
     ``fired_at``: the episode's start, when ``state`` no longer holds it (the machine clears
     ``AlertState.fired_at`` on resolve: pass the previous state's); without it, the resolve and a resolved
@@ -518,7 +542,10 @@ def alert_message(rule_id: int, rule: RuleSpec, metric: Metric, state: AlertStat
 
     # fire, status
     resolved = kind == "status" and state.state == "ok"
-    lines = [_value_line(rule, metric, state, result, lang, currency), _window_line(rule, metric, state, result, lang)]
+    lines = [_value_line(rule, metric, state, result, lang, currency)]
+    if significance is not None and getattr(rule, "significant", False):
+        lines.append(esc(significance_words(significance, metric, lang, currency)))
+    lines.append(_window_line(rule, metric, state, result, lang))
     if not resolved or start is not None:
         lines.append(esc(s(lang, "firing_since", time=local_time(_since(state, start, now), rule, lang, now))))
     if rule.text:
