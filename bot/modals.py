@@ -80,7 +80,8 @@ ALERT_LABELS = {
     "title": N_("New alert"), "submit": N_("Add alert"), "close": N_("Cancel"), "condition": N_("Condition"),
     "threshold": N_("Threshold"), "window": N_("Window (days, 0 = today so far)"),
     "clear_threshold": N_("Clear threshold (optional)"), "min_sample": N_("Minimum sample (optional)"),
-    "channel": N_("Channel"),
+    "channel": N_("Channel"), "significance": N_("Significance"), "significant": N_("Only when significant"),
+    "significant_hint": N_("Fire only on a statistically significant breach"),
 }
 # the choices of the condition menu, as people read them (the value is the rule's condition)
 CONDITION_CHOICES = {"above": N_("above"), "below": N_("below"), "change_above": N_("rises by more than"),
@@ -112,6 +113,9 @@ def alert_modal(catalog: Catalog, *, lang: str, channel_id: str | None) -> dict:
             text_input("window", t["window"], "7"),
             text_input("clear_threshold", t["clear_threshold"], "7%", True),
             text_input("min_sample", t["min_sample"], "500", True),
+            _input("significant", t["significance"], {"type": "checkboxes", "action_id": "value", "options": [
+                {"text": {"type": "plain_text", "text": t["significant"]}, "value": "significant",
+                 "description": {"type": "plain_text", "text": t["significant_hint"][:75]}}]}, True),
             _input("channel", t["channel"], channel),
         ],
     }
@@ -131,6 +135,9 @@ def alert_text(values: dict) -> str:
         parts.append(f"clear {'below' if condition in ('above', 'change_above') else 'above'} {value('clear_threshold')}")
     if value("min_sample"):
         parts.append(f"min {value('min_sample')}")
+    checked = values.get("significant", {}).get("value", {}).get("selected_options") or []
+    if any(o.get("value") == "significant" for o in checked):
+        parts.append("significant")
     if value("channel"):
         parts.append(f"in #{value('channel')}")
     return " ".join(p for p in parts if p)

@@ -244,3 +244,129 @@ def test_on_demo_data_an_injected_return_spike_fires_once_repeats_and_resolves_o
         engine.dispose()
     finally:
         rig.close()
+
+
+# -- rules that require significance ------------------------------------------------------------------
+
+
+def test_a_rule_requiring_significance_round_trips_and_old_rules_load_without_it(rig):
+    from sqlalchemy import update
+
+    from kpi.state.tables import alert_rules
+
+    rules = AlertRules(rig.services.state(), TEAM)
+    strict = add_rule(rig, "return rate above 8% over 7 days significant in #general")
+    plain = add_rule(rig, "return rate above 8% over 7 days in #general")
+    assert rules.get(strict.id).spec.significant is True and rules.get(plain.id).spec.significant is False
+    assert rules.get(strict.id).spec == strict.spec
+    # a rule stored before the field existed: its JSON has no "significant"
+    stored = json.loads(json.dumps({k: v for k, v in json.loads(_spec_json(rig, plain.id)).items() if k != "significant"}))
+    engine = make_engine(rig.url)
+    with engine.begin() as conn:
+        conn.execute(update(alert_rules).where(alert_rules.c.id == plain.id).values(spec=json.dumps(stored)))
+    engine.dispose()
+    assert "significant" not in _spec_json(rig, plain.id)
+    assert rules.get(plain.id).spec.significant is False
+
+
+def _spec_json(rig, rule_id: int) -> str:
+    from sqlalchemy import select
+
+    from kpi.state.tables import alert_rules
+
+    engine = make_engine(rig.url)
+    with engine.connect() as conn:
+        spec = conn.execute(select(alert_rules.c.spec).where(alert_rules.c.id == rule_id)).scalar_one()
+    engine.dispose()
+    return spec
+
+
+def test_a_breach_on_a_tiny_sample_fires_only_without_significance(rig):
+    """1 return in 4 orders is 25%, far above 8%, but 4 orders prove nothing (p ≈ 0.28)."""
+    strict = add_rule(rig, "return rate above 8% over 7 days significant in #general")
+    assert [s for s in notifier(rig, Clock(T0)).check() if s.status == "sent"] == []
+    assert StateStore(rig.services.state(), TEAM).load(strict.id).state.state == "ok"
+    assert [e["reason"] for e in StateStore(rig.services.state(), TEAM).events(strict.id)] == ["not_significant"]
+    plain = add_rule(rig)  # the same rule without the requirement
+    sent = notifier(rig, Clock(T0 + timedelta(minutes=20))).check()
+    assert [s.key for s in sent if s.status == "sent"] == [f"alert:{plain.id}:1:fire"]
+
+
+def add_returned_orders(rig, orders: int, returned: int):
+    """``orders`` more orders in the window, ``returned`` of them returned."""
+    engine = make_engine(rig.url)
+    rows = [dict(order_id=f"big{i}", customer_id="c1", placed_at=datetime(2026, 11, 19, 12, i % 60), status="placed",
+                 subtotal=10, discount=0, shipping=0, tax=0, currency="EUR", channel="email", device="mobile",
+                 country="FR") for i in range(orders)]
+    back = [dict(return_id=f"bigr{i}", order_id=f"big{i}", returned_at=datetime(2026, 11, 21, 12), amount=10, items=1)
+            for i in range(returned)]
+    with engine.begin() as conn:
+        conn.execute(insert(schema.orders), rows)
+        conn.execute(insert(schema.returns), back)
+    engine.dispose()
+
+
+def test_a_significant_breach_on_a_large_sample_fires_with_its_p_value_and_resolves_without_a_test(rig):
+    add_returned_orders(rig, 400, 60)  # 61 returns in 404 orders: 15.1%, beyond 8% (p < 0.001)
+    strict = add_rule(rig, "return rate above 8% over 7 days clear below 7% significant in #general")
+    clock = Clock(T0)
+    assert [s.key for s in notifier(rig, clock).check() if s.status == "sent"] == [f"alert:{strict.id}:1:fire"]
+    [first] = [m for m in in_channel(rig) if not m.thread_ts]
+    shown = json.dumps(first.blocks, ensure_ascii=False)
+    assert "Significant (p &lt; 0.001)" in shown and "only when significant" in shown  # Slack shows "p < 0.001"
+    # the returns are corrected: back under the clear threshold, resolved as any rule
+    engine = make_engine(rig.url)
+    with engine.begin() as conn:
+        conn.execute(schema.returns.delete().where(schema.returns.c.return_id.like("bigr%")))
+    engine.dispose()
+    clock.now = T0 + timedelta(hours=1)
+    assert [s.key for s in notifier(rig, clock).check() if s.status == "sent"] == [f"alert:{strict.id}:1:resolve"]
+
+
+def _alert_submission(view, **values) -> str:
+    from urllib.parse import urlencode
+
+    state = {"metric": {"value": {"type": "static_select", "selected_option": {"value": values["metric"]}}},
+             "condition": {"value": {"type": "static_select", "selected_option": {"value": values["condition"]}}},
+             "threshold": {"value": {"type": "plain_text_input", "value": values["threshold"]}},
+             "window": {"value": {"type": "plain_text_input", "value": "7"}},
+             "channel": {"value": {"type": "conversations_select", "selected_conversation": "C0GENERAL"}},
+             "significant": {"value": {"type": "checkboxes", "selected_options": [
+                 {"text": {"type": "plain_text", "text": "Only when significant"}, "value": "significant"}]
+                 if values.get("significant") else []}}}
+    payload = {"type": "view_submission", "team": {"id": TEAM, "domain": "demo-shop"},
+               "user": {"id": "U0ALICE", "team_id": TEAM}, "api_app_id": "A0KPIBOT", "token": "x",
+               "trigger_id": "1.2.3", "is_enterprise_install": False, "enterprise": None,
+               "view": {**view, "id": "V0002", "team_id": TEAM, "state": {"values": state}, "hash": "h",
+                        "app_id": "A0KPIBOT", "bot_id": "B0"}}
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def test_the_form_s_checkbox_makes_a_rule_that_requires_significance(rig):
+    rig.side.command("alert add", response_url=rig.standin.new_response_url(), trigger_id=rig.standin.new_trigger_id())
+    rig.standin.wait_for(lambda: rig.standin.opened_views, timeout=20)
+    view = rig.standin.opened_views[-1]
+    view = view.get("view", view)
+    assert view["callback_id"] == "alert_add"
+    [box] = [b for b in view["blocks"] if b["block_id"] == "significant"]
+    assert box["optional"] and box["element"]["type"] == "checkboxes"
+    assert box["element"]["options"][0]["value"] == "significant"
+    # a plain threshold on a KPI that is not a rate: refused on the checkbox
+    bad = rig.side.post(_alert_submission(view, metric="revenue", condition="below", threshold="1000", significant=True))
+    errors = json.loads(bad.body)
+    assert errors["response_action"] == "errors" and "rates" in errors["errors"]["significant"]
+    good = rig.side.post(_alert_submission(view, metric="conversion_rate", condition="below", threshold="1.5%",
+                                           significant=True))
+    assert good.status == 200 and "errors" not in good.body
+    rules = AlertRules(rig.services.state(), TEAM)
+    rig.standin.wait_for(lambda: [r for r in rules.list() if r.created_by == "U0ALICE"], timeout=20)
+    [rule] = [r for r in rules.list() if r.created_by == "U0ALICE"]
+    assert rule.spec.metric == "conversion_rate" and rule.spec.significant is True
+    # the restatement sent to the submitter says so
+    rig.standin.wait_for(lambda: any("only when significant" in json.dumps(m.blocks or []) for m in rig.standin.messages),
+                         timeout=20)
+    # unticked, the same form makes a rule without it
+    rig.side.post(_alert_submission(view, metric="return_rate", condition="above", threshold="8%"))
+    rig.standin.wait_for(lambda: len([r for r in rules.list() if r.created_by == "U0ALICE"]) == 2, timeout=20)
+    assert [r.spec.significant for r in rules.list() if r.spec.metric == "return_rate" and r.created_by == "U0ALICE"] \
+        == [False]

@@ -17,7 +17,7 @@ from ..modals import alert_text, goal_text
 from .deps import Deps
 
 GOAL_FIELDS = ("metric", "target", "filters", "baseline", "start", "deadline", "owner", "channel", "watch")
-RULE_FIELDS = ("window", "clear_threshold", "min_sample", "channel", "condition", "metric")
+RULE_FIELDS = ("window", "clear_threshold", "min_sample", "significant", "channel", "condition", "metric")
 
 
 def _lang(view) -> str:
