@@ -93,7 +93,7 @@ class Answer:
 
     @property
     def chart_name(self) -> str:
-        return chart_filename(self.result) if self.result is not None else "chart.png"
+        return chart_filename(self.result, self.lang) if self.result is not None else f"chart-{self.lang}.png"
 
     def render(self, chart_file_id: str | None = None) -> Message:
         """Every KPI's answer in one message; the share button and the reading come once, at the end."""

@@ -78,11 +78,12 @@ def series_chart(result: KpiResult, *, lang: str = "en", currency: str = "USD",
     return buf.getvalue()
 
 
-def chart_filename(result: KpiResult) -> str:
-    """'conversion_rate-last_7_days.png': letters, digits, '_', '-' and one '.png'."""
+def chart_filename(result: KpiResult, lang: str) -> str:
+    """'conversion_rate-last_7_days-fr.png': letters, digits, '_', '-' and one '.png'. The language is part
+    of the name: the chart's words are, and a French chart is not an English one."""
     period = result.period.key.replace("..", "_to_")
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{result.metric.key}-{period}").strip("_-")
-    return f"{name[:120] or 'chart'}.png"
+    return f"{name[:120] or 'chart'}-{lang_of(lang)}.png"
 
 
 def _y_label(value: float, fmt: str, currency: str, lang: str) -> str:

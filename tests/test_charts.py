@@ -113,7 +113,22 @@ def test_no_pyplot_and_no_global_state():
     assert done.returncode == 0, done.stderr
 
 
-def test_chart_filename_is_safe():
-    assert chart_filename(make_result("conversion_rate", [0.1], "last 7 days")) == "conversion_rate-last_7_days.png"
+def test_chart_filename_is_safe_and_per_language():
+    result = make_result("conversion_rate", [0.1], "last 7 days")
+    assert chart_filename(result, "en") == "conversion_rate-last_7_days-en.png"
+    assert chart_filename(result, "fr-FR") == "conversion_rate-last_7_days-fr.png"
     ranged = make_result("revenue", [1.0], "2026-10-01..2026-10-31")
-    assert chart_filename(ranged) == "revenue-2026-10-01_to_2026-10-31.png"
+    assert chart_filename(ranged, "de") == "revenue-2026-10-01_to_2026-10-31-de.png"
+
+
+def test_an_answer_names_its_chart_in_its_language():
+    """The file an answer uploads (and the demo saves by name) is not the same for an English and a French
+    reader: a French chart never stands in for an English one, or the other way round."""
+    from bot.answer import Answer  # the Slack layer, only here (the pyplot test imports this module)
+    from bot.blocks import Message
+
+    result = make_result("revenue", [1200.0, 1500.0], "last 7 days")
+    names = {lang: Answer(Message(text=""), result, lang).chart_name for lang in ("en", "fr", "de")}
+    assert names == {"en": "revenue-last_7_days-en.png", "fr": "revenue-last_7_days-fr.png",
+                     "de": "revenue-last_7_days-de.png"}
+    assert series_chart(result, lang="en") != series_chart(result, lang="fr")  # their contents differ too
