@@ -92,7 +92,7 @@ def _block(block: dict, width: int, color: bool, lang: str) -> list[str]:
         wrapped = _wrap("  ".join(parts), width - 2)
         return ["  " + _style(line, "dim", color) for line in wrapped]
     if kind == "image":
-        return [_element(block, lang)]
+        return _wrap(_element(block, lang), width)
     if kind == "actions":
         return _wrap("  ".join(_element(e, lang) for e in block.get("elements") or []), width)
     if kind == "divider":

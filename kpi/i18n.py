@@ -80,6 +80,15 @@ def mid_sentence(lang: str | None, name: str) -> str:
     return name[0].lower() + name[1:]
 
 
+# typography that is the language's own, not a translation: French sets a no-break space before a colon
+COLONS = {"fr": "\u00a0: "}
+
+
+def colon(lang: str | None) -> str:
+    """': ' (English, German...), '\u00a0: ' in French (a no-break space before the colon)."""
+    return COLONS.get(lang_of(lang), ": ")
+
+
 # -- numbers: Babel's formatting, rounded half up (1.25% -> 1.3%, as finance reads it; Babel rounds half to even)
 
 

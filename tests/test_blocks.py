@@ -27,6 +27,7 @@ from bot.blocks import (
     kpi_answer,
     progress_bar,
 )
+from bot.render.answer import BAD, NEUTRAL
 from bot.render.text import DEFAULT_EXAMPLES
 from bot.terminal import render_message, render_view
 from kpi.metrics.catalog import Catalog, load_catalog
@@ -78,8 +79,9 @@ def row(key: str, metric: str, value: float | None, before: float | None, share:
 
 
 def conversion(**kw) -> KpiResult:
-    return make_result("conversion_rate", current=Value(0.032, 395, 12345, 12345),
-                       previous=Value(0.028, 300, 10714, 10714),
+    # 3.2% of 123,450 sessions against 2.8% of 107,140: a real change (p < 0.001)
+    return make_result("conversion_rate", current=Value(0.032, 3950, 123450, 123450),
+                       previous=Value(0.028, 3000, 107140, 107140),
                        series=[0.030, 0.031, None, 0.035, 0.029, 0.033, 0.032], **kw)
 
 
@@ -92,6 +94,11 @@ def revenue_mtd() -> KpiResult:
 
 
 def return_rate_up() -> KpiResult:
+    return make_result("return_rate", "last month", current=Value(0.08, 400, 5000, 5000),
+                       previous=Value(0.05, 300, 6000, 6000), compare="year")
+
+
+def return_rate_small() -> KpiResult:
     return make_result("return_rate", "last month", current=Value(0.08, 4, 50, 50),
                        previous=Value(0.05, 3, 60, 60), compare="year")
 
@@ -220,7 +227,15 @@ def test_colour_follows_whether_the_change_is_good(key, now, before, emoji):
 
 def test_rates_change_in_points_and_percent():
     line = _comparison_line(kpi_answer(conversion()))
-    assert "+0.4 pt (+14.3%)" in line and "vs previous period (2026-11-10..2026-11-16): 2.8%" in line
+    assert "+0.4 pt (+14.3%)" in line and "vs previous period (Nov 10\u2009–\u200916, 2026): 2.8%" in line
+
+
+def test_a_change_within_normal_variation_gets_no_colour():
+    # +3 pt of returns on 50 orders is noise (p ≈ 0.5): an arrow, no red, and the words that say why
+    line = _comparison_line(kpi_answer(return_rate_small()))
+    assert line.startswith(NEUTRAL) and "↑" in line and "within normal variation" in line
+    assert "🔴" not in line and ":red_circle:" not in line
+    assert _comparison_line(kpi_answer(return_rate_up())).startswith(BAD)
 
 
 def test_no_data_is_shown_as_such_never_zero():
@@ -238,9 +253,9 @@ def test_no_data_is_shown_as_such_never_zero():
 
 def test_sample_behind_a_rate_and_small_sample_warning():
     en = all_text(kpi_answer(conversion()).blocks)
-    assert "based on 12,345 sessions" in en and "Small sample" not in en
-    assert "sur 12 345 sessions" in all_text(kpi_answer(conversion(), lang="fr").blocks).replace("\u202f", " ")
-    small = all_text(kpi_answer(return_rate_up()).blocks)
+    assert "based on 123,450 sessions" in en and "Small sample" not in en
+    assert "sur 123 450 sessions" in all_text(kpi_answer(conversion(), lang="fr").blocks).replace("\u202f", " ")
+    small = all_text(kpi_answer(return_rate_small()).blocks)
     assert "based on 50 orders" in small and ":warning: Small sample" in small
     simple = all_text(kpi_answer(revenue_mtd()).blocks)
     assert "based on" not in simple
@@ -249,7 +264,8 @@ def test_sample_behind_a_rate_and_small_sample_warning():
 def test_french_numbers_and_strings():
     msg = kpi_answer(conversion(), lang="fr", currency="EUR", share_value="q")
     text = all_text(msg.blocks)
-    assert "*3,2 %*" in text and "+0,4 pt (+14,3 %)" in text
+    # no-break spaces: a narrow one before % (French typography), a plain one inside "0,4 pt"
+    assert "*3,2\u202f%*" in text and "+0,4\u00a0pt (+14,3\u202f%)" in text
     assert "vs période précédente" in text and "Partager dans le canal" in text and "données au 24/11/2026" in text
     assert "Taux de conversion" in text
     assert "vs previous" not in text and "Share in channel" not in text
@@ -270,7 +286,7 @@ def test_chart_image_or_sparkline():
     by_file = kpi_answer(conversion(), chart_file_id="F123")
     images = [b for b in by_file.blocks if b["type"] == "image"]
     assert images == [{"type": "image", "slack_file": {"id": "F123"},
-                       "alt_text": "Conversion rate, last 7 days: chart by day"}]
+                       "alt_text": "Conversion rate, last 7 days (Nov 17\u2009–\u200923): chart by day"}]
     assert "▁" not in all_text(by_file.blocks)
     by_url = kpi_answer(conversion(), chart_url="https://example.com/x.png")
     assert [b["image_url"] for b in by_url.blocks if b["type"] == "image"] == ["https://example.com/x.png"]
@@ -435,7 +451,8 @@ def test_terminal_renders_an_answer_readably():
     assert "\x1b[" not in out
     assert out.startswith("Revenue\n═══════\n")
     assert "🟢 ↑" in out and "[ Share in channel ]" in out
-    assert "[chart: Revenue, month to date, 24 of 30 days: chart by day] (file F0CHART1)" in out
+    assert "[chart: Revenue, month to date (Nov 1\u2009–\u200924, so far): chart by day] (file F0CHART1)" in \
+        " ".join(out.split("\n"))  # wrapped at 80 columns like the rest
     assert "│ channel" in out and "*" not in out.replace("```", "")
     assert all(len(line) <= 80 for line in out.split("\n") if not line.startswith("│"))
     coloured = render_message(msg.as_dict(), color=True)

@@ -53,7 +53,7 @@ def test_db_upgrade_creates_state_and_source_tables_and_is_idempotent(env, capsy
 def test_ask_prints_value_comparison_and_sparkline(shop, capsys):
     assert main(["ask", "revenue", "2026-11-17..2026-11-23", "vs", "previous"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "Revenue, 2026-11-17..2026-11-23: €340.00"
+    assert out.splitlines()[0] == "Revenue, Nov 17\u2009–\u200923, 2026: €340.00"  # the dates, written for people
     assert "+€200.00 (+142.9%)" in out  # vs 140 in Nov 10-16
     assert "good" in out
     assert any(ch in out for ch in "▁▂▃▄▅▆▇█")

@@ -106,7 +106,7 @@ def test_alert_thread_in_german_keeps_the_capital_of_a_kpi_name():
 
 
 def test_german_typography_and_words():
-    assert colon("de") == ": " and colon("fr") == " : " and colon("en") == ": "
+    assert colon("de") == ": " and colon("fr") == "\u00a0: " and colon("en") == ": "  # French: no-break space
     assert {"ziel", "ziele"} <= set(GOAL_WORDS) and {"alarm", "alarme"} <= set(ALERT_WORDS)
     assert {"bericht", "zusammenfassung"} <= set(DIGEST_WORDS)
     assert parse_duration("2 Tage") == timedelta(days=2) and parse_duration("4 Std") == timedelta(hours=4)

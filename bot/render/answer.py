@@ -105,10 +105,13 @@ def comparison_line(result: KpiResult, *, lang: str, currency: str, short: bool 
     change = format_change(m, result.change, currency=currency, lang=lang) or "—"
     what = t(lang, "vs_year" if result.compare == "year" else "vs_previous")
     line = f"{colour(result.change)} {change_arrow(result.change)} *{esc(change)}* {what}"
+    noise = ""
+    if result.change is not None and result.change.significance is not None and not result.change.significance.significant:
+        noise = f" · _{t(lang, 'normal_variation')}_"  # an arrow, but no colour: the change is noise
     if short:
-        return line
+        return line + noise
     before = format_value(result.comparison.value, m.format, currency=currency, lang=lang)
-    return f"{line} ({esc(result.comparison_period.describe(lang))}){colon(lang)}{esc(before)}"
+    return f"{line} ({esc(result.comparison_period.describe(lang))}){colon(lang)}{esc(before)}{noise}"
 
 
 def filters_text(filters, lang: str) -> str:
@@ -164,6 +167,8 @@ def freshness(result: KpiResult, lang: str) -> list[str]:
     if result.as_of is None:
         return [t(lang, "no_source_data")]
     notes = [t(lang, "stale" if result.stale else "as_of", time=as_of_text(result, lang))]
+    if result.period.empty:
+        notes.append(t(lang, "daily_data" if result.daily else "not_started", time=as_of_text(result, lang)))
     notes += coverage_notes(result, lang)
     return notes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kpi.i18n import N_, lang_of, tr
+from kpi.i18n import COLONS, N_, colon, lang_of, tr  # noqa: F401 - COLONS, colon: the one colon rule, re-exported
 
 # mrkdwn: & < > are written escaped (&amp; &lt; &gt;), as Slack requires
 STRINGS: dict[str, str] = {
@@ -20,6 +20,9 @@ STRINGS: dict[str, str] = {
     "partial_history": N_(":warning: The data starts on {date}: this period is only partly covered."),
     "comparison_before_history": N_(":warning: The data starts on {date}: the comparison period is not fully covered, so the change is not judged."),
     "no_source_data": N_(":warning: No data in the source yet."),
+    "not_started": N_(":hourglass_flowing_sand: No data for this period yet: the data runs up to {time}."),
+    "daily_data": N_(":hourglass_flowing_sand: This KPI's data is daily: a day is counted once it is over."),
+    "normal_variation": N_("within normal variation"),
     "stale": N_(":hourglass_flowing_sand: Data up to {time} only: this period is not complete in the source yet."),
     "chart_alt": N_("{name}, {period}: chart {granularity}"),
     "chart_alt_plain": N_("{name}, {period}: chart"),
@@ -103,18 +106,12 @@ MANAGE_EXAMPLES = {
            "alarm hinzufügen Retourenquote above 8% over 7 days", "alarm liste"],
 }
 
-# typography that is the language's own, not a translation: French puts a space before a colon
-COLONS = {"fr": " : "}
+
 
 
 def t(lang: str, key: str, **values: object) -> str:
     """The string ``key`` in ``lang`` ('fr', 'fr-FR'... or English), with ``values`` filled in."""
     return tr(lang, STRINGS[key], **values)
-
-
-def colon(lang: str) -> str:
-    """': ' (English, German...), ' : ' in French (a space before the colon)."""
-    return COLONS.get(lang_of(lang), ": ")
 
 
 def timestamp(lang: str, when: datetime) -> str:

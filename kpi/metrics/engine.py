@@ -3,6 +3,14 @@
 The SQL lives in ``kpi.metrics.sql``; this module turns measure aggregates into KPI values (ratios divide after
 the aggregates come back, a zero or absent denominator is "no data"), comparisons, series and
 breakdowns. Time is injected through ``clock`` so that tests, goals and alerts can fix "now".
+
+Like for like: the data's edges (newest and oldest rows, cached) are read first; a period that is not over
+is cut at the "as of", its comparison covers the same span to the same time of day, and the change is tested
+(``kpi.metrics.significance``) with the history it needs asked in the same statement as the rest.
+
+One module: the request, the result, and the plan that puts the period, its comparison, the series and the
+history into one statement and reads them back by position are one piece of logic; split, the positions
+would have to be agreed across files.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from sqlalchemy.engine import Engine
 from kpi.errors import QueryError, UnknownDimension
 
 from .catalog import Catalog, Metric, evaluate, expression_names
+from .days import unit_start
 from .periods import GRANULARITIES, Period
+from .significance import HISTORY_PERIODS, Significance, history_band, is_proportion, two_proportions
 from .sql import MeasureQuery, SqlLayer, TimeRange, Values
 
 COMPARISONS = ("previous", "year")
@@ -50,7 +60,8 @@ class Value:
 class Change:
     absolute: float | None  # current - comparison (for percentages: a fraction, x100 for points)
     relative: float | None  # (current - comparison) / |comparison|
-    good: bool | None  # True when the change goes the KPI's right way; None when flat or unknown
+    good: bool | None  # True when the change goes the KPI's right way; None when flat, unknown or not significant
+    significance: Significance | None = None  # None: not tested (too little history, no counts)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class SeriesPoint:
     start: datetime
     end: datetime
     value: Value
+    complete: bool = True  # False: the bucket is cut short by the data's "as of" (today so far, this week so far)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,8 @@ class KpiResult:
     comparison: Value | None = None
     change: Change | None = None
     series: list[SeriesPoint] = field(default_factory=list)
+    # the comparison period's series, aligned with ``series`` point by point (empty without a comparison)
+    comparison_series: list[SeriesPoint] = field(default_factory=list)
     granularity: str | None = None
     breakdown_by: str | None = None
     breakdown: list[BreakdownRow] = field(default_factory=list)
@@ -87,6 +101,7 @@ class KpiResult:
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     as_of: datetime | None = None  # the data is complete up to here (oldest of the newest rows)
     history_start: datetime | None = None  # the data starts here (latest of the first rows of the KPI's tables)
+    daily: bool = False  # the KPI reads a daily table: a day is only there once it is over
 
     @property
     def partial_history(self) -> bool:
@@ -116,9 +131,12 @@ def shown(value: float, fmt: str) -> Decimal:
     return exact if quantum is None else exact.quantize(quantum, rounding=ROUND_HALF_UP)
 
 
-def change_between(metric: Metric, current: Value, previous: Value | None) -> Change | None:
+def change_between(metric: Metric, current: Value, previous: Value | None,
+                   moves: Sequence[float | None] = ()) -> Change | None:
     """The change between two values as they are shown: 72.7% against 72.8% is −0.1 pt, the difference of
-    what the reader sees; values that show the same are no change (no arrow, no verdict)."""
+    what the reader sees; values that show the same are no change (no arrow, no verdict). The change is tested
+    (a proportion on its counts, anything else against ``moves``, the same change in recent history); one that
+    is within normal variation keeps its arrow but gets no verdict."""
     if previous is None:
         return None
     a, b = current.value, previous.value
@@ -128,8 +146,37 @@ def change_between(metric: Metric, current: Value, previous: Value | None) -> Ch
     if diff == 0:
         return Change(0.0, 0.0 if b != 0 else None, None)
     rel = (a - b) / abs(b) if b != 0 else None  # the true relative change: a rounded base would distort it
-    good = (diff > 0) == metric.higher_is_better
-    return Change(diff, rel, good)
+    test = None
+    if _proportion_kpi(metric):
+        if is_proportion(metric.format, metric.type, current.numerator, current.denominator) and is_proportion(
+                metric.format, metric.type, previous.numerator, previous.denominator):
+            test = two_proportions(current.numerator, current.denominator, previous.numerator, previous.denominator)
+    else:
+        test = history_band(a, b, moves)
+    good = (diff > 0) == metric.higher_is_better if test is None or test.significant else None
+    return Change(diff, rel, good, test)
+
+
+def _proportion_kpi(metric: Metric) -> bool:
+    """A rate of counts (conversion, return rate...): tested as two proportions."""
+    return metric.format == "percent" and metric.type == "ratio"
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _next_minute(moment: datetime) -> datetime:
+    """The end of the minute a row fell in: a range ending there holds the row."""
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def _complete(period: Period, granularity: str | None, end: datetime) -> bool:
+    """A series bucket is complete unless the period's cut (the data's "as of") falls inside it."""
+    if not period.partial or end != period.end or granularity is None:
+        return True
+    local = end.date()
+    return end.timetz().replace(tzinfo=None) == time(0) and unit_start(local, granularity) == local
 
 
 def metric_value(catalog: Catalog, metric: Metric, mv: dict[str, float | None]) -> Value:
@@ -188,25 +235,41 @@ class KpiEngine:
         if req.compare not in (None, *COMPARISONS):
             raise QueryError("unknown comparison '{compare}' (use previous or year)", compare=req.compare)
         measures = tuple(self.catalog.measures_of(metric))
-        period = req.period
-        cmp_period = None if req.compare is None else (period.previous() if req.compare == "previous" else period.year_ago())
-        main = [TimeRange(period.start, period.end)]
-        if cmp_period is not None:
-            main.append(TimeRange(cmp_period.start, cmp_period.end))
-        gran = None
-        buckets: list[tuple[datetime, datetime]] = []
-        if req.series:
-            gran = req.granularity or auto_granularity(period)
-            if gran not in GRANULARITIES:
-                raise QueryError("unknown granularity '{granularity}' (use {allowed})", granularity=gran,
-                                 allowed=", ".join(GRANULARITIES))
-            buckets = period.buckets(gran)
-        # additive measures (sums and counts over the period) add up across groups and across buckets:
-        # the totals then come from the breakdown or the series, with no query of their own
-        additive = all(m.additive for m in measures)
-
+        feeds = [m for m in measures if not m.sparse] or list(measures)  # freshness: the continuous feeds
         with self.sql.engine.connect() as conn:
-            totals: dict[int, dict[str, float | None]] = {}
+            # where the data ends and starts comes first: a period that is not over ends at the data's "as of",
+            # and its comparison covers the same span (remembered for a while: no query on most questions)
+            as_of = self._as_of(self.sql.latest(feeds, conn))
+            history = self._history_start(self.sql.earliest(
+                [m for m in feeds if m.window == "period"] or [m for m in measures if m.window == "period"], conn))
+            daily = any(self.sql.is_daily(m) for m in feeds)
+            period = self.so_far(req.period, as_of, daily=daily)
+            cmp_period = None
+            if req.compare is not None and not period.empty:
+                cmp_period = period.previous() if req.compare == "previous" else period.year_ago()
+            main = [TimeRange(period.start, period.end)]
+            if cmp_period is not None:
+                main.append(TimeRange(cmp_period.start, cmp_period.end))
+            gran = None
+            buckets: list[tuple[datetime, datetime]] = []
+            cmp_buckets: list[tuple[datetime, datetime]] = []
+            if req.series:
+                gran = req.granularity or auto_granularity(period)
+                if gran not in GRANULARITIES:
+                    raise QueryError("unknown granularity '{granularity}' (use {allowed})", granularity=gran,
+                                     allowed=", ".join(GRANULARITIES))
+                buckets = period.buckets(gran)
+                if cmp_period is not None:
+                    cmp_buckets = cmp_period.buckets(gran)[: len(buckets)]
+            # is the change real? proportions are tested on their counts; other KPIs against how much the same
+            # span moved in recent history (its ranges go into the same query: no query of their own)
+            pairs = self._history_pairs(metric, period, req.compare, history)
+            past = list(dict.fromkeys((p.start, p.end) for pair in pairs for p in pair))
+            # additive measures (sums and counts over the period) add up across groups and across buckets:
+            # the totals then come from the breakdown or the series, with no query of their own
+            additive = all(m.additive for m in measures)
+
+            totals: dict[int, dict[str, float | None] | None] = {}
             rows, total_groups = [], 0
             if req.breakdown:
                 grouped = self.sql.run(MeasureQuery(measures, tuple(main), req.filters, group_by=req.breakdown), conn)
@@ -216,39 +279,82 @@ class KpiEngine:
                     totals = {i: _sum_groups(grouped, i, measures) for i in range(len(main))}
             if additive and buckets and 0 not in totals:
                 totals[0] = None  # filled from the buckets below
-            asked = [TimeRange(s, e) for s, e in buckets] + [r for i, r in enumerate(main) if i not in totals]
+            if additive and cmp_buckets and len(cmp_buckets) == len(cmp_period.buckets(gran)) and 1 not in totals:
+                totals[1] = None  # filled from the comparison's buckets
+            asked = ([TimeRange(s, e) for s, e in buckets] + [TimeRange(s, e) for s, e in cmp_buckets]
+                     + [r for i, r in enumerate(main) if i not in totals] + [TimeRange(s, e) for s, e in past])
             values = self.sql.run(MeasureQuery(measures, tuple(asked), req.filters), conn) if asked else {}
-            # freshness: the continuous feeds (orders, traffic); occasional events only when there is nothing else
-            latest = self.sql.latest([m for m in measures if not m.sparse] or measures, conn)
-            # coverage: where the continuous feeds' history starts (occasional events start whenever they start)
-            starts = self.sql.earliest([m for m in measures if not m.sparse and m.window == "period"]
-                                       or [m for m in measures if m.window == "period"], conn)
 
-        bucket_mv = [values[(i, None)] for i in range(len(buckets))]
-        rest = iter(range(len(buckets), len(asked)))
+        answers = iter(values[(i, None)] for i in range(len(asked)))
+        bucket_mv = [next(answers) for _ in buckets]
+        cmp_bucket_mv = [next(answers) for _ in cmp_buckets]
         for i in range(len(main)):
             if i not in totals:
-                totals[i] = values[(next(rest), None)]
+                totals[i] = next(answers)
             elif totals[i] is None:
-                totals[i] = {m.key: sum(mv[m.key] or 0.0 for mv in bucket_mv) for m in measures}
-        history = self._history_start(starts)
+                parts = bucket_mv if i == 0 else cmp_bucket_mv
+                totals[i] = {m.key: sum(mv[m.key] or 0.0 for mv in parts) for m in measures}
+        known = {span: metric_value(self.catalog, metric, next(answers)).value for span in past}
+        moves = [_minus(known[(p.start, p.end)], known[(c.start, c.end)]) for p, c in pairs]
         current = metric_value(self.catalog, metric, totals[0])
         comparison = metric_value(self.catalog, metric, totals[1]) if cmp_period else None
-        if history is not None and period.end <= history:
-            current = replace(current, value=None)  # before the data starts: no data, never 0
+        if period.empty or (history is not None and period.end <= history):
+            current = replace(current, value=None)  # not started in the data, or before it starts: no data, never 0
         if comparison is not None and cmp_period is not None and history is not None and cmp_period.end <= history:
             comparison = replace(comparison, value=None)
-        change = change_between(metric, current, comparison)
+        change = change_between(metric, current, comparison, moves)
         comparison_partial = cmp_period is not None and history is not None and cmp_period.start < history
         if comparison_partial and change is not None:
             change = replace(change, good=None)  # a change against a partly empty period is no verdict
-        series = [SeriesPoint(s, e, metric_value(self.catalog, metric, mv)) for (s, e), mv in zip(buckets, bucket_mv, strict=True)]
+        series = [self._point(metric, s, e, mv, history, _complete(period, gran, e))
+                  for (s, e), mv in zip(buckets, bucket_mv, strict=True)]
+        cmp_series = [self._point(metric, s, e, mv, history) for (s, e), mv in zip(cmp_buckets, cmp_bucket_mv, strict=True)]
         return KpiResult(
             metric=metric, period=period, current=current, compare=req.compare, comparison_period=cmp_period,
-            comparison=comparison, change=change, series=series,
+            comparison=comparison, change=change, series=series, comparison_series=cmp_series,
             granularity=gran, breakdown_by=req.breakdown, breakdown=rows, breakdown_total_groups=total_groups,
-            filters=req.filters, as_of=self._as_of(latest), history_start=history,
+            filters=req.filters, as_of=as_of, history_start=history, daily=daily,
         )
+
+    def _point(self, metric: Metric, start: datetime, end: datetime, mv: dict, history: datetime | None,
+               complete: bool = True) -> SeriesPoint:
+        """A series point; a bucket that ends before the data starts is no data, never 0."""
+        value = metric_value(self.catalog, metric, mv)
+        if history is not None and end <= history:
+            value = replace(value, value=None)
+        return SeriesPoint(start, end, value, complete=complete)
+
+    def so_far(self, period: Period, as_of: datetime | None, *, daily: bool) -> Period:
+        """A period that is not over, ended at the data's "as of" and never in the future: today at 09:00
+        is today to 09:00, and is compared with yesterday to 09:00. Data with times is cut at the minute
+        after its newest row; daily data only at a day's end (today is not complete yet)."""
+        now = self.now()
+        if period.end <= now.replace(hour=0, minute=0, second=0, microsecond=0):
+            return period  # over: a late feed is told as stale, the period keeps its dates
+        moment = now if as_of is None else min(now, _next_minute(as_of))
+        if daily:
+            moment = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return period.until(moment)
+
+    def _history_pairs(self, metric: Metric, period: Period, compare: str | None,
+                       history: datetime | None) -> list[tuple[Period, Period]]:
+        """Earlier (period, comparison) pairs a change is measured against, newest first: the same weekdays
+        for spans shorter than a week, the same kind of span otherwise; only spans the data covers. None for
+        proportions (their counts are tested instead)."""
+        if compare is None or period.empty or history is None or _proportion_kpi(metric):
+            return []
+        out, p = [], period
+        for _ in range(HISTORY_PERIODS):
+            if period.end - period.start < timedelta(days=7):
+                p = replace(p, start=p.start - timedelta(weeks=1), end=p.end - timedelta(weeks=1),
+                            full_end=p.full_end - timedelta(weeks=1))
+            else:
+                p = p.previous()
+            c = p.previous() if compare == "previous" else p.year_ago()
+            if c.start < history:
+                break
+            out.append((p, c))
+        return out
 
     def _history_start(self, starts: dict) -> datetime | None:
         """Where the data this KPI needs starts: the local midnight of the day of its tables' first rows (the

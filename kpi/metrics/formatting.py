@@ -6,15 +6,17 @@ en: 3.2%, $1,234.50, 12,345;  fr: 3,2 %, 1 234,50 €, 12 345;  de: 3,2 %, 1.234
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Sequence
-from datetime import timedelta
 
-from babel.dates import format_interval, format_skeleton
+from babel import Locale
 
 from kpi.i18n import (  # Babel's number formatting, rounded half up
     N_,
     babel_locale,
+    colon,
     format_compact_currency,
     format_compact_decimal,
     format_currency,
@@ -34,12 +36,20 @@ GRANULARITY_NAMES = {"day": N_("daily"), "week": N_("weekly"), "month": N_("mont
 
 def period_span(period, lang: str) -> str:
     """The dates a period covers, as people write them: 'Nov 22 – 28', '22–28 nov.', '22.–28. Nov.'."""
-    first, last = period.start.date(), (period.end - timedelta(days=1)).date()
-    loc = babel_locale(lang)
-    if last <= first:
-        return format_skeleton("yMMMd" if first.year != period.end.year else "MMMd", first, locale=loc)
-    skeleton = "yMMMd" if first.year != last.year else "MMMd"
-    return format_interval(first, last, skeleton, locale=loc)
+    return period.span(lang)
+
+
+NARROW_NBSP, NBSP = "\u202f", "\u00a0"
+
+
+@functools.cache
+def percent_pattern(loc: str) -> str:
+    """The locale's own percent pattern with one decimal, its space before '%' a no-break one (narrow in
+    French, as French typography sets it): '3.2%', '3,2\u202f%', '3,2\u00a0%'. A line never wraps
+    between a number and its sign."""
+    pattern = Locale.parse(loc).percent_formats[None].pattern.split(";")[0]
+    pattern = re.sub(r"0(?=[^0#]*$)", "0.0", pattern, count=1)  # one decimal: 3.2%
+    return re.sub(r"\s%", (NARROW_NBSP if loc.startswith("fr") else NBSP) + "%", pattern)
 
 
 def points(number: str, lang: str) -> str:
@@ -63,7 +73,7 @@ def format_value(value: float | None, fmt: str, *, currency: str = "USD", lang: 
         return no_data(lang)
     loc = babel_locale(lang)
     if fmt == "percent":
-        return format_percent(value, "#,##0.0%" if loc.startswith("en") else "#,##0.0 %", locale=loc)
+        return format_percent(value, percent_pattern(loc), locale=loc)
     if fmt == "currency":
         if compact and abs(value) >= 100_000:
             return format_compact_currency(value, currency, locale=loc, fraction_digits=1)
@@ -89,7 +99,7 @@ def format_change(metric: Metric, change: Change | None, *, currency: str = "USD
     else:
         head = sign + format_value(abs(change.absolute), metric.format, currency=currency, lang=lang)
     if change.relative is not None:
-        rel = format_percent(abs(change.relative), "#,##0.0%" if loc.startswith("en") else "#,##0.0 %", locale=loc)
+        rel = format_percent(abs(change.relative), percent_pattern(loc), locale=loc)
         head += f" ({sign}{rel})"
     return head
 
@@ -127,7 +137,7 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
     """A plain-text answer (the terminal's, and Slack's fallback text)."""
     m = result.metric
     lines = []
-    head = f"{m.name(lang)}, {result.period.describe(lang)}: {format_value(result.current.value, m.format, currency=currency, lang=lang)}"
+    head = f"{m.name(lang)}, {result.period.describe(lang)}{colon(lang)}{format_value(result.current.value, m.format, currency=currency, lang=lang)}"
     filt = ", ".join(f"{d}={'/'.join(v)}" for d, v in result.filters)
     if filt:
         head += f"  [{filt}]"
@@ -144,6 +154,9 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
                       change=ch, period=when, value=cmp_val)
         if result.change is not None and result.change.good is not None:
             line += " " + (tr(lang, "good") if result.change.good else tr(lang, "bad"))
+        elif result.change is not None and result.change.significance is not None \
+                and not result.change.significance.significant:
+            line += " " + tr(lang, "(within normal variation)")
         lines.append("  " + line)
     sample = sample_text(m, result.current, lang)
     if sample:
@@ -165,6 +178,9 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
                                              or result.period.end <= result.history_start):
         lines.append("  " + tr(lang, "history starts on {date}: the period or its comparison is not fully covered",
                                date=result.history_start.date().isoformat()))
+    if result.period.empty and result.as_of is not None:
+        lines.append("  " + (tr(lang, "this KPI's data is daily: a day is counted once it is over") if result.daily
+                             else tr(lang, "no data for this period yet")))
     if result.as_of is not None:
         # TRANSLATORS: a strftime pattern, the date and time the data is complete up to
         pattern = tr(lang, "%Y-%m-%d %H:%M %Z")

@@ -6,20 +6,24 @@ tomorrow, ``full_end`` is where the calendar period ends (later than ``end`` whi
 
 Every period has a ``key``, a canonical machine form that ``parse_period`` accepts back
 ("last_7_days", "mtd", "2026-10", "q3_2026", "2026-W46", "2026-10-01..2026-10-31"), and its
-English and French labels are derived from that key.
+English and French labels are derived from that key. A period that is not over is cut by the engine at
+the data's "as of" (``Period.until``); its comparisons keep the elapsed span to the same time of day.
+
+One module: the phrases, the canonical keys they read to, and the Period built, shifted and labelled from
+those keys are one grammar; apart, a key could be written that nothing parses back.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, tzinfo
 
-from babel.dates import get_month_names
+from babel.dates import format_interval, format_skeleton, format_time, get_month_names
 
 from kpi.errors import PeriodError
-from kpi.i18n import N_, babel_locale, tr, trn, trnp
+from kpi.i18n import N_, babel_locale, tr, trnp
 
 from .days import (
     DAY_RANGE,
@@ -111,7 +115,7 @@ _ISO_MONTH = re.compile(r"(\d{4})-(\d{2})")
 @dataclass(frozen=True)
 class Period:
     start: datetime  # local midnight, inclusive
-    end: datetime  # local midnight, exclusive, never after the start of tomorrow
+    end: datetime  # exclusive: a local midnight, or the data's "as of" while the period is not over
     full_end: datetime  # end of the whole calendar period (== end when the period is over)
     label: str  # English label
     unit: str  # day | week | month | quarter | year: the unit comparisons shift by
@@ -121,41 +125,69 @@ class Period:
 
     @property
     def partial(self) -> bool:
+        """The period is not over: it ends at the data's "as of" (or at today's start), before its calendar end."""
         return self.end < self.full_end
 
     @property
     def days(self) -> int:
+        """Complete days covered (a day cut at 09:00 does not count)."""
         return (self.end.date() - self.start.date()).days
 
     @property
     def total_days(self) -> int:
         return (self.full_end.date() - self.start.date()).days
 
+    @property
+    def last_day(self) -> date:
+        """The last local day the period touches (a period cut at 09:00 on the 29th: the 29th)."""
+        return (self.end - timedelta(microseconds=1)).date() if self.end > self.start else self.start.date()
+
+    @property
+    def cut(self) -> time | None:
+        """The time of day the period ends at when that is not midnight (today so far: 09:00)."""
+        t = self.end.timetz().replace(tzinfo=None)
+        return None if t == time(0) else t
+
+    @property
+    def empty(self) -> bool:
+        return self.end <= self.start
+
+    def until(self, moment: datetime) -> Period:
+        """The period cut at ``moment`` (the data's "as of", never in the future): a period that is not over
+        ends there, so it is compared like for like; a period already over by then is returned as it is."""
+        moment = moment.astimezone(self.start.tzinfo) if self.start.tzinfo else moment
+        if moment >= self.end:
+            return self
+        return replace(self, end=max(self.start, moment))
+
     def previous(self) -> Period:
         """The period before, of equal length: rolling periods and whole calendar periods move back by
-        count × unit; a calendar period that is not over keeps its elapsed days, clipped at the end of
-        the earlier unit (March 1..30 → February 1..28)."""
+        count × unit; a calendar period that is not over keeps its elapsed span, to the same time of day,
+        clipped at the end of the earlier unit (March 1..30 → February 1..28; today to 09:00 → yesterday
+        to 09:00)."""
         start, end = self.start.date(), self.end.date()
         earlier = shift(start, self.unit, -self.count)
-        if shift(start, self.unit, self.count) == end:  # whole units
-            new_end = start
-        else:
-            new_end = min(earlier + timedelta(days=(end - start).days), start)
-        key = "yesterday" if self.key == "today" else None
-        return self._derived(earlier, new_end, key)
+        if self.cut is None and shift(start, self.unit, self.count) == end:  # whole units
+            return self._derived(earlier, start, "yesterday" if self.key == "today" else None)
+        new_end = earlier + timedelta(days=(end - start).days)
+        if new_end >= start:
+            return self._derived(earlier, start)
+        return self._derived(earlier, new_end, end_time=self.cut)
 
     def year_ago(self) -> Period:
-        """The same dates a year earlier (29 February → 28 February); ISO-week periods move back 52
-        weeks so that weekdays match."""
+        """The same dates a year earlier (29 February → 28 February), to the same time of day; ISO-week
+        periods move back 52 weeks so that weekdays match."""
         start, end = self.start.date(), self.end.date()
         if self.unit == "week":
-            return self._derived(start - timedelta(weeks=52), end - timedelta(weeks=52))
+            return self._derived(start - timedelta(weeks=52), end - timedelta(weeks=52), end_time=self.cut)
+        if self.cut is not None:
+            return self._derived(add_months(start, -12), add_months(end, -12), end_time=self.cut)
         last = add_months(end - timedelta(days=1), -12)
         return self._derived(add_months(start, -12), last + timedelta(days=1))
 
     def buckets(self, granularity: str) -> list[tuple[datetime, datetime]]:
         """Consecutive [start, end) local ranges covering the period: days, ISO weeks or calendar
-        months, the first and last clipped to the period."""
+        months, the first and last clipped to the period (the last one at its cut: today so far)."""
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, not {granularity!r}")
         tz = self.start.tzinfo
@@ -164,18 +196,59 @@ class Period:
             nxt = min(shift(unit_start(day, granularity), granularity, 1), stop)
             out.append((midnight(day, tz), midnight(nxt, tz)))
             day = nxt
+        if self.cut is not None:
+            first = unit_start(stop, granularity)
+            if out and out[-1][0].date() >= first:
+                out[-1] = (out[-1][0], self.end)
+            else:
+                out.append((max(midnight(first, tz), self.start), self.end))
         return out
 
-    def describe(self, lang: str = "en") -> str:
-        """The label in ``lang``; a period that is not over says how far it has gone."""
-        text = _label(self.key, lang)
-        if self.partial:
-            text += trn(lang, ", {n} of {total} days", ", {n} of {total} days", self.days, total=self.total_days)
+    def span(self, lang: str = "en") -> str:
+        """The dates covered, as people write them ('Nov 1 – 28', '1–28 nov.'), with the time of day of a
+        cut ('Nov 29, until 09:00')."""
+        first, last = self.start.date(), self.last_day
+        loc = babel_locale(lang)
+        # the year is implied by "this month" or "last 7 days", not by the dates of a comparison or a range
+        skeleton = "MMMd" if first.year == last.year and _RELATIVE.fullmatch(self.key) else "yMMMd"
+        if last <= first:
+            text = format_skeleton(skeleton, first, locale=loc)
+        else:
+            text = format_interval(first, last, skeleton, locale=loc)
+        if self.cut is not None:
+            text = tr(lang, "{dates}, until {time}", dates=text,
+                      time=format_time(self.cut, "short", locale=loc))
         return text
 
-    def _derived(self, start: date, end: date, key: str | None = None) -> Period:
+    def name(self, lang: str = "en") -> str:
+        """The period's name alone: 'this month', 'ce mois-ci', 'October 2026'."""
+        return _label(self.key, lang)
+
+    def describe(self, lang: str = "en") -> str:
+        """The label in ``lang`` with the dates it covers, unless the label is those dates; a period that is
+        not over says so: 'this month (Nov 1 – 28, so far)'."""
+        label = _label(self.key, lang)
+        if self.partial:
+            return tr(lang, "{label} ({dates}, so far)", label=label, dates=self.span(lang))
+        if _ABSOLUTE.fullmatch(self.key):  # a range or a date: its dates, written the reader's way
+            return self.span(lang)
+        if _CALENDAR.fullmatch(self.key) and self.cut is None:  # October 2026, Q3 2026, 2026: dates are in it
+            return label
+        return tr(lang, "{label} ({dates})", label=label, dates=self.span(lang))
+
+    def _derived(self, start: date, end: date, key: str | None = None, end_time: time | None = None) -> Period:
+        if end_time is not None:
+            key = f"{start}..{end}"
+            stop = datetime.combine(end, end_time, tzinfo=self.start.tzinfo)
+            return Period(midnight(start, self.start.tzinfo), stop, stop, _label(key, "en"), self.unit, self.count,
+                          self.rolling, key)
         key = key or _natural_key(start, end, self.unit)
         return _make(start, end, end, self.unit, self.count, self.rolling, key, self.start.tzinfo)
+
+
+_RELATIVE = re.compile(r"today|yesterday|this_\w+|last_\w+|[wmqy]td")
+_ABSOLUTE = re.compile(r"\d{4}-\d{2}-\d{2}(?:\.\.\d{4}-\d{2}-\d{2})?")
+_CALENDAR = re.compile(r"\d{4}(?:-\d{2})?|q\d_\d{4}")
 
 
 def parse_period(text: str, *, now: datetime, tz: tzinfo) -> Period:

@@ -10,7 +10,7 @@ from kpi.i18n import lang_of, tr
 
 from .catalog import Catalog
 from .engine import KpiRequest
-from .formatting import dimension_name, period_span
+from .formatting import dimension_name
 from .periods import Period
 
 
@@ -37,7 +37,7 @@ class Reading:
     def describe(self, catalog: Catalog, lang: str = "en") -> str:
         """'Conversion rate · last 7 days (Nov 22–28) · device = mobile · vs previous period'."""
         parts = [" & ".join(catalog.metrics[m].name(lang) for m in self.metrics)]
-        parts.append(f"{self.period.describe(lang)} ({period_span(self.period, lang)})")
+        parts.append(self.period.name(lang))  # the answer itself gives its dates
         for dim, vals in self.filters:
             parts.append(f"{dimension_name(dim, lang)} = {', '.join(vals)}")
         if self.breakdown:

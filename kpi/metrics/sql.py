@@ -83,6 +83,10 @@ class SqlLayer:
         table, col = ref.split(".", 1) if "." in ref else (m.table, ref)
         return self._tables[table].c[col]
 
+    def is_daily(self, m: Measure) -> bool:
+        """The measure's time column holds days, not times: a day is in it only once it is over."""
+        return isinstance(self._col(m, m.time).type, Date)
+
     def _bound(self, m: Measure, value: datetime | None):
         """A range boundary in the time column's terms: a local date for dates, naive UTC for timestamps."""
         if value is None:
