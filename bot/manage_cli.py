@@ -85,14 +85,11 @@ def cmd_goals_list(ctx: Services, args) -> int:
         return 0
     if not rows:
         print(tr(lang, "no goals yet: kpibot goals add \"revenue +10% by 2026-12-31\""))
-    for g, metric, p in rows:
-        pct = tr(lang, "n/a").rjust(5) if p.progress is None else f"{p.progress * 100:4.0f}%"
-        # TRANSLATORS: the English has one form whatever the number of days
-        line = trn(lang, "{progress} of target, expected {expected}%  {kpi}: {goal}  (deadline {deadline}, {n} days left)",
-                   "{progress} of target, expected {expected}%  {kpi}: {goal}  (deadline {deadline}, {n} days left)",
-                   p.days_left, progress=pct, expected=format(p.expected * 100, "3.0f"), kpi=metric.name(lang),
-                   goal=g.text or g.metric, deadline=g.deadline)
-        print(f"#{g.id:<4} {p.status:<9} {line}" + ("  " + tr(lang, "[archived]") if g.archived_at else ""))
+    from .render.goals import goal_plain
+
+    for g, metric, p in rows:  # in the words of the digest, the goal card and the Home tab
+        line = goal_plain(g, metric, p, lang=lang, currency=ctx.settings.currency, with_id=True)
+        print(line + ("  " + tr(lang, "[archived]") if g.archived_at else ""))
     return 0
 
 

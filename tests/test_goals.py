@@ -37,6 +37,7 @@ TZ = ZoneInfo("Europe/Paris")
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 CATALOG = load_catalog(CONFIG)
 TODAY = date(2026, 11, 25)
+CLOCK = datetime(2026, 11, 29, 9, 30, tzinfo=TZ)
 D = date.fromisoformat
 SALES_WATCH = ("conversion_rate", "cart_abandonment_rate")
 
@@ -187,13 +188,16 @@ def test_target_value():
 def test_first_day():
     p = compute_progress(YEAR, baseline=1000, current=0, today=D("2026-01-01"), additive=True)
     assert (p.days_elapsed, p.days_left, p.days_total) == (0, 364, 365)  # today is in progress
-    assert p.expected == 0 and p.progress == 0 and p.status == "on_track"
+    assert p.expected == 0 and p.progress == 0 and p.status == "no_data"  # waiting for data, never "on track"
     assert p.target == pytest.approx(1100) and p.baseline_to_date == 0
     assert p.projection is None and p.pace_needed is None and p.pace_actual is None
     assert not p.frozen and p.current_window == "since start"
     rate = GoalSpec("conversion_rate", "relative_pt", 0.005, D("2026-01-01"), D("2026-03-31"))
     p = compute_progress(rate, baseline=0.02, current=None, today=D("2026-01-01"))
-    assert p.progress is None and p.status == "on_track"
+    assert p.progress is None and p.status == "no_data"
+    # a goal whose span has not started yet is waiting for data too
+    later = compute_progress(rate, baseline=0.02, current=None, today=D("2025-12-01"))
+    assert later.days_elapsed == 0 and later.status == "no_data"
 
 
 def test_frozen_goal_achieved_and_missed():
@@ -202,11 +206,11 @@ def test_frozen_goal_achieved_and_missed():
                            trajectory=[(YEAR.start + timedelta(days=i), 3.0 * i) for i in range(365)])
     assert won.frozen and won.status == "achieved"
     assert (won.days_elapsed, won.days_left, won.expected) == (365, 0, 1.0)
-    assert won.progress == pytest.approx((1150 - 1000) / 100)
+    assert won.progress == pytest.approx(1150 / 1100)  # where it is: the total as a share of the target
     assert (won.projection, won.projection_low, won.projection_high) == (1150, None, None)
     assert won.pace_needed is None
     lost = compute_progress(YEAR, baseline=1000, current=1050, today=D("2027-01-05"), additive=True)
-    assert lost.status == "missed" and lost.progress == pytest.approx(0.5)
+    assert lost.status == "missed" and lost.progress == pytest.approx(1050 / 1100)
     # the deadline day itself is not over: not frozen yet
     last = compute_progress(YEAR, baseline=1000, current=1050, today=D("2026-12-31"), additive=True)
     assert not last.frozen and last.days_left == 0 and last.days_elapsed == 364
@@ -217,9 +221,10 @@ def test_baseline_of_zero():
     p = compute_progress(ten, baseline=0, current=40, today=D("2026-01-06"), additive=True)  # 5 days elapsed
     assert p.expected == pytest.approx(0.5) and p.baseline_to_date == 0
     assert p.progress == pytest.approx(0.4)  # 40 / 100
-    assert p.status == "on_track"  # 0.4 >= 0.5 - 0.10, exactly
-    assert compute_progress(ten, baseline=0, current=39, today=D("2026-01-06"), additive=True).status == "at_risk"
-    assert compute_progress(ten, baseline=0, current=29, today=D("2026-01-06"), additive=True).status == "off_track"
+    # no projection (5 points at most): how far the total is behind the expected 50: 40 / 50 - 1 = -20%
+    assert p.status == "at_risk"  # >= -2 x 10%, exactly
+    assert compute_progress(ten, baseline=0, current=45, today=D("2026-01-06"), additive=True).status == "on_track"
+    assert compute_progress(ten, baseline=0, current=39, today=D("2026-01-06"), additive=True).status == "off_track"
     assert p.expected_value == pytest.approx(50)
     assert p.pace_needed == pytest.approx(60 / 5 * 30) and p.pace_actual == pytest.approx(40 / 5 * 30)
     relative = GoalSpec("orders", "relative_pct", 0.10, D("2026-01-01"), D("2026-01-10"))
@@ -263,7 +268,10 @@ def test_additive_goal_to_lower_a_total_is_decided_at_the_deadline():
     spec = GoalSpec("marketing_spend", "absolute", 1000, D("2026-01-01"), D("2026-01-10"))
     p = compute_progress(spec, baseline=1200, current=300, today=D("2026-01-06"), additive=True, higher_is_better=False)
     assert p.status == "on_track"  # under the ceiling so far, but not "achieved" before the end
-    assert p.progress == pytest.approx((300 - 600) / (1000 - 1200))
+    assert p.progress == pytest.approx(300 / 1000) and p.expected_value == pytest.approx(500)
+    over = compute_progress(spec, baseline=1200, current=650, today=D("2026-01-06"), additive=True,
+                            higher_is_better=False)
+    assert over.status == "off_track"  # 650 spent where 500 was the pace: 30% over
     done = compute_progress(spec, baseline=1200, current=900, today=D("2026-01-11"), additive=True, higher_is_better=False)
     assert done.frozen and done.status == "achieved"
 
@@ -285,13 +293,14 @@ def test_linear_versus_seasonal_expected():
     seasonal = compute_progress(YEAR, baseline=1000, current=400, today=today, expected=0.3,
                                 expected_kind="seasonal", additive=True)
     assert seasonal.baseline_to_date == pytest.approx(300)  # last year's running total to the same day
-    assert seasonal.progress == pytest.approx((400 - 300) / 100) and seasonal.status == "on_track"
+    assert seasonal.progress == pytest.approx(400 / 1100) and seasonal.status == "on_track"  # 36% >= 30%
     assert seasonal.expected_value == pytest.approx(330)  # 1100 x 30%
     assert seasonal.pace_actual_relative == pytest.approx(400 / 300 - 1)
     assert seasonal.pace_needed_relative == pytest.approx(700 / 700 - 1)
     linear = compute_progress(YEAR, baseline=1000, current=400, today=today, additive=True)
     assert linear.expected_kind == "linear"
-    assert linear.progress == pytest.approx((400 - 1000 * 181 / 365) / 100) and linear.status == "off_track"
+    # 400 where 1100 x 181/365 = 545.5 was expected: 26.7% behind
+    assert linear.progress == pytest.approx(400 / 1100) and linear.status == "off_track"
     assert linear.pace_needed == pytest.approx(700 / 184 * 30) and linear.pace_actual == pytest.approx(400 / 181 * 30)
 
 
@@ -341,7 +350,8 @@ def _shop(source_engine, orders=(), traffic=(), customers=()) -> KpiEngine:
         for table, rows in ((schema.orders, orders), (schema.traffic, traffic), (schema.customers, customers)):
             if rows:
                 conn.execute(insert(table), list(rows))
-    return KpiEngine(CATALOG, source_engine, tz=TZ, clock=lambda: datetime(2000, 1, 1, tzinfo=TZ))
+    # a fixed clock after every day the tests ask about (mid-morning on the 29th): the goal's windows are over
+    return KpiEngine(CATALOG, source_engine, tz=TZ, clock=lambda: CLOCK)
 
 
 def _monthly_email_orders():
@@ -370,11 +380,13 @@ def test_smart_check_of_a_filtered_revenue_goal(source_engine):
     engine = _shop(source_engine, _monthly_email_orders())
     check = smart_check(engine, EMAIL_2026, today=D("2026-03-15"), currency="EUR")
     assert check.baseline == pytest.approx(1240) and check.target == pytest.approx(1364)
-    assert (check.history_hits, check.history_windows) == (2, 24)  # 2024-06 (+20%) and 2025-08 (+15%)
+    # 2024-06 (+20%) and 2025-08 (+15%); 2024-03 against 2023-03 does not count: the data starts on
+    # 2023-03-15, so March 2023 holds half a month at most
+    assert (check.history_hits, check.history_windows) == (2, 23)
     assert check.specific == ("Raise revenue (channel = email) from €1,240.00 to €1,364.00 (+10%) "
                               "between 2026-01-01 and 2026-12-31.")
     assert "€1,240.00 (the same span a year earlier, 2025-01-01 to 2025-12-31)" in check.measurable
-    assert check.achievable == "a +10% year-on-year change (or larger) in revenue happened in 2 of the last 24 months"
+    assert check.achievable == "a +10% year-on-year change (or larger) in revenue happened in 2 of the last 23 months"
     assert check.time_bound == "deadline 2026-12-31, 291 days left"  # the whole days after March 15
     assert check.warnings == []
     assert smart_check(engine, EMAIL_2026, today=D("2026-12-31")).time_bound == "deadline today (2026-12-31)"
@@ -388,10 +400,10 @@ def test_smart_check_warns_but_accepts_an_ambitious_goal_in_french(source_engine
     engine = _shop(source_engine, _monthly_email_orders())
     spec = GoalSpec("revenue", "relative_pct", 0.50, D("2026-01-01"), D("2026-12-31"), filters=EMAIL)
     check = smart_check(engine, spec, today=D("2026-03-15"), lang="fr", currency="EUR")
-    assert (check.history_hits, check.history_windows) == (0, 24)
+    assert (check.history_hits, check.history_windows) == (0, 23)
     assert check.target == pytest.approx(1860)
     assert check.achievable == ("une variation de +50 % sur un an (chiffre d'affaires) n'est jamais arrivée "
-                                "sur les 24 derniers mois : un objectif ambitieux")
+                                "sur les 23 derniers mois : un objectif ambitieux")
     assert check.specific.startswith("Chiffre d'affaires (canal = email) : de 1")
     assert "(+50 %) entre le 2026-01-01 et le 2026-12-31." in check.specific
     assert check.time_bound == "échéance le 2026-12-31, 291 jours restants"
@@ -427,10 +439,12 @@ def test_progress_of_a_filtered_revenue_goal_with_seasonal_expectation(source_en
     assert p.baseline == pytest.approx(1240) and p.target == pytest.approx(1364)
     assert p.current == pytest.approx(200)  # 2026-01-15 and 2026-02-15; the cancelled order never counts
     assert p.baseline_to_date == pytest.approx(200)
-    assert p.progress == pytest.approx(0)
-    assert p.status == "at_risk"  # 0 < 0.161 - 0.10, >= 0.161 - 0.20
+    assert p.progress == pytest.approx(200 / 1364) and p.expected_value == pytest.approx(1364 * 200 / 1240)
     assert (p.days_elapsed, p.days_left, p.current_window) == (73, 291, "since start")
-    assert p.projection is not None and p.projection_low <= p.projection <= p.projection_high
+    # the projection follows last year's shape: this year's running total is last year's to the day
+    # (100 on Jan 15th, 200 from Feb 15th), so it heads for last year's 1240, exactly: short of 1364
+    assert p.projection == pytest.approx(1240) and p.projection_high == pytest.approx(1240)
+    assert p.status == "off_track"
 
 
 def test_progress_of_a_goal_whose_deadline_passed(source_engine):
@@ -440,7 +454,7 @@ def test_progress_of_a_goal_whose_deadline_passed(source_engine):
     assert p.frozen and p.status == "missed"
     assert p.baseline == pytest.approx(1225) and p.target == pytest.approx(1347.5)
     assert p.current == pytest.approx(1240) and p.projection == pytest.approx(1240)
-    assert p.progress == pytest.approx(15 / 122.5)
+    assert p.progress == pytest.approx(1240 / 1347.5)
     assert p.projection_low is None and p.projection_high is None
 
 
@@ -458,10 +472,15 @@ def test_progress_falls_back_to_linear_without_two_years_of_data(source_engine, 
     assert p.baseline == pytest.approx(1000) and p.current == pytest.approx(400) and p.expected_kind == kind
     if kind == "linear":
         assert p.expected == pytest.approx(181 / 365)
-        assert p.progress == pytest.approx((400 - 1000 * 181 / 365) / 100) and p.status == "off_track"
+        assert p.progress == pytest.approx(400 / 1100)  # where it should be: 181/365 = 49.6%
+        # heading for 400 x 365 / 181 = 806.6, short of 1100; one order of 400 in 181 days is no steady
+        # pace: the range (from 400, what is in, to 1929) straddles the target
+        assert p.projection == pytest.approx(400 * 365 / 181) and p.projection_low == pytest.approx(400)
+        assert p.projection_high > 1100 and p.status == "at_risk"
     else:
         assert p.expected == pytest.approx(0.3)  # 300 of 1000 was in by 2025-07-01
-        assert p.progress == pytest.approx(1.0) and p.status == "on_track"
+        assert p.progress == pytest.approx(400 / 1100)  # ahead of the 30% expected by now
+        assert p.projection == pytest.approx(400 / 0.3) and p.status == "on_track"  # heading for 1333 >= 1100
 
 
 def _conversion_shop():
@@ -533,9 +552,10 @@ def test_smart_check_of_a_rate_goal_compares_windows_of_its_length(source_engine
     check = smart_check(engine, spec, today=D("2026-03-15"))
     assert check.baseline == pytest.approx(0.02)  # 2026-02-14..03-15: the 15th of February
     assert check.target == pytest.approx(0.025)
-    assert (check.history_hits, check.history_windows, check.change_kind) == (2, 24, "points")
+    # the data starts on 2024-02-15: February 2024 is not a complete month to compare with
+    assert (check.history_hits, check.history_windows, check.change_kind) == (2, 23, "points")
     assert check.specific == "Raise conversion rate from 2.0% to 2.5% (+0.5 pt) between 2026-03-16 and 2026-04-14."
-    assert check.achievable == "a +0.5 pt change over 1 month (or larger) in conversion rate happened in 2 of the last 24 months"
+    assert check.achievable == "a +0.5 pt change over 1 month (or larger) in conversion rate happened in 2 of the last 23 months"
     assert check.time_bound == "starts 2026-03-16, deadline 2026-04-14 (30 days)"
     assert check.warnings == []
 
@@ -560,3 +580,31 @@ def test_a_kpi_that_depends_on_its_window_length_takes_a_baseline_as_long_as_its
     # few for a projection)
     p = goal_progress(engine, spec, today=D("2026-06-20"))
     assert p.current == pytest.approx(1.0) and p.status == "achieved" and p.projection is None
+
+
+def test_the_realism_of_an_average_order_value_goal_is_told_in_money(source_engine):
+    engine = _shop(source_engine, _monthly_email_orders())
+    # email AOV: one order a month, 100 (2024-06: 120, 2024-07: 105, 2025-06: 120, 2025-07: 105, 2025-08: 115);
+    # the span is 3 months, so each month is compared with the month 3 months earlier
+    spec = GoalSpec("aov", "absolute", 110, D("2026-03-15"), D("2026-06-14"), filters=EMAIL)
+    check = smart_check(engine, spec, today=D("2026-03-15"), currency="USD")
+    assert check.baseline == pytest.approx(100) and check.change_kind == "absolute" and check.required_change == 10
+    # +$10 or more over 3 months: 2024-06 vs 2024-03 (+20), 2025-06 vs 2025-03 (+20), 2025-08 vs 2025-05 (+15)
+    assert check.achievable == ("a +$10.00 change over 3 months (or larger) in average order value happened in 3 of "
+                                "the last 24 months")
+    assert " pt" not in check.achievable
+
+
+def test_months_before_the_data_starts_do_not_count_as_history(source_engine):
+    # 100 a day from 2024-12-30 on: December 2024 holds 2 days (200) and December 2025 31 days (3100),
+    # a "+1450%" that is no change at all; every complete month compares 0% a year later
+    day, orders = date(2024, 12, 30), []
+    while day < date(2026, 3, 1):
+        orders.append(_order(f"d{day:%Y%m%d}", datetime(day.year, day.month, day.day, 10), 100))
+        day += timedelta(days=1)
+    engine = _shop(source_engine, orders)
+    spec = GoalSpec("revenue", "relative_pct", 5.0, D("2026-01-01"), D("2026-12-31"), filters=EMAIL)
+    check = smart_check(engine, spec, today=D("2026-03-15"))
+    # 2026-01 vs 2025-01 and 2026-02 vs 2025-02 only (both 0%): a +500% year never happened
+    assert (check.history_hits, check.history_windows) == (0, 2)
+    assert any("never happened" in w for w in check.warnings)

@@ -207,7 +207,8 @@ def _fallback(digest: Digest, ordered: list[GoalLine], *, lang: str, currency: s
     head = [title_text(digest, lang)]
     if late := late_text(digest, lang):
         head[0] += " " + late
-    goals = [esc(goal_plain(x.goal, x.metric, x.progress, lang=lang, currency=currency)) for x in ordered[:PLAIN_MAX]]
+    goals = [esc(goal_plain(x.goal, x.metric, x.progress, lang=lang, currency=currency, today=digest.day))
+             for x in ordered[:PLAIN_MAX]]
     tail = []
     if digest.movers:
         tail.append(f"{s(lang, 'movers')}{colon(lang)}" + "; ".join(esc(mover_plain(r, lang, currency)) for r in digest.movers))
@@ -237,7 +238,7 @@ def digest_text(digest: Digest, *, lang: str = "en", currency: str = "USD", all_
         out.append("  " + s(lang, "no_goals").replace("`", ""))
     for x in shown:
         emoji = EMOJI.get(status_emoji(x.progress).strip(":"), "")
-        out.append(f"  {emoji} {goal_plain(x.goal, x.metric, x.progress, lang=lang, currency=currency, with_id=True)}")
+        out.append(f"  {emoji} {goal_plain(x.goal, x.metric, x.progress, lang=lang, currency=currency, with_id=True, today=digest.day)}")
         if x.goal.owner:
             out[-1] += f" (@{x.goal.owner.strip('<@>')})"
         if w := watch_plain(x.watch, lang, currency):

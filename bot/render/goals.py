@@ -13,6 +13,7 @@ from datetime import date
 from babel.dates import format_date
 
 from kpi.goals import Progress, SmartCheck
+from kpi.goals.telling import status_of, tell
 from kpi.i18n import N_, babel_locale, format_decimal, lang_of, tr
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiResult
@@ -42,13 +43,6 @@ STATUS_EMOJI = {
 STATUS_ORDER = ("off_track", "at_risk", "missed", "no_data", "on_track", "achieved")
 
 STRINGS: dict[str, str] = {
-    "achieved": N_("achieved"),
-    "on_track": N_("on track"),
-    "at_risk": N_("at risk"),
-    "off_track": N_("off track"),
-    "missed": N_("missed"),
-    "no_data": N_("no data"),
-    "now_target": N_("{current} now, target {target}"),
     "needs": N_("needs {needed}"),
     "doing": N_("doing {actual}"),
     "per_month": N_("/month"),
@@ -66,12 +60,7 @@ STRINGS: dict[str, str] = {
     "more_goals": N_("…and {n} more goals: see the KPI Bot Home tab."),
     "more_goals_plain": N_("…and {n} more goals."),
     "no_progress": N_("progress not available"),
-    "current": N_("Current"),
-    "target": N_("Target"),
     "baseline": N_("Baseline"),
-    "progress": N_("Progress"),
-    "expected": N_("Expected by now"),
-    "projection": N_("Projected at the deadline"),
     "pace": N_("Pace"),
     "dates": N_("Dates"),
     "owner": N_("Owner"),
@@ -79,7 +68,6 @@ STRINGS: dict[str, str] = {
     "filters": N_("Filters"),
     "frozen": N_("Final (the deadline has passed)"),
     "span": N_("{start} → {deadline}"),
-    "range": N_("{value} (between {low} and {high})"),
     "smart_title": N_("Goal #{id} set: {name}"),
     "specific": N_("Specific"),
     "measurable": N_("Measurable"),
@@ -92,7 +80,8 @@ STRINGS: dict[str, str] = {
     "baseline_given": N_("as set"),
     "baseline_last_year": N_("same span last year"),
     "baseline_before": N_("before the start"),
-    'seasonal': N_("following last year's seasonality"),
+    "seasonal": N_("the expected path follows last year's seasonality"),
+    "figures": N_("Where it stands"),
     # TRANSLATORS: a Babel date pattern (https://babel.pocoo.org/en/latest/dates.html#date-fields)
     "date": N_("d MMM yyyy"),
 }
@@ -109,17 +98,8 @@ def _get(obj: object, name: str, default=None):
     return getattr(obj, name, default) if obj is not None else default
 
 
-def status_of(progress) -> str:
-    status = _get(progress, "status") or "no_data"
-    return status if status in STATUS_EMOJI else "no_data"
-
-
 def status_emoji(progress) -> str:
     return STATUS_EMOJI[status_of(progress)]
-
-
-def status_word(progress, lang: str) -> str:
-    return s(lang, status_of(progress))
 
 
 def goal_name(goal: StoredGoal, metric: Metric, lang: str, *, with_id: bool = False) -> str:
@@ -152,11 +132,6 @@ def days_text(goal: StoredGoal, progress, lang: str, *, today: date | None = Non
 
 def value_text(value: float | None, metric: Metric, lang: str, currency: str) -> str:
     return format_value(value, metric.format, currency=currency, lang=lang)
-
-
-def now_target_text(metric: Metric, progress, lang: str, currency: str) -> str:
-    return s(lang, "now_target", current=value_text(_get(progress, "current"), metric, lang, currency),
-             target=value_text(_get(progress, "target"), metric, lang, currency))
 
 
 def pace_text(metric: Metric, progress, lang: str, currency: str) -> str:
@@ -211,27 +186,36 @@ def _signed_points(v: float, lang: str) -> str:
     return _sign(v) + points(format_decimal(abs(v) * 100, format="#,##0.0#", locale=babel_locale(lang)), lang)
 
 
+def _bar(progress, lang: str) -> str:
+    """The progress bar of where the goal is, or '' when there is no share to draw (waiting for data)."""
+    share = _get(progress, "progress")
+    return progress_bar(share, lang=lang) if share is not None and status_of(progress) != "no_data" else ""
+
+
 def goal_line(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False,
               today: date | None = None) -> str:
-    """The goal in two mrkdwn lines: status, KPI and filters, progress bar; then current vs target, pace,
-    days left and owner."""
+    """The goal in two mrkdwn lines: status, KPI and filters, progress bar; then where it is, where it should
+    be by now, where it is heading (``kpi.goals.telling``), days left and owner."""
     lang = lang_of(lang)
     first = f"{status_emoji(progress)} {goal_name(goal, metric, lang, with_id=with_id)}"
     if progress is None:
         return f"{first}  _{s(lang, 'no_progress')}_"
-    first += f"  {progress_bar(_get(progress, 'progress'), lang=lang)}  _{status_word(progress, lang)}_"
-    details = [esc(now_target_text(metric, progress, lang, currency))]
-    for part in (pace_text(metric, progress, lang, currency), days_text(goal, progress, lang, today=today)):
-        if part:
-            details.append(esc(part))
+    story = tell(metric, progress, lang=lang, currency=currency)
+    bar = _bar(progress, lang)
+    first += (f"  {bar}" if bar else "") + f"  _{esc(story.status_word)}_"
+    details = [esc(x) for x in story.figures()]
+    if left := days_text(goal, progress, lang, today=today):
+        details.append(esc(left))
     if goal.owner:
         details.append(user_ref(goal.owner))
     return first + "\n" + " · ".join(details)
 
 
-def goal_plain(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False) -> str:
-    """One line of plain text (notifications, terminals): 'Revenue (channel=email): 52% on track, $5,400.00
-    now, target $6,000.00, 36 days left'."""
+def goal_plain(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False,
+               today: date | None = None) -> str:
+    """One line of plain text (notifications, terminals), in the same words as ``goal_line``: 'Revenue
+    (channel=email): on track · $900.00 so far: 90% of the target $1,000.00 · expected by now: ... · 7 days
+    left'."""
     lang = lang_of(lang)
     name = metric.name(lang)
     if goal.filters:
@@ -240,13 +224,11 @@ def goal_plain(goal: StoredGoal, metric: Metric, progress, *, lang: str, currenc
         name = f"#{goal.id} {name}"
     if progress is None:
         return f"{name}{colon(lang)}{s(lang, 'no_progress')}"
-    pct = _get(progress, "progress")
-    head = format_value(pct, "percent", lang=lang) if pct is not None else "—"
-    parts = [f"{head} {status_word(progress, lang)}", now_target_text(metric, progress, lang, currency)]
-    for part in (pace_text(metric, progress, lang, currency), days_text(goal, progress, lang)):
-        if part:
-            parts.append(part)
-    return f"{name}{colon(lang)}" + ", ".join(parts)
+    story = tell(metric, progress, lang=lang, currency=currency)
+    parts = [story.status_word, *story.figures()]
+    if left := days_text(goal, progress, lang, today=today):
+        parts.append(left)
+    return f"{name}{colon(lang)}" + " · ".join(parts)
 
 
 def change_text(result: KpiResult, lang: str, currency: str) -> str:
@@ -374,9 +356,13 @@ def fit_plain(lines: list[str], total_goals: int, lang: str, *, first_goal: int 
 
 def goal_detail_message(goal: StoredGoal, metric: Metric, progress: Progress, *, lang: str = "en",
                         currency: str = "USD") -> Message:
+    """The goal card: its status and the figures it follows from, in the words of ``goal_line`` (full
+    amounts), then its baseline, pace, dates, owner and channel."""
     lang = lang_of(lang)
     title = s(lang, "goal_title", id=goal.id, name=metric.name(lang))
-    head = f"{status_emoji(progress)} *{esc(status_word(progress, lang))}*  {progress_bar(_get(progress, 'progress'), lang=lang)}"
+    story = tell(metric, progress, lang=lang, currency=currency, compact=False)
+    bar = _bar(progress, lang)
+    head = f"{status_emoji(progress)} *{esc(story.status_word)}*" + (f"  {bar}" if bar else "")
     if goal.filters:
         head += f"\n_{s(lang, 'filters')}{colon(lang)}{filters_text(goal.filters, lang)}_"
     if _get(progress, "frozen"):
@@ -385,34 +371,20 @@ def goal_detail_message(goal: StoredGoal, metric: Metric, progress: Progress, *,
     def val(x):
         return esc(value_text(x, metric, lang, currency))
 
-    current = val(_get(progress, "current"))
+    figures = [esc(x) for x in story.figures()]
+    notes = []
     window = {"since start": "since_start", "trailing 28 days": "trailing_28"}.get(_get(progress, "current_window") or "")
-    if window:
-        current += f"  _{s(lang, window)}_"
-    baseline = val(_get(progress, "baseline"))
+    if window and _get(progress, "current") is not None:
+        notes.append(s(lang, window))
+    if _get(progress, "expected_kind") == "seasonal" and story.expected:
+        notes.append(s(lang, "seasonal"))
+    if notes:
+        figures.append(f"_{esc(' · '.join(notes))}_")
+    fields = []
     if progress is not None and progress.baseline is not None:
         how = "baseline_given" if goal.baseline is not None else (
             "baseline_last_year" if progress.additive else "baseline_before")
-        baseline += f"  _{s(lang, how)}_"
-    expected = esc(format_value(_get(progress, "expected"), "percent", lang=lang))
-    if _get(progress, "expected_value") is not None:
-        expected += f" ({val(progress.expected_value)})"
-    if _get(progress, "expected_kind") == "seasonal":
-        expected += f"  _{s(lang, 'seasonal')}_"
-    fields = [
-        f"*{s(lang, 'current')}*\n{current}",
-        f"*{s(lang, 'target')}*\n{val(_get(progress, 'target'))}",
-        f"*{s(lang, 'baseline')}*\n{baseline}",
-        f"*{s(lang, 'expected')}*\n{expected}",
-    ]
-    proj = _get(progress, "projection")
-    if proj is not None:
-        low, high = _get(progress, "projection_low"), _get(progress, "projection_high")
-        text = val(proj)
-        if low is not None and high is not None:
-            text = esc(s(lang, "range", value=value_text(proj, metric, lang, currency),
-                         low=value_text(low, metric, lang, currency), high=value_text(high, metric, lang, currency)))
-        fields.append(f"*{s(lang, 'projection')}*\n{text}")
+        fields.append(f"*{s(lang, 'baseline')}*\n{val(progress.baseline)}  _{s(lang, how)}_")
     pace = pace_text(metric, progress, lang, currency)
     if pace:
         fields.append(f"*{s(lang, 'pace')}*\n{esc(pace)}")
@@ -423,7 +395,10 @@ def goal_detail_message(goal: StoredGoal, metric: Metric, progress: Progress, *,
         fields.append(f"*{s(lang, 'owner')}*\n{user_ref(goal.owner)}")
     if goal.channel:
         fields.append(f"*{s(lang, 'channel')}*\n{channel_ref(goal.channel)}")
-    blocks = [header(title), section(head), section(fields=fields)]
+    blocks = [header(title), section(head)]
+    if figures:
+        blocks.append(section(f"*{s(lang, 'figures')}*\n" + "\n".join(figures)))
+    blocks.append(section(fields=fields))
     if goal.watch:
         blocks.append(context(f"_{s(lang, 'watch')}_{colon(lang)}" + esc(", ".join(w.replace("_", " ") for w in goal.watch))))
     notes = []

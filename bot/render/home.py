@@ -7,7 +7,8 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from kpi.i18n import babel_locale, format_percent, lang_of, tr
+from kpi.goals.telling import share_text
+from kpi.i18n import lang_of, tr
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.formatting import format_value
 
@@ -60,10 +61,10 @@ def _headline(result: KpiResult, *, lang: str, currency: str) -> str:
 
 def progress_bar(fraction: float | None, width: int = 10, *, lang: str = "en") -> str:
     """'▓▓▓▓▓░░░░░ 50%': the bar is clamped to [0, 1], the percentage is the true one (120% is shown as
-    such: a goal can be beaten); None or NaN -> 'no data'."""
+    such: a goal can be beaten), in the words of ``kpi.goals.telling`` (never '-0%'); None or NaN -> 'no data'."""
     if fraction is None or (isinstance(fraction, float) and math.isnan(fraction)):
         return tr(lang, "no data")
     width = max(1, int(width))
     filled = round(min(max(fraction, 0.0), 1.0) * width)
-    return "▓" * filled + "░" * (width - filled) + " " + format_percent(fraction, locale=babel_locale(lang))
+    return "▓" * filled + "░" * (width - filled) + " " + share_text(fraction, lang)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 
 from kpi.errors import KpiError
-from kpi.goals import GoalSpec, Progress, goal_progress, measure
-from kpi.goals.spec import last_year_span, year_earlier
+from kpi.goals import GoalSpec, Progress, expected_path, goal_progress, measure
+from kpi.goals.spec import last_year_span
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiEngine, KpiRequest, KpiResult
 from kpi.metrics.periods import default_period
@@ -275,7 +275,7 @@ def trajectory(engine, line: GoalLine, *, today: date) -> list[tuple[date, float
         ly_start, ly_end = last_year_span(spec)
         ly_daily = measure.daily_values(engine, spec, ly_start, ly_end)
         complete = any(v.value for _, v in ly_daily) and measure.history_complete(engine, spec, ly_start)
-        share = _expected_shares(spec, [(d, v.value) for d, v in ly_daily] if complete else [], upto)
+        share = expected_path(spec, [(d, v.value) for d, v in ly_daily] if complete else [])
         running, actual = 0.0, []
         for day, v in measure.daily_values(engine, spec, spec.start, upto):
             running += v.value or 0.0
@@ -293,54 +293,29 @@ def trajectory(engine, line: GoalLine, *, today: date) -> list[tuple[date, float
     return out
 
 
-def _expected_shares(spec, last_year: list[tuple[date, float | None]], upto: date) -> Callable[[date], float]:
-    """x(day): the expected share at the end of ``day`` (``kpi.goals.expected_share`` for each day, in one
-    pass): last year's share accumulated before the same day a year earlier when every day of last
-    year's span has a value and their total is positive, else linear."""
-    ly_start, ly_end = last_year_span(spec)
-    values = dict(last_year)
-    days = [ly_start + timedelta(days=i) for i in range((ly_end - ly_start).days)]
-    total = sum(values[d] or 0.0 for d in days) if days and all(values.get(d) is not None for d in days) else 0.0
-    if total <= 0:
-        return lambda day: min(((day - spec.start).days + 1) / spec.days_total, 1.0)
-    cumulative, running = {}, 0.0
-    for d in days:
-        cumulative[d] = running  # the total before d
-        running += values[d] or 0.0
-
-    def share(day: date) -> float:
-        elapsed = (day - spec.start).days + 1
-        if elapsed >= spec.days_total:
-            return 1.0
-        cutoff = year_earlier(spec.start + timedelta(days=elapsed))
-        before = cumulative.get(cutoff, running if cutoff >= ly_end else 0.0)
-        return min(max(before / total, 0.0), 1.0)
-
-    return share
-
-
 def progress_series(line: GoalLine, points: list[tuple[date, float | None, float | None]]
                     ) -> list[tuple[date, float | None, float | None]]:
-    """A trajectory as progress shares: (day, progress, expected progress), with ``kpi.goals``' formula
-    (c − b) ÷ (T − B), b the baseline to date (additive: B × x; rates: B). Empty when the goal has no
-    baseline or target, or they are equal."""
+    """A trajectory as progress shares, on the scale of ``Progress.progress``: (day, where it was, where it
+    should have been). Additive KPIs: the running total ÷ the target against the expected share; rates:
+    (c − B) ÷ (T − B) against x. Empty when the goal has no target (or no baseline for a rate), or a rate's
+    target equals its baseline, or an additive target is not positive."""
     p = line.progress
     base, target = p.baseline, p.target
-    if base is None or target is None or target == base:
-        return []
     additive = getattr(p, "additive", line.metric.additive)
+    if target is None or (additive and target <= 0) or (not additive and (base is None or target == base)):
+        return []
     out = []
     for day, actual, expected in points:
         if expected is None:
             x = None
         elif additive:
-            x = expected / target if target else None
+            x = expected / target
         else:
             x = (expected - base) / (target - base)
-        if actual is None or (additive and x is None):
+        if actual is None:
             prog = None
         else:
-            prog = (actual - (base * x if additive else base)) / (target - base)
+            prog = actual / target if additive else (actual - base) / (target - base)
         out.append((day, prog, x))
     return out
 

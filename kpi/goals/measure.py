@@ -13,7 +13,14 @@ from kpi.metrics.engine import KpiEngine, KpiRequest, Value, metric_value
 from kpi.metrics.periods import Period, day_range
 from kpi.metrics.sql import MeasureQuery, TimeRange
 
-from .progress import BASELINE_MAX_DAYS, TRAILING_DAYS, Progress, compute_progress, expected_share
+from .progress import (
+    BASELINE_MAX_DAYS,
+    TRAILING_DAYS,
+    Progress,
+    compute_progress,
+    expected_path,
+    expected_share,
+)
 from .spec import GoalSpec, last_year_span
 
 MAX_DAYS_PER_ASK = 366  # daily buckets per question (SQLite allows 500 branches in one UNION ALL)
@@ -101,7 +108,9 @@ def goal_progress(engine: KpiEngine, spec: GoalSpec, *, today: date, tolerance: 
         ly_daily = daily_values(engine, spec, ly_start, ly_end)
         baseline = spec.baseline if spec.baseline is not None else sum(v.value or 0.0 for _, v in ly_daily)
         complete = any(v.value for _, v in ly_daily) and history_complete(engine, spec, ly_start)
-        expected, kind = expected_share(spec, today, [(d, v.value) for d, v in ly_daily] if complete else [])
+        last_year = [(d, v.value) for d, v in ly_daily] if complete else []
+        expected, kind = expected_share(spec, today, last_year)
+        path = expected_path(spec, last_year)  # the projection follows last year's shape too
         running, trajectory = 0.0, []
         for day, v in daily_values(engine, spec, spec.start, upto):
             running += v.value or 0.0
@@ -112,10 +121,10 @@ def goal_progress(engine: KpiEngine, spec: GoalSpec, *, today: date, tolerance: 
         current = value_over(engine, spec, max(spec.start, upto - timedelta(days=TRAILING_DAYS)), upto).value \
             if upto > spec.start else None
         trajectory = _trailing_trajectory(engine, spec, metric, upto)
-        expected, kind = None, "linear"
+        expected, kind, path = None, "linear", None
     return compute_progress(spec, baseline=baseline, current=current, today=today, expected=expected,
                             expected_kind=kind, trajectory=trajectory, higher_is_better=metric.higher_is_better,
-                            tolerance=tolerance, additive=metric.additive)
+                            tolerance=tolerance, additive=metric.additive, path=path)
 
 
 def _trailing_trajectory(engine: KpiEngine, spec: GoalSpec, metric: Metric, upto: date) -> list[tuple[date, float]]:

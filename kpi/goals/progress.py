@@ -4,7 +4,7 @@ docstring for the definitions)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -24,11 +24,11 @@ class Progress:
     baseline: float | None  # B: additive, the whole span a year earlier; rates, the window before the start
     current: float | None  # additive: the running total since the start; rates: the trailing window's value
     target: float | None
-    progress: float | None  # (current - baseline_to_date) / (target - baseline)
-    expected: float  # share of the span elapsed, 0..1 (seasonal or linear)
+    progress: float | None  # where it is: additive current / target; rates (current - baseline) / (target - baseline)
+    expected: float  # where it should be by now, on the same scale: the expected share, 0..1 (seasonal or linear)
     expected_kind: str  # "seasonal" | "linear"
     status: str  # one of STATUSES
-    projection: float | None  # the value projected at the deadline (frozen: the final value)
+    projection: float | None  # where it is heading: the value projected at the deadline (frozen: the final value)
     projection_low: float | None
     projection_high: float | None
     days_elapsed: int
@@ -74,6 +74,32 @@ def seasonal_expected(spec: GoalSpec, today: date, last_year_daily: Sequence[tup
     return expected_share(spec, today, last_year_daily)[0]
 
 
+def expected_path(spec: GoalSpec, last_year_daily: Sequence[tuple[date, float | None]]) -> Callable[[date], float]:
+    """x(day): the expected share at the end of ``day``, i.e. ``expected_share(spec, day + 1 day)``, for every
+    day at once: last year's share accumulated before the same day a year later when every day of last
+    year's span has a value and their total is positive, else linear."""
+    ly_start, ly_end = last_year_span(spec)
+    values = dict(last_year_daily)
+    days = [ly_start + timedelta(days=i) for i in range((ly_end - ly_start).days)]
+    total = sum(values[d] or 0.0 for d in days) if days and all(values.get(d) is not None for d in days) else 0.0
+    if total <= 0:
+        return lambda day: min(max(((day - spec.start).days + 1) / spec.days_total, 0.0), 1.0)
+    cumulative, running = {}, 0.0
+    for d in days:
+        cumulative[d] = running  # the total before d
+        running += values[d] or 0.0
+
+    def share(day: date) -> float:
+        elapsed = (day - spec.start).days + 1
+        if elapsed >= spec.days_total:
+            return 1.0
+        cutoff = year_earlier(spec.start + timedelta(days=elapsed))
+        before = cumulative.get(cutoff, running if cutoff >= ly_end else 0.0)
+        return min(max(before / total, 0.0), 1.0)
+
+    return share
+
+
 def project(points: Sequence[tuple[float, float]], at: float) -> tuple[float | None, float | None, float | None]:
     """Least squares line through (x, y), evaluated at ``at``, with its 95% prediction interval
     (± 1.96 × s × √(1 + 1/n + (at − x̄)² / Sxx), s the residual standard deviation). Nones with fewer
@@ -95,15 +121,42 @@ def project(points: Sequence[tuple[float, float]], at: float) -> tuple[float | N
     return value, value - half, value + half
 
 
+def project_total(points: Sequence[tuple[float, float]], remaining: int) -> tuple[float | None, float | None, float | None]:
+    """A running total at the deadline, from (x, y): the expected share at the end of each day so far and
+    the running total then. The pace so far along the expected path, continued: k = y_n ÷ x_n, the value
+    k (the total if the rest of the span goes as it has so far; with a linear path, y_n × days_total ÷
+    days_elapsed). Its 95% range from how each step's amount a_i strays from k × w_i (w_i its share of the
+    path): s² = Σ(a_i − k w_i)² ÷ (n − 1), ± 1.96 × s × √(m + n × ((1 − x_n) ÷ x_n)²), m the ``remaining``
+    days (the noise still to come, and the uncertainty of k carried over the rest of the path). Nones with
+    fewer than ``MIN_POINTS`` points or nothing expected yet (x_n = 0)."""
+    n = len(points)
+    if n < MIN_POINTS:
+        return None, None, None
+    x_n, y_n = points[-1]
+    if x_n <= 0:
+        return None, None, None
+    k = y_n / x_n
+    steps, prev_x, prev_y = [], 0.0, 0.0
+    for x, y in points:
+        steps.append((y - prev_y) - k * (x - prev_x))
+        prev_x, prev_y = x, y
+    s = math.sqrt(sum(e * e for e in steps) / (n - 1))
+    half = Z95 * s * math.sqrt(max(remaining, 0) + n * ((1 - x_n) / x_n) ** 2) if x_n < 1 else 0.0
+    growing = all(y >= p for (_, p), (_, y) in zip([(0.0, 0.0), *points], points, strict=False))
+    return k, max(k - half, y_n) if growing else k - half, k + half  # a total that only grows stays above y_n
+
+
 def compute_progress(spec: GoalSpec, *, baseline: float | None, current: float | None, today: date,
                      expected: float | None = None, expected_kind: str = "linear",
                      trajectory: Sequence[tuple[date, float | None]] = (), higher_is_better: bool = True,
-                     tolerance: float = 0.10, additive: bool = False) -> Progress:
+                     tolerance: float = 0.10, additive: bool = False,
+                     path: Callable[[date], float] | None = None) -> Progress:
     """The progress of ``spec`` on the local day ``today`` from measured numbers (nothing is read here).
 
     ``current`` is measured up to ``min(today, deadline + 1)`` (exclusive); ``expected`` defaults to the
     linear share; ``trajectory`` is (day, value at the end of that day): running totals for additive
-    KPIs, trailing values for rates."""
+    KPIs, trailing values for rates; ``path`` is the expected share at the end of a day (``expected_path``:
+    last year's seasonal shape), the axis the projection is drawn along (linear by default)."""
     total = spec.days_total
     elapsed = days_elapsed(spec, today)
     left = min(max((spec.deadline - today).days, 0), total)
@@ -117,36 +170,26 @@ def compute_progress(spec: GoalSpec, *, baseline: float | None, current: float |
     base_now = None if baseline is None else (baseline * expected if additive else baseline)
 
     progress = expected_value = None
-    if baseline is not None and target is not None:
-        expected_value = base_now + (target - baseline) * expected
+    if additive and target is not None:
+        expected_value = target * expected
+        if current is not None and target > 0:
+            progress = current / target
+    elif not additive and baseline is not None and target is not None:
+        expected_value = baseline + (target - baseline) * expected
         if current is not None and target != baseline:
-            progress = (current - base_now) / (target - baseline)
+            progress = (current - baseline) / (target - baseline)
     up = target > baseline if None not in (target, baseline) and target != baseline else higher_is_better
-    reached = current is not None and target is not None and (
-        current >= target - _EPS * max(1.0, abs(target)) if up else current <= target + _EPS * max(1.0, abs(target)))
-
-    if frozen:
-        status = "no_data" if current is None or target is None else ("achieved" if reached else "missed")
-    elif elapsed == 0:
-        status = "on_track"
-    elif current is None or target is None:
-        status = "no_data"
-    elif reached and (up or not additive):  # a running total under a ceiling is decided at the deadline
-        status = "achieved"
-    elif progress is None:
-        status = "no_data" if baseline is None else "off_track"
-    elif progress >= expected - tolerance - _EPS:
-        status = "on_track"
-    elif progress >= expected - 2 * tolerance - _EPS:
-        status = "at_risk"
-    else:
-        status = "off_track"
 
     if frozen:
         projection, low, high = current, None, None
     else:
-        points = [((d - spec.start).days + 1, v) for d, v in trajectory if v is not None]
-        projection, low, high = project(points, total)
+        x_of = path or (lambda d: ((d - spec.start).days + 1) / total)
+        points = sorted((x_of(d), v) for d, v in trajectory if v is not None)
+        projection, low, high = project_total(points, remaining) if additive else project(points, 1.0)
+
+    status = _status(current=current, target=target, baseline=baseline, progress=progress, expected=expected,
+                     projection=(projection, low, high), up=up, additive=additive, frozen=frozen,
+                     started=elapsed > 0, tolerance=tolerance)
 
     pace_needed = pace_actual = needed_rel = actual_rel = None
     if elapsed > 0 and current is not None:
@@ -173,3 +216,37 @@ def compute_progress(spec: GoalSpec, *, baseline: float | None, current: float |
         expected_value=expected_value, pace_needed_relative=needed_rel, pace_actual_relative=actual_rel,
         additive=additive,
     )
+
+
+def _reaches(value: float, target: float, up: bool) -> bool:
+    slack = _EPS * max(1.0, abs(target))
+    return value >= target - slack if up else value <= target + slack
+
+
+def _status(*, current, target, baseline, progress, expected, projection, up, additive, frozen, started,
+            tolerance) -> str:
+    """The status, from the figures shown with it (see the package docstring)."""
+    if current is None or target is None:
+        return "no_data"
+    reached = _reaches(current, target, up)
+    if frozen:
+        return "achieved" if reached else "missed"
+    if not started:
+        return "no_data"  # nothing measured yet: waiting for data, never "on track"
+    if reached and (up or not additive):  # a running total under a ceiling is decided at the deadline
+        return "achieved"
+    value, low, high = projection
+    if value is not None:
+        if _reaches(value, target, up):
+            return "on_track"
+        edge = high if up else low
+        return "at_risk" if edge is not None and _reaches(edge, target, up) else "off_track"
+    if progress is None or baseline is None:
+        return "no_data"
+    if additive:  # the running total against where it should be: short of it by at most 10% is on track
+        ahead = (progress / expected - 1 if up else 1 - progress / expected) if expected > 0 else 0.0
+    else:  # a rate: the share of the way from the baseline to the target against the share of the span
+        ahead = progress - expected
+    if ahead >= -tolerance - _EPS:
+        return "on_track"
+    return "at_risk" if ahead >= -2 * tolerance - _EPS else "off_track"

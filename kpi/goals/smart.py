@@ -4,15 +4,16 @@ and its deadline (Time-bound)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from kpi.i18n import babel_locale, format_decimal, format_percent, lang_of, mid_sentence, tr, trn
 from kpi.metrics.catalog import Metric
-from kpi.metrics.engine import KpiEngine, metric_value
+from kpi.metrics.engine import KpiEngine, KpiRequest, metric_value
 from kpi.metrics.formatting import dimension_name, format_value, points
 
-from .measure import Baseline, baseline_of, measures_over
+from .measure import Baseline, baseline_of, measures_over, period_of
 from .progress import TRAILING_DAYS
 from .spec import GoalError, GoalSpec, add_months, check_filters, target_value
 
@@ -33,7 +34,9 @@ class SmartCheck:
     history_hits: int = 0
     history_windows: int = 0
     required_change: float | None = None  # the change compared with history, in ``change_kind`` terms
-    change_kind: str = "yoy"  # yoy (additive: relative, a month vs a year earlier) | relative | points
+    # yoy (additive: relative, a month vs a year earlier) | relative | points (percentages) | absolute (the
+    # KPI's own unit: money, counts, ratios)
+    change_kind: str = "yoy"
     lag_months: int = 12  # each month is compared with the month this many months earlier
 
 
@@ -44,6 +47,7 @@ class History:
     required: float | None
     kind: str
     lag: int  # months between the two months compared
+    skipped: int = 0  # pairs left out: the earlier month starts before the KPI's data does
 
 
 def smart_check(engine: KpiEngine, spec: GoalSpec, *, today: date, lang: str = "en",
@@ -79,7 +83,7 @@ def smart_check(engine: KpiEngine, spec: GoalSpec, *, today: date, lang: str = "
     warnings = _warnings(metric, spec, base, t, hist, today, lang)
     return SmartCheck(
         specific=_specific(metric, spec, b, t, fmt, lang), measurable=_measurable(metric, spec, base, t, fmt, lang),
-        achievable=_achievable(metric, hist, lang), time_bound=_time_bound(spec, today, lang), warnings=warnings,
+        achievable=_achievable(metric, hist, lang, fmt), time_bound=_time_bound(spec, today, lang), warnings=warnings,
         baseline=b, target=t, history_hits=hist.hits, history_windows=hist.windows, required_change=hist.required,
         change_kind=hist.kind, lag_months=hist.lag,
     )
@@ -94,27 +98,45 @@ def history(engine: KpiEngine, spec: GoalSpec, metric: Metric, baseline: float |
 
     Each of the last 24 complete months against the month ``lag`` months earlier: a year for additive
     KPIs (the change relative, the goal's T ÷ B − 1), the goal's span in whole months (1 to 12) for
-    rates and averages (the change relative for a relative_pct goal, in points T − B otherwise: a month's
-    value, like the trailing value a rate goal is judged on, against the value a span earlier). One query
-    of 24 + lag monthly ranges. Months without data on either side do not count."""
+    rates and averages (the change relative for a relative_pct goal; otherwise T − B in the KPI's own unit:
+    points for percentages, money for an average order value... a month's value, like the trailing value
+    a rate goal is judged on, against the value a span earlier). One query of 24 + lag monthly ranges.
+    Only windows with complete data count: months without data on either side, and pairs whose earlier
+    month starts before the KPI's data does (the engine's ``history_start``: a month holding a few days of
+    data would make any change look common), do not."""
     month = today.replace(day=1)
     if metric.additive:
         kind, lag = "yoy", 12
     else:
-        kind = "relative" if spec.target_kind == "relative_pct" else "points"
+        kind = "relative" if spec.target_kind == "relative_pct" else (
+            "points" if metric.format == "percent" else "absolute")
         lag = min(max(round(spec.days_total / 30.4375), 1), 12)
-    if baseline is None or target is None or (kind != "points" and baseline <= 0):
+    difference = kind in ("points", "absolute")
+    if baseline is None or target is None or (not difference and baseline <= 0):
         return History(0, 0, None, kind, lag)
-    required = target - baseline if kind == "points" else target / baseline - 1
+    required = target - baseline if difference else target / baseline - 1
     first, n = add_months(month, -(HISTORY_MONTHS + lag)), HISTORY_MONTHS + lag
-    values = [_value(engine, metric, mv) for mv in measures_over(engine, spec, metric, _months(first, n))]
-    changes = []
-    for before, after in zip(values[:-lag], values[lag:], strict=True):
-        if before is None or after is None or (kind != "points" and before <= 0):
+    months = _months(first, n)
+    data_from = history_start(engine, spec, first, month)
+    values = [_value(engine, metric, mv) for mv in measures_over(engine, spec, metric, months)]
+    changes, skipped = [], 0
+    for (start, _), before, after in zip(months[:-lag], values[:-lag], values[lag:], strict=True):
+        if data_from is not None and start < data_from:
+            skipped += before is not None or after is not None
             continue
-        changes.append(after - before if kind == "points" else after / before - 1)
+        if before is None or after is None or (not difference and before <= 0):
+            continue
+        changes.append(after - before if difference else after / before - 1)
     hits = sum(1 for c in changes if (c >= required - _EPS if required > 0 else c <= required + _EPS))
-    return History(hits, len(changes), required, kind, lag)
+    return History(hits, len(changes), required, kind, lag, skipped)
+
+
+def history_start(engine: KpiEngine, spec: GoalSpec, first: date, end: date) -> date | None:
+    """The first local day of the KPI's data, as the engine knows it (``KpiResult.history_start``); None
+    when it does not say."""
+    req = KpiRequest(spec.metric, period_of(first, end, engine.tz), compare=None, filters=spec.filters, series=False)
+    start = getattr(engine.ask(req), "history_start", None)
+    return start.astimezone(engine.tz).date() if start is not None else None
 
 
 def _months(first: date, n: int) -> list[tuple[date, date]]:
@@ -128,10 +150,13 @@ def _value(engine: KpiEngine, metric: Metric, mv: dict) -> float | None:
 # -- sentences ---------------------------------------------------------------------------------------
 
 
-def format_change(kind: str, value: float, lang: str) -> str:
-    """'+10%' / '−2.5 pt' (French '+10 %' / '−2,5 pt')."""
+def format_change(kind: str, value: float, lang: str, fmt: Callable[[float], str] | None = None) -> str:
+    """'+10%' / '−2.5 pt' (French '+10 %' / '−2,5 pt'); kind "absolute" in the KPI's own unit through
+    ``fmt`` ('+$5.03')."""
     loc = babel_locale(lang)
     sign = "+" if value > 0 else ("−" if value < 0 else "±")
+    if kind == "absolute" and fmt is not None:
+        return sign + fmt(abs(value))
     if kind == "points":
         return sign + points(format_decimal(abs(value) * 100, format="#,##0.##", locale=loc), lang)
     return sign + format_percent(abs(value), "#,##0.#%" if lang == "en" else "#,##0.# %", locale=loc)
@@ -206,13 +231,14 @@ def _measurable(metric: Metric, spec: GoalSpec, base: Baseline, t, fmt, lang: st
               target=fmt(t), what=what)
 
 
-def _achievable(metric: Metric, hist: History, lang: str) -> str:
+def _achievable(metric: Metric, hist: History, lang: str, fmt: Callable[[float], str]) -> str:
     name = _name(metric, lang)
     if hist.required is None or hist.windows == 0:
         return tr(lang, "not enough history to compare with: no comparable months in the last {months} months",
                   months=HISTORY_MONTHS)
-    values = dict(change=format_change("points" if hist.kind == "points" else "relative", hist.required, lang),
-                  name=name, hits=hist.hits, windows=hist.windows)
+    kind = hist.kind if hist.kind in ("points", "absolute") else "relative"
+    values = dict(change=format_change(kind, hist.required, lang, fmt), name=name, hits=hist.hits,
+                  windows=hist.windows)
     if hist.kind == "yoy":
         if hist.hits == 0:
             return tr(lang, "a {change} year-on-year change in {name} never happened in the last {windows} months: "
