@@ -100,7 +100,7 @@ def test_a_goal_without_data_is_waiting_for_data_everywhere():
 
 
 def test_no_minus_zero_percent():
-    assert share_text(-0.0, "en") == "0%" and share_text(-0.004, "en") == "0%" and share_text(0.004, "fr") == "0 %"
+    assert share_text(-0.0, "en") == "0%" and share_text(-0.004, "en") == "0%" and share_text(0.004, "fr") == "0\u202f%"
     assert share_text(-0.006, "en") == "-1%" and share_text(0.925, "en") == "93%"  # half up
     assert progress_bar(-0.003).endswith(" 0%")
     # a rate a hair below its baseline: the way to the target is -0.1%

@@ -402,10 +402,10 @@ def test_smart_check_warns_but_accepts_an_ambitious_goal_in_french(source_engine
     check = smart_check(engine, spec, today=D("2026-03-15"), lang="fr", currency="EUR")
     assert (check.history_hits, check.history_windows) == (0, 23)
     assert check.target == pytest.approx(1860)
-    assert check.achievable == ("une variation de +50 % sur un an (chiffre d'affaires) n'est jamais arrivée "
-                                "sur les 23 derniers mois : un objectif ambitieux")
-    assert check.specific.startswith("Chiffre d'affaires (canal = email) : de 1")
-    assert "(+50 %) entre le 2026-01-01 et le 2026-12-31." in check.specific
+    assert check.achievable == ("une variation de +50\u202f% sur un an (chiffre d'affaires) n'est jamais arrivée "
+                                "sur les 23 derniers mois\u00a0: un objectif ambitieux")
+    assert check.specific.startswith("Chiffre d'affaires (canal = email)\u00a0: de 1")
+    assert "(+50\u202f%) entre le 2026-01-01 et le 2026-12-31." in check.specific
     assert check.time_bound == "échéance le 2026-12-31, 291 jours restants"
     assert len(check.warnings) == 1 and "jamais" in check.warnings[0]
 

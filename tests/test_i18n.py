@@ -138,6 +138,6 @@ def test_numbers_round_half_up_as_finance_reads_them():
     from kpi.metrics.formatting import format_value
 
     assert format_value(0.0125, "percent", lang="en") == "1.3%"
-    assert format_value(0.0125, "percent", lang="fr").replace("\u00a0", " ") == "1,3 %"
+    assert format_value(0.0125, "percent", lang="fr") == "1,3\u202f%"  # a narrow no-break space, as French sets it
     assert format_value(2.345, "currency", currency="EUR", lang="de").replace("\u00a0", " ") == "2,35 €"
     assert format_value(0.0124, "percent", lang="en") == "1.2%"

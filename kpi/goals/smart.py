@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from kpi.i18n import babel_locale, format_decimal, format_percent, lang_of, mid_sentence, tr, trn
 from kpi.metrics.catalog import Metric
 from kpi.metrics.engine import KpiEngine, KpiRequest, metric_value
-from kpi.metrics.formatting import dimension_name, format_value, points
+from kpi.metrics.formatting import dimension_name, format_value, percent_pattern, points
 
 from .measure import Baseline, baseline_of, measures_over, period_of
 from .progress import TRAILING_DAYS
@@ -159,7 +159,7 @@ def format_change(kind: str, value: float, lang: str, fmt: Callable[[float], str
         return sign + fmt(abs(value))
     if kind == "points":
         return sign + points(format_decimal(abs(value) * 100, format="#,##0.##", locale=loc), lang)
-    return sign + format_percent(abs(value), "#,##0.#%" if lang == "en" else "#,##0.# %", locale=loc)
+    return sign + format_percent(abs(value), percent_pattern(loc, ".#"), locale=loc)
 
 
 def goal_change(spec: GoalSpec, metric: Metric, baseline: float | None, target: float | None) -> tuple[str, float] | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from kpi.i18n import N_, babel_locale, format_percent, tr
 from kpi.metrics.catalog import Metric
-from kpi.metrics.formatting import format_value
+from kpi.metrics.formatting import format_value, percent_pattern
 
 STATUS_WORDS: dict[str, str] = {
     "achieved": N_("achieved"),
@@ -61,7 +61,7 @@ def share_text(share: float | None, lang: str) -> str:
         return ""
     whole = int(abs(share) * 100 + 0.5) * (1 if share >= 0 else -1)
     loc = babel_locale(lang)
-    return format_percent(whole / 100 if whole else 0.0, "#,##0%" if loc.startswith("en") else "#,##0 %", locale=loc)
+    return format_percent(whole / 100 if whole else 0.0, percent_pattern(loc, ""), locale=loc)
 
 
 def tell(metric: Metric, progress, *, lang: str, currency: str, compact: bool = True) -> GoalStory:

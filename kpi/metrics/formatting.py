@@ -43,12 +43,12 @@ NARROW_NBSP, NBSP = "\u202f", "\u00a0"
 
 
 @functools.cache
-def percent_pattern(loc: str) -> str:
-    """The locale's own percent pattern with one decimal, its space before '%' a no-break one (narrow in
-    French, as French typography sets it): '3.2%', '3,2\u202f%', '3,2\u00a0%'. A line never wraps
-    between a number and its sign."""
+def percent_pattern(loc: str, fraction: str = ".0") -> str:
+    """The locale's own percent pattern with ``fraction`` after the units (".0": one decimal, ".#": one if
+    needed, "": none), its space before '%' a no-break one (narrow in French, as French typography sets it):
+    '3.2%', '3,2\u202f%', '3,2\u00a0%'. A line never wraps between a number and its sign."""
     pattern = Locale.parse(loc).percent_formats[None].pattern.split(";")[0]
-    pattern = re.sub(r"0(?=[^0#]*$)", "0.0", pattern, count=1)  # one decimal: 3.2%
+    pattern = re.sub(r"0(?=[^0#]*$)", "0" + fraction, pattern, count=1)
     return re.sub(r"\s%", (NARROW_NBSP if loc.startswith("fr") else NBSP) + "%", pattern)
 
 
