@@ -438,7 +438,7 @@ def test_progress_bar(fraction, expected):
 
 def test_progress_bar_width_and_french():
     assert progress_bar(0.25, width=4) == "▓░░░ 25%"
-    assert progress_bar(0.5, lang="fr").replace("\xa0", " ") == "▓▓▓▓▓░░░░░ 50 %"
+    assert progress_bar(0.5, lang="fr") == "▓▓▓▓▓░░░░░ 50\u202f%"  # never wraps before the %
     assert progress_bar(None, lang="fr") == "pas de données"
 
 

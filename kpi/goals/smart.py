@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 from kpi.i18n import babel_locale, format_decimal, format_percent, lang_of, mid_sentence, tr, trn
 from kpi.metrics.catalog import Metric
-from kpi.metrics.engine import KpiEngine, KpiRequest, metric_value
+from kpi.metrics.engine import KpiEngine, metric_value
 from kpi.metrics.formatting import dimension_name, format_value, percent_pattern, points
 
-from .measure import Baseline, baseline_of, measures_over, period_of
+from .measure import Baseline, baseline_of, measures_over
 from .progress import TRAILING_DAYS
 from .spec import GoalError, GoalSpec, add_months, check_filters, target_value
 
@@ -132,10 +132,9 @@ def history(engine: KpiEngine, spec: GoalSpec, metric: Metric, baseline: float |
 
 
 def history_start(engine: KpiEngine, spec: GoalSpec, first: date, end: date) -> date | None:
-    """The first local day of the KPI's data, as the engine knows it (``KpiResult.history_start``); None
-    when it does not say."""
-    req = KpiRequest(spec.metric, period_of(first, end, engine.tz), compare=None, filters=spec.filters, series=False)
-    start = getattr(engine.ask(req), "history_start", None)
+    """The first local day of the KPI's data, as the engine knows it (cached, no value asked); None when it
+    does not say. (A filter that starts later than its table is not seen: its early months count as data.)"""
+    start = engine.history_start(spec.metric)
     return start.astimezone(engine.tz).date() if start is not None else None
 
 

@@ -162,6 +162,13 @@ def _proportion_kpi(metric: Metric) -> bool:
     return metric.format == "percent" and metric.type == "ratio"
 
 
+def _history_measures(measures) -> list:
+    """The measures whose tables say where a KPI's history starts: the continuous feeds over the period
+    (occasional events start whenever they start)."""
+    feeds = [m for m in measures if not m.sparse] or list(measures)
+    return [m for m in feeds if m.window == "period"] or [m for m in measures if m.window == "period"]
+
+
 def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
@@ -240,8 +247,7 @@ class KpiEngine:
             # where the data ends and starts comes first: a period that is not over ends at the data's "as of",
             # and its comparison covers the same span (remembered for a while: no query on most questions)
             as_of = self._as_of(self.sql.latest(feeds, conn))
-            history = self._history_start(self.sql.earliest(
-                [m for m in feeds if m.window == "period"] or [m for m in measures if m.window == "period"], conn))
+            history = self._history_start(self.sql.earliest(_history_measures(measures), conn))
             daily = any(self.sql.is_daily(m) for m in feeds)
             period = self.so_far(req.period, as_of, daily=daily)
             cmp_period = None
@@ -355,6 +361,13 @@ class KpiEngine:
                 break
             out.append((p, c))
         return out
+
+    def history_start(self, metric_key: str) -> datetime | None:
+        """Where the data a KPI needs starts (the local midnight of its tables' first day; remembered for a
+        while), without asking for a value."""
+        measures = tuple(self.catalog.measures_of(self.catalog.metric(metric_key)))
+        with self.sql.engine.connect() as conn:
+            return self._history_start(self.sql.earliest(_history_measures(measures), conn))
 
     def _history_start(self, starts: dict) -> datetime | None:
         """Where the data this KPI needs starts: the local midnight of the day of its tables' first rows (the
