@@ -135,6 +135,23 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
+def _statements(engine, fn) -> int:
+    """How many SQL statements ``fn`` sends to ``engine``."""
+    from sqlalchemy import event
+
+    sent = []
+
+    def count(*_args):
+        sent.append(1)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(sent)
+
+
 def _rss_mb(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -176,6 +193,15 @@ def measure(backend: str, size: int, repeat: int) -> dict:
     # the full answer a user gets (comparison, series, as-of) for the record
     full = KpiRequest("conversion_rate", parse_period("last 7 days", now=NOW, tz=TZ))
     out["full_answer_ms"] = best(lambda: engine.ask(full), repeat) * 1000
+    # like for like: "revenue this month" compared with the same span of last month and tested against the same
+    # change in the months before (one statement), against the bare value of the month so far
+    mtd = parse_period("this month", now=NOW, tz=TZ)
+    compared = KpiRequest("revenue", mtd, compare="previous")
+    bare = KpiRequest("revenue", mtd, compare=None)
+    out["mtd_compared_ms"] = best(lambda: engine.ask(compared), repeat) * 1000
+    out["mtd_bare_ms"] = best(lambda: engine.ask(bare), repeat) * 1000
+    out["mtd_statements"] = {name: _statements(src, lambda r=req: engine.ask(r))
+                             for name, req in (("compared", compared), ("bare", bare))}
     out["peak_rss_mb"] = _rss_mb("VmHWM")
     out["rss_growth_mb"] = out["peak_rss_mb"] - base_rss
     src.dispose()
@@ -218,6 +244,14 @@ def main() -> int:
         per_row = r["queries"]["conversion last 7 days"]["engine_ms"] * 1000 / max(1, r["window_rows"])
         print(f"| {r['backend']} | {r['size']:,} | {r['window_rows']:,} | {per_row:.2f} | {r['full_answer_ms']:.2f} "
               f"| {r['peak_rss_mb']:.0f} | {r['rss_growth_mb']:.1f} |")
+    print()
+    print("| backend | orders | revenue this month, compared like for like and tested ms | the bare value ms "
+          "| compared / bare | statements (compared, bare) |")
+    print("|---|---:|---:|---:|---:|---|")
+    for r in results:
+        st = r["mtd_statements"]
+        print(f"| {r['backend']} | {r['size']:,} | {r['mtd_compared_ms']:.2f} | {r['mtd_bare_ms']:.2f} "
+              f"| {r['mtd_compared_ms'] / r['mtd_bare_ms']:.2f} | {st['compared']}, {st['bare']} |")
     print()
     for r in results:
         print(f"- plan of the 7-day window, {r['backend']} {r['size']:,}: `{r['window_plan']}`")

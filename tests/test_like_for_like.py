@@ -189,3 +189,12 @@ def test_french_numbers_never_wrap_between_a_number_and_its_sign():
     assert format_value(0.0125, "percent", lang="de") == "1,3\u00a0%"
     assert format_value(1234.5, "currency", currency="EUR", lang="fr") == "1\u202f234,50\u00a0€"
     assert " " not in format_value(0.125, "percent", lang="fr")
+
+
+def test_a_feed_that_stopped_days_ago_is_told_as_late_even_when_the_period_is_cut(source_engine):
+    engine = _engine(source_engine, SUNDAY)
+    late = KpiEngine(engine.catalog, source_engine, tz=TZ, clock=lambda: SUNDAY + timedelta(hours=34))
+    r = ask(late, "orders", "this month")  # on the 30th at 19:30, the month so far ends where the data does...
+    assert local(r.period.end) == datetime(2026, 11, 29, 9, 16)
+    assert r.stale  # ...and the answer says the data is late
+    assert not ask(engine, "orders", "this month").stale

@@ -29,7 +29,15 @@ from kpi.errors import QueryError, UnknownDimension
 from .catalog import Catalog, Metric, evaluate, expression_names
 from .days import unit_start
 from .periods import GRANULARITIES, Period
-from .significance import HISTORY_PERIODS, Significance, history_band, is_proportion, two_proportions
+from .significance import (
+    HISTORY_DAYS,
+    HISTORY_PERIODS,
+    MIN_HISTORY,
+    Significance,
+    history_band,
+    is_proportion,
+    two_proportions,
+)
 from .sql import MeasureQuery, SqlLayer, TimeRange, Values
 
 COMPARISONS = ("previous", "year")
@@ -102,6 +110,7 @@ class KpiResult:
     as_of: datetime | None = None  # the data is complete up to here (oldest of the newest rows)
     history_start: datetime | None = None  # the data starts here (latest of the first rows of the KPI's tables)
     daily: bool = False  # the KPI reads a daily table: a day is only there once it is over
+    asked_at: datetime | None = None  # the engine's "now" when the question was answered
 
     @property
     def partial_history(self) -> bool:
@@ -116,8 +125,12 @@ class KpiResult:
 
     @property
     def stale(self) -> bool:
-        """The source has no data at all for the period's last day (a feed stopped, or an import is late)."""
-        return self.as_of is None or self.as_of < self.period.end - timedelta(days=1)
+        """The source is more than a day behind where the period wants it (a feed stopped, or an import is
+        late): behind the period's end, or, for a period cut at the "as of", behind the time it was asked."""
+        if self.as_of is None:
+            return True
+        wanted = self.period.full_end if self.asked_at is None else min(self.period.full_end, self.asked_at)
+        return self.as_of < max(self.period.end, wanted) - timedelta(days=1)
 
 
 # the resolution a KPI is shown at: 0.1 pt for percentages, cents for money, units for counts
@@ -319,7 +332,7 @@ class KpiEngine:
             metric=metric, period=period, current=current, compare=req.compare, comparison_period=cmp_period,
             comparison=comparison, change=change, series=series, comparison_series=cmp_series,
             granularity=gran, breakdown_by=req.breakdown, breakdown=rows, breakdown_total_groups=total_groups,
-            filters=req.filters, as_of=as_of, history_start=history, daily=daily,
+            filters=req.filters, as_of=as_of, history_start=history, daily=daily, asked_at=self.now(),
         )
 
     def _point(self, metric: Metric, start: datetime, end: datetime, mv: dict, history: datetime | None,
@@ -349,8 +362,12 @@ class KpiEngine:
         proportions (their counts are tested instead)."""
         if compare is None or period.empty or history is None or _proportion_kpi(metric):
             return []
+        # at most about a year of history is read (a 90-day span: 4 earlier spans); longer spans are not tested
+        count = min(HISTORY_PERIODS, HISTORY_DAYS // max(1, (period.end - period.start).days))
+        if count < MIN_HISTORY:
+            return []
         out, p = [], period
-        for _ in range(HISTORY_PERIODS):
+        for _ in range(count):
             if period.end - period.start < timedelta(days=7):
                 p = replace(p, start=p.start - timedelta(weeks=1), end=p.end - timedelta(weeks=1),
                             full_end=p.full_end - timedelta(weeks=1))

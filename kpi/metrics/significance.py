@@ -24,6 +24,7 @@ ALPHA = 0.05  # a change is significant when p < ALPHA (two-sided), or outside t
 Z95 = float(norm.ppf(1 - ALPHA / 2))
 MIN_HISTORY = 4  # fewer comparable history periods: no band, the change is not tested
 HISTORY_PERIODS = 8  # how many earlier periods the band is taken from (fewer when history is shorter)
+HISTORY_DAYS = 400  # at most this many days of history are read for it: spans over 100 days are not tested
 
 
 @dataclass(frozen=True)
