@@ -129,8 +129,10 @@ class KpiResult:
         late): behind the period's end, or, for a period cut at the "as of", behind the time it was asked."""
         if self.as_of is None:
             return True
-        wanted = self.period.full_end if self.asked_at is None else min(self.period.full_end, self.asked_at)
-        return self.as_of < max(self.period.end, wanted) - timedelta(days=1)
+        wanted = self.period.end
+        if self.asked_at is not None:
+            wanted = max(wanted, min(self.period.full_end, self.asked_at))
+        return self.as_of < wanted - timedelta(days=1)
 
 
 # the resolution a KPI is shown at: 0.1 pt for percentages, cents for money, units for counts
