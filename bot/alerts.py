@@ -162,7 +162,7 @@ class AlertNotifier:
                if result.series else None)
         if not png:
             return
-        file_id = upload_chart(client, posted["channel"], png, f"alert-{rule.id}.png", title=metric.name(lang),
+        file_id = upload_chart(client, posted["channel"], png, f"alert-{rule.id}-{lang}.png", title=metric.name(lang),
                                thread_ts=posted["ts"])
         if file_id:
             chart = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,

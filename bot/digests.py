@@ -128,7 +128,7 @@ class DigestSender:
             schedules.record_error(schedule.id, None)
         png = draw_digest_chart(digest, lang=lang)
         if png:
-            upload_chart(client, channel_id, png, f"goals-{day.isoformat()}.png", title=tr(lang, "Goals"),
+            upload_chart(client, channel_id, png, f"goals-{day.isoformat()}-{lang}.png", title=tr(lang, "Goals"),
                          thread_ts=posted.get("ts"))
         return Outcome(schedule.id, schedule.team_id, day, "sent", ts=posted.get("ts"))
 
