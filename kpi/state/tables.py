@@ -174,6 +174,20 @@ alert_events = Table(
 )
 
 
+# a modal submission (goal or alert form) claims its view id first: Slack retries and a second click on
+# Submit then create one object, not two (status pending until created; released when refused)
+form_submissions = Table(
+    "form_submissions",
+    state_metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("view_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # goal | alert
+    Column("status", String(16), nullable=False),  # pending | done
+    Column("object_id", Integer, nullable=True),
+    Column("created_at", DateTime(), nullable=False),
+)
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
