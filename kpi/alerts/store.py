@@ -58,6 +58,8 @@ class StoredRule:
     spec: RuleSpec
     created_by: str | None = None
     created_at: datetime | None = None
+    paused_at: datetime | None = None  # the team uninstalled the app or lost its token (kpi.state.lifecycle)
+    paused_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,17 @@ class AlertRules:
 
 
 def _rule(row) -> StoredRule:
-    return StoredRule(row.id, row.team_id, _decode(RuleSpec, row.spec), row.created_by, row.created_at)
+    return StoredRule(row.id, row.team_id, _decode(RuleSpec, row.spec), row.created_by, row.created_at,
+                      row.paused_at, row.paused_reason)
 
 
-def all_rules(engine: Engine) -> list[StoredRule]:
-    """Every team's rules: for the worker only."""
+def all_rules(engine: Engine, *, include_paused: bool = False) -> list[StoredRule]:
+    """Every team's rules: for the worker only. Paused ones are left out unless asked for."""
+    q = select(alert_rules)
+    if not include_paused:
+        q = q.where(alert_rules.c.paused_at.is_(None))
     with engine.connect() as conn:
-        return [_rule(r) for r in conn.execute(select(alert_rules).order_by(alert_rules.c.id))]
+        return [_rule(r) for r in conn.execute(q.order_by(alert_rules.c.id))]
 
 
 class StateStore:

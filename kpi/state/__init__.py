@@ -5,6 +5,7 @@ tables      the tables (SQLAlchemy Core) and ``upgrade``: Alembic owns the schem
 migrations  the Alembic migrations, run by ``kpibot db upgrade``
 store       goals and digest schedules per team (every query filters by ``team_id``)
 delivery    the delivery log: a notification is claimed once, then sent and recorded
+lifecycle   a team paused (app uninstalled, token revoked) and resumed; Slack event ids already handled
 
 May import: ``kpi.errors``, ``kpi.db``. Knows no KPI arithmetic and no Slack. The stores of a feature
 whose rows need the feature's own types (alert rules and states) live with the feature

@@ -145,6 +145,8 @@ class Schedule:
     updated_at: datetime | None = None
     last_error: str | None = None
     last_error_at: datetime | None = None
+    paused_at: datetime | None = None  # the team uninstalled the app or its token died (kpi.state.lifecycle)
+    paused_reason: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -268,10 +270,14 @@ class Schedules:
                 .values(last_error=error, last_error_at=(now or _now()) if error else None))
 
 
-def all_schedules(engine: Engine) -> list[Schedule]:
-    """Every team's schedules: for the worker only, which serves every team."""
+def all_schedules(engine: Engine, *, include_paused: bool = False) -> list[Schedule]:
+    """Every team's schedules: for the worker only, which serves every team. Paused ones (their team
+    uninstalled the app or lost its token) are left out unless asked for."""
+    q = select(digest_schedules)
+    if not include_paused:
+        q = q.where(digest_schedules.c.paused_at.is_(None))
     with engine.connect() as conn:
-        return [_schedule(r) for r in conn.execute(select(digest_schedules).order_by(digest_schedules.c.id))]
+        return [_schedule(r) for r in conn.execute(q.order_by(digest_schedules.c.id))]
 
 
 __all__ = ["Goals", "Schedules", "StoredGoal", "Schedule", "NotFound", "all_schedules", "parse_days",

@@ -100,6 +100,8 @@ digest_schedules = Table(
     Column("updated_at", DateTime(), nullable=False),
     Column("last_error", Text, nullable=True),
     Column("last_error_at", DateTime(), nullable=True),
+    Column("paused_at", DateTime(), nullable=True),  # set when the team uninstalled the app or its token died
+    Column("paused_reason", String(64), nullable=True),
     Index("ix_digest_schedules_team", "team_id"),
     sqlite_autoincrement=True,  # a new schedule must not inherit the delivery keys of a removed one
 )
@@ -138,6 +140,8 @@ alert_rules = Table(
     Column("text", Text, nullable=False, server_default=""),
     Column("created_by", String(64), nullable=True),
     Column("created_at", DateTime(), nullable=False),
+    Column("paused_at", DateTime(), nullable=True),  # as digest_schedules.paused_at: the worker skips the rule
+    Column("paused_reason", String(64), nullable=True),
     Index("ix_alert_rules_team", "team_id"),
     sqlite_autoincrement=True,  # delivery keys carry the rule id: never reused
 )
@@ -185,6 +189,17 @@ form_submissions = Table(
     Column("status", String(16), nullable=False),  # pending | done
     Column("object_id", Integer, nullable=True),
     Column("created_at", DateTime(), nullable=False),
+)
+
+# Slack's event ids already handled: a delivery Slack retries (X-Slack-Retry-Num) is processed once
+slack_events = Table(
+    "slack_events",
+    state_metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("team_id", String(32), nullable=True),
+    Column("event_type", String(64), nullable=True),
+    Column("received_at", DateTime(), nullable=False),
+    Index("ix_slack_events_received", "received_at"),
 )
 
 
