@@ -20,8 +20,6 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
-from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import text
 
 from kpi.services import Services
@@ -45,15 +43,20 @@ def web_client(slack: SlackSettings, token: str | None = None) -> WebClient:
 
 
 def installation_stores(services: Services, slack: SlackSettings):
-    """slack-sdk's SQLAlchemy stores on the state database (tables created by ``kpibot db upgrade``)."""
-    return (SQLAlchemyInstallationStore(client_id=slack.client_id, engine=services.state()),
-            SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=services.state()))
+    """slack-sdk's SQLAlchemy stores on the state database (tables created by ``kpibot db upgrade``), tokens
+    encrypted with ``KPIBOT_TOKEN_KEY`` (bot.installations): several workspaces are refused without it."""
+    from .installations import build_stores
+
+    return build_stores(slack.client_id, services.state(), multi_workspace=slack.multi_workspace)
 
 
 def create_slack_tables(services: Services, slack: SlackSettings) -> None:
     installations, states = installation_stores(services, slack)
     installations.create_tables()
     states.metadata.create_all(services.state())
+    installations.widen_token_columns()
+    if installations.cipher is not None:  # rows written before encryption: encrypted now
+        installations.encrypt_plaintext_tokens()
 
 
 def _bolt_options(verify_requests: bool) -> dict:
