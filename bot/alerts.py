@@ -17,13 +17,15 @@ from slack_sdk.errors import SlackApiError
 
 from kpi.alerts.evaluation import breach_significance, evaluate_rules, rule_request
 from kpi.alerts.store import AlertRules, StateStore, StoredRule, all_rules
+from kpi.errors import KpiError
 from kpi.i18n import lang_of
 from kpi.metrics.engine import KpiEngine, KpiRequest
 from kpi.services import Services
 from kpi.state.delivery import DeliveryLog
+from kpi.state.lifecycle import pause_team
 
 from .answer import upload_chart
-from .digests import PERMANENT
+from .digests import PERMANENT, REVOKED, not_installed
 from .drawing import draw_chart
 from .render.alerts import alert_message
 
@@ -94,6 +96,16 @@ class AlertNotifier:
         except Exception:  # noqa: BLE001 - the rule was removed meanwhile: nothing to tell
             self.log.failed(claim, "rule removed")
             return Sent(rule_id, key, "failed", "rule removed")
+        if rule.paused_at is not None:  # the team uninstalled the app or lost its token
+            self.log.failed(claim, f"team paused: {rule.paused_reason}")
+            return Sent(rule_id, key, "failed", "paused")
+        try:
+            client = self.client_for(rule.team_id)
+        except KpiError as exc:  # no installation (uninstalled) or no usable token: not retried
+            self.log.failed(claim, str(exc))
+            if not_installed(exc):
+                pause_team(self.services.state(), rule.team_id, "not_installed")
+            return Sent(rule_id, key, "failed", "not_installed")
         engine = self.services.kpi_engine()
         metric = engine.catalog.metrics[rule.spec.metric]
         states = StateStore(self.services.state(), rule.team_id)
@@ -102,7 +114,6 @@ class AlertNotifier:
         lang = lang_of(self.services.settings.locale)
         currency = self.services.settings.currency
         now = self.clock()
-        client = self.client_for(rule.team_id)
         posted = None
         try:
             request = rule_request(engine, rule.spec, now, series=kind == "fire")
@@ -143,6 +154,10 @@ class AlertNotifier:
                 return Sent(rule.id, key, "sent", error)
             if error in PERMANENT:
                 self.log.failed(claim, error)
+                if error in REVOKED:
+                    pause_team(self.services.state(), rule.team_id, error)
+                    log.error("alert %s: the token of %s is gone (%s): the team is paused", key, rule.team_id, error)
+                    return Sent(rule.id, key, "failed", error)
                 log.error("alert %s to %s failed: %s", key, rule.spec.channel, error)
                 return Sent(rule.id, key, "failed", error)
             self.log.release(claim, error)

@@ -16,9 +16,11 @@ from slack_sdk.errors import SlackApiError
 
 from kpi.digests.compose import compose_digest
 from kpi.digests.schedule import GRACE, Due, digest_key, due_digests
+from kpi.errors import KpiError
 from kpi.i18n import lang_of, tr
 from kpi.services import Services
 from kpi.state.delivery import DeliveryLog
+from kpi.state.lifecycle import pause_team
 from kpi.state.store import Goals, Schedule, Schedules, all_schedules
 
 from .answer import upload_chart
@@ -31,6 +33,8 @@ log = logging.getLogger("kpibot.digests")
 PERMANENT = {"not_in_channel", "channel_not_found", "is_archived", "invalid_auth", "account_inactive",
              "token_revoked", "missing_scope", "restricted_action", "team_access_not_granted", "invalid_blocks",
              "msg_too_long", "no_permission"}
+# the team's token is gone (uninstalled, revoked, deactivated): its schedules and rules are paused, not retried
+REVOKED = {"account_inactive", "token_revoked", "invalid_auth"}
 HINTS = {"not_in_channel": "invite the bot to the channel (/invite @KPI Bot)",
          "channel_not_found": "the channel does not exist or is private: invite the bot, or change the schedule",
          "is_archived": "the channel is archived: change the schedule's channel"}
@@ -41,7 +45,7 @@ class Outcome:
     schedule_id: int
     team_id: str
     day: date
-    status: str  # sent | already | failed | retry | skipped | empty
+    status: str  # sent | already | failed | retry | skipped | empty | paused
     detail: str = ""
     ts: str | None = None
 
@@ -79,6 +83,8 @@ class DigestSender:
     def send(self, schedule: Schedule, day: date, *, key: str | None = None, late_by: timedelta | None = None,
              resent: bool = False, force: bool = False) -> Outcome:
         key = key or digest_key(schedule.id, day)
+        if schedule.paused_at is not None:  # the team uninstalled the app or lost its token
+            return Outcome(schedule.id, schedule.team_id, day, "paused", schedule.paused_reason or "")
         if force:
             key = f"{key}#forced-{self.clock():%Y%m%dT%H%M%S%f}"
         claim = self.log.claim(key, team_id=schedule.team_id, kind="digest", due_at=schedule.due_at(day),
@@ -101,7 +107,14 @@ class DigestSender:
             self.log.release(claim, f"{type(exc).__name__}: {exc}")
             schedules.record_error(schedule.id, f"digest of {day} not composed ({type(exc).__name__}); retrying")
             return Outcome(schedule.id, schedule.team_id, day, "retry", type(exc).__name__)
-        client = self.client_for(schedule.team_id)
+        try:
+            client = self.client_for(schedule.team_id)
+        except KpiError as exc:  # no installation (uninstalled) or no usable token: not retried
+            self.log.failed(claim, str(exc))
+            schedules.record_error(schedule.id, str(exc))
+            if not_installed(exc):
+                pause_team(self.services.state(), schedule.team_id, "not_installed")
+            return Outcome(schedule.id, schedule.team_id, day, "failed", "not_installed")
         try:
             posted = client.chat_postMessage(channel=schedule.channel, text=message.text, blocks=message.blocks,
                                              unfurl_links=False)
@@ -109,6 +122,10 @@ class DigestSender:
             error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
             if error in PERMANENT:
                 self.log.failed(claim, error)
+                if error in REVOKED:
+                    pause_team(self.services.state(), schedule.team_id, error)
+                    log.error("digest %s: the token of %s is gone (%s): the team is paused", key, schedule.team_id, error)
+                    return Outcome(schedule.id, schedule.team_id, day, "failed", error)
                 hint = HINTS.get(error, "")
                 schedules.record_error(schedule.id, f"{error}: {hint}" if hint else error)
                 log.error("digest %s to %s failed: %s", key, schedule.channel, error)
@@ -155,8 +172,13 @@ class DigestSender:
         return outcomes
 
 
+def not_installed(exc: KpiError) -> bool:
+    """``TeamClients`` found no installation for the team (several workspaces): it uninstalled the app."""
+    return "has not installed the app" in (getattr(exc, "msgid", "") or "")
+
+
 def today_for(schedule: Schedule, now: datetime) -> date:
     return now.astimezone(schedule.tz).date()
 
 
-__all__ = ["DigestSender", "Outcome", "Due", "today_for"]
+__all__ = ["DigestSender", "Outcome", "Due", "REVOKED", "not_installed", "today_for"]

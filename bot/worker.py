@@ -24,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from kpi.digests.schedule import GRACE, digest_key
 from kpi.services import Services
+from kpi.state.lifecycle import forget_old_events
 from kpi.state.store import Schedules, all_schedules
 
 from .config import SlackSettings
@@ -38,7 +39,19 @@ def _sender() -> DigestSender:
     return _runtime["sender"]  # type: ignore[return-value]
 
 
+def housekeeping(services: Services) -> None:
+    """Every minute: Slack event ids older than a day, and OAuth states of abandoned installs, deleted."""
+    from .installations import purge_expired_states
+
+    try:
+        forget_old_events(services.state())
+        purge_expired_states(services.state())
+    except Exception:  # noqa: BLE001 - clean-up never stops the digests
+        log.exception("housekeeping failed")
+
+
 def tick() -> None:
+    housekeeping(_sender().services)
     for outcome in _sender().tick():
         log.info("digest %s/%s %s: %s %s", outcome.team_id, outcome.schedule_id, outcome.day, outcome.status, outcome.detail)
 
@@ -53,6 +66,8 @@ def run_schedule(team_id: str, schedule_id: int) -> None:
     """A schedule's cron job: send today's digest (a no-op if the tick or another worker already did)."""
     sender = _sender()
     schedule = Schedules(sender.services.state(), team_id).get(schedule_id)
+    if schedule.paused_at is not None:  # its team uninstalled the app: the next sync removes the job
+        return
     now = sender.clock()
     day = now.astimezone(schedule.tz).date()
     late_by = now - schedule.due_at(day)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import insert, text
 
 from bot.app import build_app, create_slack_tables, wsgi_app
@@ -54,7 +56,8 @@ class Rig:
         self.services = Services(Settings(database_url=url, source_url=url, timezone="Europe/Paris",
                                           config_dir=CONFIG, currency="EUR"), clock=lambda: NOW)
         self.standin = SlackStandIn().start()
-        if multi:
+        if multi:  # several workspaces keep their tokens encrypted (bot/installations.py): a key is required
+            os.environ.setdefault("KPIBOT_TOKEN_KEY", Fernet.generate_key().decode())
             self.slack = SlackSettings(signing_secret=SECRET, client_id="111.222", client_secret="standin-secret",
                                        api_url=self.standin.base_url)
         else:

@@ -4,7 +4,7 @@
 commands    ``/kpi``: questions and goal/digest/alert management
 actions     buttons: Share in channel, Did you mean; Acknowledge, Snooze, Explain on alerts
 views       modal submissions: the goal and alert-rule forms
-events      ``app_home_opened``: the Home tab
+events      ``app_home_opened``: the Home tab; ``app_uninstalled``, ``tokens_revoked``: tokens deleted, team paused
 
 Every listener that touches the database or Slack runs lazily: Bolt acknowledges first (well inside
 Slack's 3 seconds, whatever the database is doing) and runs the work in a thread.
@@ -34,6 +34,8 @@ def register(app: App, deps: Deps) -> None:
     app.view(CALLBACK)(ack=views.goal_submitted_ack, lazy=[views.goal_submitted])
     app.view(ALERT_CALLBACK)(ack=views.alert_submitted_ack, lazy=[views.alert_submitted])
     app.event("app_home_opened")(ack=commands.ack_now, lazy=[events.app_home_opened])
+    app.event("app_uninstalled")(ack=commands.ack_now, lazy=[events.app_uninstalled])
+    app.event("tokens_revoked")(ack=commands.ack_now, lazy=[events.tokens_revoked])
     app.error(on_error)
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from kpi.i18n import lang_of
@@ -68,6 +69,30 @@ class DirectMessages:
         return hit
 
 
+def _never_reached_slack(error: Exception) -> bool:
+    """A connection that was never made (refused, DNS, no route): the post certainly did not happen.
+    urllib wraps errors of connecting in ``URLError``; a read timeout, a reset or a connection closed
+    after sending may follow a post Slack made, and retrying those can post twice."""
+    import errno
+    import socket
+
+    reason = getattr(error, "reason", None)
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror) or (
+        isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH))
+
+
+class ResponseUrlRetry(ConnectionErrorRetryHandler):
+    """Retries a ``response_url`` post only when it never reached Slack (see ``_never_reached_slack``)."""
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        return error is not None and response is None and _never_reached_slack(error)
+
+
+def response_url_retries() -> list:
+    """A 429 is refused without effect (retried after ``Retry-After``); 5xx and timeouts are not retried."""
+    return [ResponseUrlRetry(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=2)]
+
+
 class Deps:
     """The services, the Slack settings and the per-process caches every listener shares."""
 
@@ -78,6 +103,8 @@ class Deps:
         self.dms = DirectMessages()
         self.manage = Manage(services, slack)
         self.retries = retry_handlers
+        self.response_url_retries = response_url_retries()
+        self.response_url_timeout = 15.0
 
     def __deepcopy__(self, memo) -> Deps:  # shared wiring: a lazy listener's context copy keeps it
         return self
@@ -93,8 +120,14 @@ class Deps:
         return self.locales.lang(client, team_id, user_id)
 
     def send(self, response_url: str, body: dict) -> bool:
-        """Post to a response_url with retries; False (and a log line) when Slack refuses it."""
-        resp = WebhookClient(response_url, retry_handlers=self.retries, timeout=15).send_dict(body)
+        """Post to a response_url; False (and a log line) when Slack refuses it or may not have got it. Retried
+        only when the request never reached Slack: after a timeout Slack may have posted it already."""
+        try:
+            resp = WebhookClient(response_url, retry_handlers=self.response_url_retries,
+                                 timeout=self.response_url_timeout).send_dict(body)
+        except OSError as exc:  # a timeout or a dropped connection: maybe posted, never posted twice
+            log.warning("response_url post not confirmed (%s): not retried", type(exc).__name__)
+            return False
         if resp.status_code != 200:
             log.warning("response_url answered %s: %s", resp.status_code, (resp.body or "")[:200])
             return False
