@@ -141,3 +141,75 @@ def alert_text(values: dict) -> str:
     if value("channel"):
         parts.append(f"in #{value('channel')}")
     return " ".join(p for p in parts if p)
+
+
+# -- after the acknowledgement: the form becomes "working on it", then the result or the form again ----------
+MODAL_BLOCKS = {"section", "context", "header", "divider", "image", "actions", "rich_text", "input"}
+# the keys views.update takes (a submitted view also carries id, state, hash, team_id...: not sent back)
+VIEW_KEYS = ("type", "callback_id", "private_metadata", "title", "submit", "close", "blocks", "notify_on_close",
+             "clear_on_close", "submit_disabled")
+NOTES = {
+    "working_goal": N_("Checking the goal against the data and saving it: a few seconds."),
+    "working_alert": N_("Checking the alert rule and saving it: a few seconds."),
+    "goal_added": N_("Goal saved"), "alert_added": N_("Alert rule saved"), "done": N_("Close"),
+}
+
+
+def _plain(text: str) -> dict:
+    return {"type": "plain_text", "text": text[:24]}
+
+
+def working_view(view: dict, *, lang: str, kind: str) -> dict:
+    """What the form shows once acknowledged, while the lazy part checks and saves: no inputs, no submit."""
+    return {"type": "modal", "callback_id": (view.get("callback_id") or "") + "_working",
+            "private_metadata": view.get("private_metadata") or "",
+            "title": view.get("title") or _plain(tr(lang, LABELS["title"])),
+            "close": _plain(tr(lang, NOTES["done"])),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn",
+                                                    "text": ":hourglass_flowing_sand: " + tr(lang, NOTES[f"working_{kind}"])}}]}
+
+
+def result_view(message, *, lang: str, kind: str) -> dict:
+    """The saved goal or rule, as the modal's last screen (the blocks a modal can show, at most 100)."""
+    blocks = [b for b in message.blocks if b.get("type") in MODAL_BLOCKS and b.get("type") != "input"][:100]
+    return {"type": "modal", "callback_id": f"{kind}_saved", "title": _plain(tr(lang, NOTES[f"{kind}_added"])),
+            "close": _plain(tr(lang, NOTES["done"])),
+            "blocks": blocks or [{"type": "section", "text": {"type": "mrkdwn", "text": message.text[:2900]}}]}
+
+
+def _initial(element: dict, v: dict) -> None:
+    """Put a submitted value back into its element (``initial_*``), so the form comes back as it was sent."""
+    by_value = {o.get("value"): o for o in element.get("options") or []}
+    kind = element.get("type")
+    if kind == "plain_text_input" and v.get("value"):
+        element["initial_value"] = v["value"]
+    elif kind == "static_select" and (v.get("selected_option") or {}).get("value") in by_value:
+        element["initial_option"] = by_value[v["selected_option"]["value"]]
+    elif kind in ("multi_static_select", "checkboxes") and v.get("selected_options"):
+        chosen = [by_value[o.get("value")] for o in v["selected_options"] if o.get("value") in by_value]
+        if chosen:
+            element["initial_options"] = chosen
+    elif kind == "datepicker" and v.get("selected_date"):
+        element["initial_date"] = v["selected_date"]
+    elif kind == "users_select" and v.get("selected_user"):
+        element["initial_user"] = v["selected_user"]
+    elif kind == "conversations_select" and v.get("selected_conversation"):
+        element["initial_conversation"] = v["selected_conversation"]
+
+
+def form_again(view: dict, values: dict, problem: str) -> dict:
+    """The submitted form, filled in as it was sent, with ``problem`` on top: what the lazy part shows
+    when a check that needs the database (or a permission) refuses what the acknowledgement accepted."""
+    again = {k: json.loads(json.dumps(view[k])) for k in VIEW_KEYS if k in view}
+    blocks = []
+    for block in again.get("blocks") or []:
+        if block.get("block_id") == "form_problem":
+            continue
+        if block.get("type") == "input" and isinstance(block.get("element"), dict):
+            block["element"].pop("initial_value", None)
+            _initial(block["element"], (values.get(block.get("block_id"), {}) or {}).get("value") or {})
+        blocks.append(block)
+    note = {"type": "section", "block_id": "form_problem",
+            "text": {"type": "mrkdwn", "text": (":warning: " + problem)[:2900]}}
+    again["blocks"] = [note, *blocks][:100]
+    return again

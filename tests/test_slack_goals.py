@@ -113,8 +113,13 @@ def test_goal_add_alone_opens_the_modal_and_a_bad_field_is_flagged(rig):
     assert bad.status == 200
     errors = json.loads(bad.body)
     assert errors["response_action"] == "errors" and "deadline" in errors["errors"]
-    no_history = rig.side.post(submission("+10%", "2026-12-31"))  # revenue has no baseline a year back here
-    assert "target" in json.loads(no_history.body).get("errors", {})
+    # revenue has no baseline a year back here: known from the data only, so after the acknowledgement,
+    # and told to the submitter (this hand-made view id is unknown to Slack: in a DM)
+    seen = len(rig.standin.messages)
+    no_history = rig.side.post(submission("+10%", "2026-12-31"))
+    assert json.loads(no_history.body)["response_action"] == "update"
+    rig.standin.wait_for(lambda: [m for m in rig.standin.messages[seen:] if m.channel.startswith("D")], timeout=20)
+    assert not [g for g in Goals(rig.services.state(), "T0STANDIN").list() if g.created_by == "U0ALICE"]
     good = rig.side.post(submission("5000", "2026-12-31"))
     assert good.status == 200 and (good.body in ("", "{}") or "errors" not in good.body)
     rig.standin.wait_for(lambda: [g for g in Goals(rig.services.state(), "T0STANDIN").list() if g.created_by == "U0ALICE"],

@@ -1,93 +1,184 @@
 """Form submissions: the goal and alert-rule modals.
 
-The acknowledgement validates, so that a problem shows on its field while the form is still open;
-the lazy part saves through the same code as the text commands (``/kpi goal add ...``)."""
+Slack wants the acknowledgement of a ``view_submission`` within 3 seconds, and shows an error when it
+comes late even though the work goes on (a second Submit then made a second goal). So the
+acknowledgement does only what is cheap and pure: the form's text is parsed against the catalog (field
+formats, dates, units: no database, no Web API call); a problem there goes back on its field
+(``response_action: errors``). Otherwise the form is acknowledged at once and turned into a "working
+on it" view (``response_action: update``). The lazy part then does what needs the database or Slack:
+who may change goals, the filter values in the data, the SMART check against the source, and the
+creation; it shows the saved goal in the modal (``views.update`` on the view id), or the form again,
+filled in as sent, with the problem on top. Creation is idempotent: a submission claims its view id
+(and what it carries) first (``kpi.state.submissions``), so a retried or doubled submission creates
+one goal.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+from dataclasses import replace
+
+from slack_sdk.errors import SlackApiError
 
 from kpi.alerts.rules import parse_rule
 from kpi.errors import KpiError
 from kpi.goals import parse_goal, smart_check
 from kpi.i18n import N_, tr
+from kpi.state.store import Goals
+from kpi.state.submissions import Submissions
 
 from ..answer import Asked
-from ..modals import alert_text, goal_text
+from ..blocks import Message, error_message
+from ..modals import alert_text, form_again, goal_text, result_view, working_view
 from .deps import Deps
 
+log = logging.getLogger("kpibot.listeners")
 GOAL_FIELDS = ("metric", "target", "filters", "baseline", "start", "deadline", "owner", "channel", "watch")
 RULE_FIELDS = ("window", "clear_threshold", "min_sample", "significant", "channel", "condition", "metric")
+BUSY = N_("It could not be saved right now ({error}). Submit the form again in a moment.")
 
 
 def _lang(view) -> str:
-    return json.loads(view.get("private_metadata") or "{}").get("lang", "en")
-
-
-def check_goal(deps: Deps, view) -> None:
-    """Parse and check a submitted goal as `/kpi goal add` would (unknown KPI, deadline in the past, target
-    equal to the baseline, a relative target without history...); raises GoalError."""
-    engine = deps.services.kpi_engine()
-    today = deps.manage.today()
-    spec = parse_goal(goal_text(view["state"]["values"]), engine.catalog, today=today, tz=deps.services.settings.tz,
-                      values=deps.services.dimension_values())
-    smart_check(engine, spec, today=today)
-
-
-def goal_submitted_ack(ack, body, view, client, deps: Deps) -> None:
-    refuse_or_ack(ack, body, view, client, deps, refusal=N_("Only workspace admins may change goals."),
-                  check=lambda: check_goal(deps, view), fields=GOAL_FIELDS, default_field="target")
-
-
-def goal_submitted(body, view, client, deps: Deps) -> None:
     try:
-        check_goal(deps, view)
-    except KpiError:
-        return  # the acknowledgement showed the problem on its field; nothing to do
-    save(deps, body, view, client, "goal add " + goal_text(view["state"]["values"]))
+        return json.loads(view.get("private_metadata") or "{}").get("lang", "en")
+    except ValueError:
+        return "en"
 
 
-def _check_rule(deps: Deps, view):
+def _field_errors(exc: KpiError, lang: str, fields, default_field: str) -> dict:
+    field = getattr(exc, "field", "metric")
+    return {field if field in fields else default_field: exc.localized(lang)[:150]}
+
+
+# -- the acknowledgements: pure checks only ----------------------------------------------------------------
+
+
+def parse_goal_form(deps: Deps, view, values=None):
+    """The submitted goal parsed as ``/kpi goal add`` would; with ``values`` (the data's, a query) the
+    filter values are checked too. Without them: the catalog and the clock only."""
+    return parse_goal(goal_text(view["state"]["values"]), deps.services.catalog(), today=deps.manage.today(),
+                      tz=deps.services.settings.tz, values=values)
+
+
+def parse_alert_form(deps: Deps, view, values=None):
     return parse_rule(alert_text(view["state"]["values"]), deps.services.catalog(),
-                      tz_name=deps.services.settings.timezone, values=deps.services.dimension_values())
+                      tz_name=deps.services.settings.timezone, values=values)
 
 
-def alert_submitted_ack(ack, body, view, client, deps: Deps) -> None:
-    refuse_or_ack(ack, body, view, client, deps, refusal=N_("Only workspace admins may change alert rules."),
-                  check=lambda: _check_rule(deps, view), fields=RULE_FIELDS, default_field="threshold")
+def goal_submitted_ack(ack, view, deps: Deps) -> None:
+    acknowledge(ack, view, check=lambda: parse_goal_form(deps, view), fields=GOAL_FIELDS, default_field="target",
+                kind="goal")
 
 
-def refuse_or_ack(ack, body, view, client, deps: Deps, *, refusal: str, check, fields, default_field: str) -> None:
-    """Acknowledge a form, or show on its field why it cannot be saved: not allowed, or ``check`` raised a
-    domain error (a ``GoalError``/``RuleError`` names its field; any other, the KPI)."""
+def alert_submitted_ack(ack, view, deps: Deps) -> None:
+    acknowledge(ack, view, check=lambda: parse_alert_form(deps, view), fields=RULE_FIELDS, default_field="threshold",
+                kind="alert")
+
+
+def acknowledge(ack, view, *, check, fields, default_field: str, kind: str) -> None:
+    """A format problem on its field; else the acknowledgement at once, the form turned "working on it"."""
     lang = _lang(view)
-    if not deps.manage.access.may_change(client, body["user"]["id"]):
-        ack(response_action="errors", errors={"metric": tr(lang, refusal)})
-        return
     try:
         check()
     except KpiError as exc:
-        field = getattr(exc, "field", "metric")
-        ack(response_action="errors", errors={field if field in fields else default_field: exc.localized(lang)[:150]})
+        ack(response_action="errors", errors=_field_errors(exc, lang, fields, default_field))
         return
-    ack()
+    ack(response_action="update", view=working_view(view, lang=lang, kind=kind))
+
+
+# -- the lazy parts: permissions, database checks, creation (once per submission) -------------------------
+
+
+def _who(body, view) -> Asked:
+    return Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id="",
+                 lang=_lang(view))
+
+
+def submission_key(view) -> str:
+    """The view id and a digest of what was submitted: a retry or a second click is the same key; the
+    form sent back after a refusal and corrected is a new one."""
+    digest = hashlib.sha256(json.dumps(view.get("state", {}).get("values", {}), sort_keys=True).encode()).hexdigest()
+    return f"{view.get('id', '')}:{digest[:16]}"
+
+
+def goal_submitted(body, view, client, deps: Deps) -> None:
+    who = _who(body, view)
+
+    def create():
+        if not deps.manage.access.may_change(client, who.user_id):
+            return None, tr(who.lang, "Only workspace admins may change goals.")
+        engine = deps.services.kpi_engine()
+        spec = parse_goal_form(deps, view, values=deps.services.dimension_values())
+        check = smart_check(engine, spec, today=deps.manage.today(), lang=who.lang)
+        goal = Goals(deps.services.state(), who.team_id).add(spec, created_by=who.user_id)
+        from ..render.goals import smart_message
+
+        return goal.id, smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
+
+    create_once(body, view, client, deps, who, "goal", create)
 
 
 def alert_submitted(body, view, client, deps: Deps) -> None:
+    who = _who(body, view)
+
+    def create():
+        from kpi.alerts.store import AlertRules, StateStore
+
+        from ..render.alerts import rules_list_message
+
+        if not deps.manage.access.may_change(client, who.user_id):
+            return None, tr(who.lang, "Only workspace admins may change alert rules.")
+        spec = parse_alert_form(deps, view, values=deps.services.dimension_values())
+        if not spec.channel:  # the form asks for one; a rule without is posted to its author
+            spec = replace(spec, channel=who.user_id)
+        state = deps.services.state()
+        rule = AlertRules(state, who.team_id).add(spec, created_by=who.user_id)
+        metric = deps.services.catalog().metrics[rule.spec.metric]
+        return rule.id, rules_list_message([(rule.id, rule.spec, metric, StateStore(state, who.team_id).load(rule.id).state)],
+                                           lang=who.lang)
+
+    create_once(body, view, client, deps, who, "alert", create)
+
+
+def create_once(body, view, client, deps: Deps, who: Asked, kind: str, create) -> None:
+    """Claim the submission, ``create`` (-> (id, Message) or (None, refusal)), record or release the
+    claim, and tell the submitter in the modal (or, when the modal is gone, in a DM)."""
+    deps.manage.seed(who.team_id)
+    claims, key = Submissions(deps.services.state(), who.team_id), submission_key(view)
+    if not claims.claim(key, kind):
+        log.info("%s form %s submitted again: already being saved", kind, view.get("id"))
+        return
     try:
-        _check_rule(deps, view)
-    except KpiError:
-        return  # shown on its field by the acknowledgement
-    save(deps, body, view, client, "alert add " + alert_text(view["state"]["values"]))
+        object_id, outcome = create()
+    except KpiError as exc:
+        object_id, outcome = None, exc.localized(who.lang)
+    except Exception as exc:  # noqa: BLE001 - the database is down or locked: say so, let them resubmit
+        log.warning("%s form %s not saved: %s", kind, view.get("id"), type(exc).__name__)
+        object_id, outcome = None, tr(who.lang, BUSY, error=type(exc).__name__)
+    if object_id is None:
+        claims.release(key)
+        show(client, who, view, form_again(view, view["state"]["values"], outcome),
+             error_message(outcome, lang=who.lang))
+        return
+    claims.done(key, object_id)
+    show(client, who, view, result_view(outcome, lang=who.lang, kind=kind), outcome)
 
 
-def save(deps: Deps, body, view, client, text: str) -> None:
-    """Save as the text command does, and tell the submitter in a DM."""
-    who = Asked(team_id=(body.get("team") or {}).get("id", ""), user_id=body["user"]["id"], channel_id="",
-                lang=_lang(view))
-    message = deps.manage.run(text, who, client)
-    if message is not None:
+def show(client, who: Asked, view, new_view: dict, message: Message) -> None:
+    """The modal updated in place; when Slack refuses (the user closed it), the same news in a DM."""
+    try:
+        client.views_update(view_id=view["id"], view=new_view)
+        return
+    except (SlackApiError, KeyError) as exc:
+        log.info("views.update refused (%s): telling the submitter in a DM",
+                 exc.response.get("error") if isinstance(exc, SlackApiError) else "no view id")
+    try:
         client.chat_postMessage(channel=who.user_id, text=message.text, blocks=message.blocks)
+    except SlackApiError as exc:
+        log.warning("could not tell %s about the form: %s", who.user_id, exc.response.get("error"))
 
 
-__all__ = ["alert_submitted", "alert_submitted_ack", "goal_submitted", "goal_submitted_ack"]
+__all__ = ["alert_submitted", "alert_submitted_ack", "goal_submitted", "goal_submitted_ack",
+           "submission_key"]
