@@ -43,8 +43,14 @@ class Workspace:
 
 def slash_command(text: str, *, response_url: str, ws: Workspace | None = None, user_id: str = "U0ALICE",
                   user_name: str = "alice", channel_id: str = "C0GENERAL", channel_name: str = "general",
-                  command: str = "/kpi", trigger_id: str | None = None) -> str:
+                  command: str = "/kpi", trigger_id: str | None = None, escape: bool = True) -> str:
+    """A slash command's form body. ``text`` is what the user typed; with ``escape`` (the manifest's
+    ``should_escape: true``) it is sent as Slack sends it: ``&<>`` escaped, and ``@alice``, ``#growth``,
+    ``@here`` turned into ``<@U…|alice>``, ``<#C…|growth>``, ``<!here>`` by the running stand-in's
+    directory (``bot.standin.running``)."""
     ws = ws or Workspace()
+    if escape:
+        text = escape_text(text, ws.team_id)
     fields = {
         "token": "gIkuvaNzQIHg97ATvDxqgjtO",  # deprecated verification token: sent, never used
         "team_id": ws.team_id, "team_domain": ws.team_domain,
@@ -55,6 +61,16 @@ def slash_command(text: str, *, response_url: str, ws: Workspace | None = None, 
         "trigger_id": trigger_id or f"{next(_trigger)}.47445629121.803a0bc887a14d10d2c447fce8b6703c",
     }
     return urlencode(fields)
+
+
+def escape_text(text: str, team_id: str) -> str:
+    """``text`` escaped as Slack escapes a slash command's text with ``should_escape: true``."""
+    from bot.standin import running
+
+    standin = running(team_id)
+    if standin is None:  # no directory to resolve names: the characters only
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return standin.escape_command_text(text, team_id)
 
 
 def block_action(action_id: str, value: str, *, response_url: str, ws: Workspace | None = None,

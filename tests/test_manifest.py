@@ -93,3 +93,10 @@ def test_manifest_matches_the_app(manifest):
     assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert "socket_mode_enabled" in manifest["settings"]
+
+
+def test_slash_commands_arrive_escaped(manifest):
+    """``should_escape: true``: Slack sends ``@alice`` as ``<@U…|alice>`` and ``#growth`` as ``<#C…|growth>``,
+    so owners, channels and mentions are read as ids (issue 12, item 4)."""
+    commands = manifest["features"]["slash_commands"]
+    assert commands and all(c.get("should_escape") is True for c in commands)

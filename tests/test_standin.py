@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from urllib.error import HTTPError
+from urllib.parse import parse_qs
 
 import pytest
 from slack_sdk import WebClient
@@ -479,3 +480,20 @@ def test_oauth_v2_access_errors(slack, client_id, secret, code, error):
     anonymous = WebClient(base_url=slack.base_url)
     assert error_of(anonymous.oauth_v2_access, client_id=client_id, client_secret=secret,
                     code=code).response["error"] == error
+
+
+def test_command_text_is_escaped_as_slack_does_with_should_escape(slack):
+    from bot.sandbox import escape_text, slash_command
+
+    typed = "goal add revenue +10% by 2026-12-31 owner @alice #growth mention @here a&b <x> @nobody #nowhere"
+    escaped = slack.escape_command_text(typed)
+    assert escaped == ("goal add revenue +10% by 2026-12-31 owner <@U0ALICE|alice> <#C0GROWTH|growth> "
+                       "mention <!here> a&amp;b &lt;x&gt; @nobody #nowhere")
+    # markup the client already inserted (a mention picked from the menu) is kept as it is
+    assert slack.escape_command_text("owner <@U0BRUNO|bruno> <#C0GENERAL|general>") == \
+        "owner <@U0BRUNO|bruno> <#C0GENERAL|general>"
+    # the sandbox's slash commands are typed into the running stand-in
+    assert escape_text("@greta", "T0STANDIN") == "<@U0GRETA|greta>"
+    body = parse_qs(slash_command("owner @alice", response_url="http://x/"))
+    assert body["text"] == ["owner <@U0ALICE|alice>"]
+    assert parse_qs(slash_command("owner @alice", response_url="http://x/", escape=False))["text"] == ["owner @alice"]

@@ -17,7 +17,7 @@ Modules: ``blocks`` (Block Kit validation), ``multipart`` (form parsing), and pr
 """
 
 from ._records import Call, Message
-from ._standin import SlackStandIn
+from ._standin import SlackStandIn, running
 from .blocks import validate_blocks, validate_view
 
-__all__ = ["Call", "Message", "SlackStandIn", "validate_blocks", "validate_view"]
+__all__ = ["Call", "Message", "SlackStandIn", "running", "validate_blocks", "validate_view"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import secrets
 import threading
 import time
@@ -13,6 +15,18 @@ from ._http import StandInServer
 from ._records import Call, Channel, Failure, Message, OAuthCode, ResponseURL, Trigger, User, World
 
 DEFAULT_TEAM = "T0STANDIN"
+_RUNNING: list[SlackStandIn] = []  # started and not stopped, latest last (see ``running``)
+# what Slack's client already sends as markup (a mention picked from the menu): kept as it is
+_MARKUP = re.compile(r"<(?:@[UW][A-Z0-9]+|#[CG][A-Z0-9]+|![a-z^A-Z0-9]+)(?:\|[^<>]*)?>")
+_TYPED = re.compile(r"(?<![\w@#])([@#])([\w][\w.\-]*)")
+
+
+def running(team_id: str | None = None) -> SlackStandIn | None:
+    """The latest started stand-in (that knows ``team_id``): the Slack a sandbox request is typed into."""
+    for standin in reversed(_RUNNING):
+        if team_id is None or team_id in standin._world.teams:
+            return standin
+    return None
 
 
 class SlackStandIn:
@@ -55,6 +69,7 @@ class SlackStandIn:
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
                                             name="slack-standin", daemon=True)
             self._thread.start()
+            _RUNNING.append(self)
         return self
 
     def stop(self) -> None:
@@ -65,6 +80,8 @@ class SlackStandIn:
             if self._thread is not None:
                 self._thread.join(timeout=5)
             self._server = self._thread = None
+        if self in _RUNNING:
+            _RUNNING.remove(self)
 
     def __enter__(self) -> SlackStandIn:
         return self.start()
@@ -140,6 +157,36 @@ class SlackStandIn:
             self._world.oauth_codes[code] = OAuthCode(team_id, team_name, token, bot_user_id, installer_user_id,
                                                       self._world.clock())
         return code
+
+    def escape_command_text(self, text: str, team_id: str | None = None) -> str:
+        """A slash command's ``text`` as Slack sends it with ``should_escape: true``: ``&``, ``<``, ``>``
+        as ``&amp;``, ``&lt;``, ``&gt;``; ``@alice`` as ``<@U0ALICE|alice>`` and ``#growth`` as
+        ``<#C0GROWTH|growth>`` when the workspace has them (else left as typed); ``@here``, ``@channel``,
+        ``@everyone`` as ``<!here>``... Markup already in Slack's form (a mention the client inserted)
+        is kept."""
+        with self._world.lock:
+            team = self._team(team_id)
+            users = {u.name.lower(): u.id for u in team.users.values() if not u.is_bot}
+            channels = {c.name.lower(): c.id for c in team.channels.values() if not c.id.startswith("D")}
+
+        def typed(m: re.Match) -> str:
+            sigil, name = m[1], m[2].rstrip(".-")
+            rest = m[2][len(name):]
+            if sigil == "@" and name.lower() in ("here", "channel", "everyone"):
+                return f"<!{name.lower()}>{rest}"
+            if sigil == "@" and name.lower() in users:
+                return f"<@{users[name.lower()]}|{name}>{rest}"
+            if sigil == "#" and name.lower() in channels:
+                return f"<#{channels[name.lower()]}|{name.lower()}>{rest}"
+            return m[0]
+
+        out, at = [], 0
+        for m in _MARKUP.finditer(text):
+            out.append(_TYPED.sub(typed, html.escape(text[at:m.start()], quote=False)))
+            out.append(m[0])
+            at = m.end()
+        out.append(_TYPED.sub(typed, html.escape(text[at:], quote=False)))
+        return "".join(out)
 
     # -- disturbances ---------------------------------------------------------------------------------
 
