@@ -133,7 +133,8 @@ def test_compose_digest_statuses_by_hand(engine):
     rels = [abs(r.change.relative) for r in d.movers]
     assert rels == sorted(rels, reverse=True)
     keys = [r.metric.key for r in d.movers]
-    assert "conversion_rate" in keys and "revenue" not in keys
+    # conversion fell 5.0% -> 4.0% on 200 and 250 sessions: noise (p ≈ 0.6), so no mover; visitors moved for real
+    assert "conversion_rate" not in keys and "revenue" not in keys and keys
 
     # trajectories: the goals furthest behind, with a point a day from the start to yesterday, ending on
     # the goal's current value; as progress shares, ending on the goal's progress and expected progress

@@ -198,3 +198,52 @@ def test_a_feed_that_stopped_days_ago_is_told_as_late_even_when_the_period_is_cu
     assert local(r.period.end) == datetime(2026, 11, 29, 9, 16)
     assert r.stale  # ...and the answer says the data is late
     assert not ask(engine, "orders", "this month").stale
+
+
+# -- what a review of the first version found ----------------------------------------------------------
+
+
+def test_breakdown_rows_follow_the_headline_coverage_rules(engine):
+    r = ask(engine, "revenue", "september 2026", compare="year", breakdown="channel")
+    assert r.comparison.value is None
+    assert r.breakdown and all(row.comparison.value is None and row.change.good is None for row in r.breakdown)
+    r = ask(engine, "revenue", "last 7 days", breakdown="channel")  # covered: the rows' changes are values
+    assert all(row.change is not None and row.change.absolute is not None for row in r.breakdown)
+    assert all(row.change.good is None for row in r.breakdown)  # money per group is not tested: no verdict
+
+
+def test_a_history_that_never_moved_is_no_band():
+    assert history_band(1.0, 0.0, [0.0] * 8) is None  # a fixed budget: +$0.01 is not "significant"
+
+
+def test_a_last_bucket_shorter_than_its_unit_is_not_drawn_as_a_fall(engine):
+    r = ask(engine, "orders", "last 3 months", granularity="week")
+    assert local(r.series[-1].start) == datetime(2026, 11, 23) and not r.series[-1].complete
+    assert all(p.complete for p in r.series[1:-1])
+    day = ask(engine, "orders", "this week", granularity="day")
+    spark = [line for line in result_lines(day, lang="en") if "daily" in line][0]
+    assert spark.endswith(" ")  # today so far is a gap in the sparkline, not a collapse
+
+
+def test_on_the_repeated_hour_of_a_dst_day_today_keeps_its_last_order(source_engine):
+    ny = ZoneInfo("America/New_York")
+    rows = [dict(order_id=f"n{i}", customer_id="c1", placed_at=datetime(2026, 11, 1, h, 15), status="placed",
+                 subtotal=10, discount=0, shipping=0, tax=0, currency="USD", channel="email", device="mobile",
+                 country="US") for i, h in enumerate((4, 5, 6))]  # 00:15 EDT, 01:15 EDT, 01:15 EST
+    with source_engine.begin() as conn:
+        conn.execute(insert(schema.orders), rows)
+    now = datetime(2026, 11, 1, 6, 40, tzinfo=UTC).astimezone(ny)  # 01:40 EST, the second 01:40 of the day
+    engine = KpiEngine(load_catalog(CONFIG), source_engine, tz=ny, clock=lambda: now)
+    r = engine.ask(KpiRequest("orders", parse_period("today", now=now, tz=ny), compare=None, series=False))
+    assert r.current.value == 3
+
+
+def test_an_alert_on_today_waits_quietly_until_the_day_has_data():
+    from kpi.alerts.machine import AlertState, Observation, evaluate
+    from kpi.alerts.rules import RuleSpec
+
+    rule = RuleSpec(metric="orders", condition="below", threshold=50, window_days=0)
+    firing = AlertState(state="firing", episode=1, fired_at=SUNDAY, announced=True)
+    at = SUNDAY + timedelta(hours=15)  # 00:30 the next day, no order yet
+    t = evaluate(rule, firing, Observation(value=None, sample=None, at=at, waiting=True), at)
+    assert t.notify == () and t.state.state == "firing" and t.reason == "window_not_started"

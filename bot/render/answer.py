@@ -16,6 +16,7 @@ from kpi.metrics.formatting import (
     format_value,
     result_lines,
     sample_text,
+    series_values,
     sparkline,
 )
 
@@ -151,7 +152,7 @@ def chart_alt(result: KpiResult, lang: str) -> str:
 
 
 def spark_line(result: KpiResult, lang: str) -> str:
-    spark = sparkline([p.value.value for p in result.series])
+    spark = sparkline(series_values(result))
     if not spark.strip():
         return ""
     return f"{code(spark[:200])}  _{granularity_text(result, lang)}_"

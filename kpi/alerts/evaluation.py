@@ -83,7 +83,7 @@ def observe(asker: Asker, spec: RuleSpec, now: datetime) -> tuple[Observation, K
         significant = test is not None and test.significant
     return Observation(value=result.current.value, sample=result.current.sample, at=now,
                        comparison=result.comparison.value if result.comparison else None,
-                       stale=result.stale, significant=significant), result
+                       stale=result.stale, significant=significant, waiting=result.period.empty), result
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ class Observation:
     stale: bool = False  # the source data is older than the window allows
     error: str | None = None  # the query failed
     significant: bool | None = None  # is the breach statistically significant? None: not tested
+    waiting: bool = False  # the window has not started in the data yet ("today" at 00:10): nothing to judge
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ def _core(rule: RuleSpec, prev: AlertState, obs: Observation, now: datetime, *, 
         state, note = _notice(replace(prev, state="error", breaches=0), "error")
         return state, (note,), "query_failed"
 
+    if obs.waiting:  # today has no data yet: the rule keeps its state, and nobody is told "no data" nightly
+        return prev, (), "window_not_started"
     why = _no_data_reason(rule, obs)
     if why is not None:
         if prev.state == "no_data":

@@ -232,8 +232,14 @@ def _movers(engine: CachingEngine, week) -> list[KpiResult]:
             log.info("top movers: %s skipped: %s", metric.key, exc)
 
     def size(r: KpiResult) -> float:
-        rel = r.change.relative if r.change is not None else None
-        return -1.0 if rel is None else abs(rel)
+        """How far it moved; a move that is noise (within normal variation) or measured against a comparison
+        the data does not fully cover is no mover."""
+        ch = r.change
+        if ch is None or ch.relative is None or r.comparison_partial:
+            return -1.0
+        if ch.significance is not None and not ch.significance.significant:
+            return -1.0
+        return abs(ch.relative)
 
     moving = [r for r in results if size(r) > 0]
     return sorted(moving, key=lambda r: (-size(r), r.metric.key))[:TOP_MOVERS]

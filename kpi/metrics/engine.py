@@ -172,9 +172,38 @@ def change_between(metric: Metric, current: Value, previous: Value | None,
     return Change(diff, rel, good, test)
 
 
+def _row_change(metric: Metric, current: Value, previous: Value | None) -> Change | None:
+    """A breakdown row's change: a rate of counts is tested on the group's counts; other KPIs have no history
+    per group, so a group's change carries no verdict (the headline's may)."""
+    change = change_between(metric, current, previous)
+    if change is not None and change.significance is None and not _proportion_kpi(metric):
+        change = replace(change, good=None)
+    return change
+
+
 def _proportion_kpi(metric: Metric) -> bool:
     """A rate of counts (conversion, return rate...): tested as two proportions."""
     return metric.format == "percent" and metric.type == "ratio"
+
+
+def _covered(rows: list[BreakdownRow], period: Period, cmp_period: Period | None,
+             history: datetime | None) -> list[BreakdownRow]:
+    """Breakdown rows under the headline's coverage rules: a group is no data before the data starts, and
+    its change against a comparison the data does not fully cover gets no verdict (nor a value when the
+    comparison is wholly before the data)."""
+    if history is None:
+        return rows
+    out = []
+    for r in rows:
+        if period.end <= history:
+            r = replace(r, value=replace(r.value, value=None), change=Change(None, None, None) if r.change else None)
+        if cmp_period is not None and r.comparison is not None:
+            if cmp_period.end <= history:
+                r = replace(r, comparison=replace(r.comparison, value=None), change=Change(None, None, None))
+            elif cmp_period.start < history and r.change is not None:
+                r = replace(r, change=replace(r.change, good=None))
+        out.append(r)
+    return out
 
 
 def _history_measures(measures) -> list:
@@ -189,16 +218,21 @@ def _minus(a: float | None, b: float | None) -> float | None:
 
 
 def _next_minute(moment: datetime) -> datetime:
-    """The end of the minute a row fell in: a range ending there holds the row."""
-    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    """The end of the minute a row fell in (in UTC: arithmetic on local times loses the DST fold): a range
+    ending there holds the row."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 def _complete(period: Period, granularity: str | None, end: datetime) -> bool:
-    """A series bucket is complete unless the period's cut (the data's "as of") falls inside it."""
-    if not period.partial or end != period.end or granularity is None:
+    """A series bucket is complete unless it is the last one and stops inside its unit: cut by the data's "as
+    of" (today so far), or by the period's end (the 3 days of this week in "last 3 months")."""
+    if end != period.end or granularity is None:
         return True
     local = end.date()
-    return end.timetz().replace(tzinfo=None) == time(0) and unit_start(local, granularity) == local
+    if end.timetz().replace(tzinfo=None) != time(0):
+        return False  # cut inside a day: today so far
+    # a last bucket shorter than its unit (a week of 3 days) is drawn as such, not as a fall
+    return unit_start(local, granularity) == local
 
 
 def metric_value(catalog: Catalog, metric: Metric, mv: dict[str, float | None]) -> Value:
@@ -295,6 +329,7 @@ class KpiEngine:
             if req.breakdown:
                 grouped = self.sql.run(MeasureQuery(measures, tuple(main), req.filters, group_by=req.breakdown), conn)
                 rows, total_groups = self._breakdown(metric, measures, req, main, grouped, conn)
+                rows = _covered(rows, period, cmp_period, history)
                 # (not when grouping joins another table: rows without a match there would drop out)
                 if additive and all("." not in m.dimensions[req.breakdown] for m in measures):
                     totals = {i: _sum_groups(grouped, i, measures) for i in range(len(main))}
@@ -352,9 +387,12 @@ class KpiEngine:
         now = self.now()
         if period.end <= now.replace(hour=0, minute=0, second=0, microsecond=0):
             return period  # over: a late feed is told as stale, the period keeps its dates
-        moment = now if as_of is None else min(now, _next_minute(as_of))
+        # compared in UTC: within one zone Python compares wall times, and the repeated hour of a DST day
+        # would compare equal to the hour before it
+        moment = now.astimezone(UTC) if as_of is None else min(now.astimezone(UTC), _next_minute(as_of))
+        moment = moment.astimezone(self.tz)
         if daily:
-            moment = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            moment = moment.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
         return period.until(moment)
 
     def _history_pairs(self, metric: Metric, period: Period, compare: str | None,
@@ -427,7 +465,7 @@ class KpiEngine:
             size = cur.sample if cur.sample is not None else (cur.value or 0)
             rows.append(BreakdownRow(
                 key=g, value=cur, comparison=cmpv, is_other=is_other,
-                change=change_between(metric, cur, cmpv), share=(size / total) if total else None,
+                change=_row_change(metric, cur, cmpv), share=(size / total) if total else None,
             ))
         return rows, len(keys)
 

@@ -98,7 +98,7 @@ def format_change(metric: Metric, change: Change | None, *, currency: str = "USD
         head = sign + points(pts, lang)
     else:
         head = sign + format_value(abs(change.absolute), metric.format, currency=currency, lang=lang)
-    if change.relative is not None:
+    if change.relative is not None and round(abs(change.relative) * 1000) > 0:  # no "(−0.0%)"
         rel = format_percent(abs(change.relative), percent_pattern(loc), locale=loc)
         head += f" ({sign}{rel})"
     return head
@@ -124,6 +124,11 @@ def sparkline(values: Sequence[float | None]) -> str:
         else:
             out.append(SPARK[0] if span == 0 else SPARK[min(len(SPARK) - 1, int((v - lo) / span * (len(SPARK) - 1) + 0.5))])
     return "".join(out)
+
+
+def series_values(result: KpiResult) -> list[float | None]:
+    """The series as a sparkline draws it: a bucket that is not complete (today so far) is a gap, not a fall."""
+    return [p.value.value if p.complete else None for p in result.series]
 
 
 def sample_text(metric: Metric, value: Value, lang: str = "en") -> str:
@@ -162,9 +167,9 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
     if sample:
         lines.append("  " + tr(lang, "sample: {n}", n=sample))
     if result.series:
-        spark = sparkline([p.value.value for p in result.series])
+        spark = sparkline(series_values(result))
         granularity = GRANULARITY_NAMES.get(result.granularity or "")
-        lines.append(f"  {tr(lang, granularity) if granularity else result.granularity}: {spark}")
+        lines.append(f"  {tr(lang, granularity) if granularity else result.granularity}{colon(lang)}{spark}")
     if result.breakdown:
         keys = [tr(lang, "other") if r.is_other else r.key for r in result.breakdown]
         width = max(len(k) for k in keys)
@@ -191,4 +196,4 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
 
 
 __all__ = ["DIMENSION_NAMES", "GRANULARITY_NAMES", "babel_locale", "change_arrow", "dimension_name",
-           "format_change", "format_value", "lang_of", "no_data", "period_span", "points", "result_lines", "sample_text", "sparkline"]
+           "format_change", "format_value", "series_values", "lang_of", "no_data", "period_span", "points", "result_lines", "sample_text", "sparkline"]

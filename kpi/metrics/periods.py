@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from babel.dates import format_interval, format_skeleton, format_time, get_month_names
 
@@ -156,9 +156,9 @@ class Period:
         """The period cut at ``moment`` (the data's "as of", never in the future): a period that is not over
         ends there, so it is compared like for like; a period already over by then is returned as it is."""
         moment = moment.astimezone(self.start.tzinfo) if self.start.tzinfo else moment
-        if moment >= self.end:
+        if _utc(moment) >= _utc(self.end):  # in UTC: wall times repeat on the day summer time ends
             return self
-        return replace(self, end=max(self.start, moment))
+        return replace(self, end=moment if _utc(moment) > _utc(self.start) else self.start)
 
     def previous(self) -> Period:
         """The period before, of equal length: rolling periods and whole calendar periods move back by
@@ -229,6 +229,8 @@ class Period:
         not over says so: 'this month (Nov 1 – 28, so far)'."""
         label = _label(self.key, lang)
         if self.partial:
+            if _ABSOLUTE.fullmatch(self.key):  # dates typed as a range: the whole range, written for people
+                label = replace(self, end=self.full_end).span(lang)
             return tr(lang, "{label} ({dates}, so far)", label=label, dates=self.span(lang))
         if _ABSOLUTE.fullmatch(self.key):  # a range or a date: its dates, written the reader's way
             return self.span(lang)
@@ -244,6 +246,10 @@ class Period:
                           self.rolling, key)
         key = key or _natural_key(start, end, self.unit)
         return _make(start, end, end, self.unit, self.count, self.rolling, key, self.start.tzinfo)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment
 
 
 _RELATIVE = re.compile(r"today|yesterday|this_\w+|last_\w+|[wmqy]td")

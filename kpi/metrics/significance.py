@@ -74,8 +74,11 @@ def history_band(current: float, comparison: float, moves: Sequence[float | None
     known = [v for v in moves if v is not None and math.isfinite(v)]
     if len(known) < MIN_HISTORY:
         return None
+    spread = statistics.stdev(known)
+    if spread == 0:  # history never moved (a fixed budget): no band to judge a change by
+        return None
     centre = comparison + statistics.fmean(known)
-    half = Z95 * statistics.stdev(known)
+    half = Z95 * spread
     low, high = centre - half, centre + half
     return Significance("history_band", not (low <= current <= high), low=low, high=high, history=len(known))
 
