@@ -12,7 +12,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
-from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -28,6 +27,7 @@ from .config import BOT_SCOPES, SlackSettings
 from .listeners import Deps, register
 from .logs import add_secrets, install_redaction
 from .request import SlackWsgi
+from .teams import AllowListOAuthFlow, CachedInstallationAuthorize, TeamClients, TeamGate
 
 log = logging.getLogger("kpibot.app")
 
@@ -40,6 +40,12 @@ def retry_handlers():
 
 def web_client(slack: SlackSettings, token: str | None = None) -> WebClient:
     return WebClient(token=token, base_url=slack.api_url, retry_handlers=retry_handlers(), timeout=15)
+
+
+def auth_client(slack: SlackSettings) -> WebClient:
+    """For ``auth.test`` during authorization, before the acknowledgement: connection errors retried once,
+    never a 429 (sleeping ``Retry-After`` there would make Slack give up on the request)."""
+    return WebClient(base_url=slack.api_url, retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)], timeout=5)
 
 
 def installation_stores(services: Services, slack: SlackSettings):
@@ -75,18 +81,27 @@ def build_app(services: Services, slack: SlackSettings, *, verify_requests: bool
     """The Bolt app. ``verify_requests`` is False only in unit tests that call handlers directly."""
     install_redaction()
     add_secrets(slack.signing_secret, slack.client_secret, slack.bot_token, slack.app_token)
+    # tenancy first (issue 12): a team this deployment does not serve is refused before authorization
+    gate = TeamGate(slack, config_dir=services.settings.config_dir, lang=services.settings.locale)
     if slack.multi_workspace:
+        if not gate.allowed:
+            log.warning("no allow-list (KPIBOT_ALLOWED_TEAMS, config/access.yaml): every workspace is refused")
         installations, states = installation_stores(services, slack)
-        flow = OAuthFlow(client=web_client(slack), settings=OAuthSettings(
+        flow = AllowListOAuthFlow(gate=gate, client=web_client(slack), settings=OAuthSettings(
             client_id=slack.client_id, client_secret=slack.client_secret, scopes=BOT_SCOPES,
             install_path="/slack/install", redirect_uri_path="/slack/oauth_redirect",
             installation_store=installations, state_store=states,
         ))
+        authorize = CachedInstallationAuthorize(
+            auth_client=auth_client(slack), installation_store=installations, client_id=slack.client_id,
+            client_secret=slack.client_secret, logger=logging.getLogger("kpibot.authorize"))
         app = App(signing_secret=slack.signing_secret, client=web_client(slack), oauth_flow=flow,
-                  installation_store=installations, **_bolt_options(verify_requests))
+                  installation_store=installations, authorize=authorize,
+                  before_authorize=gate, **_bolt_options(verify_requests))
     else:
         app = App(signing_secret=slack.signing_secret or None, client=web_client(slack, slack.bot_token),
-                  **_bolt_options(verify_requests))
+                  before_authorize=gate, **_bolt_options(verify_requests))
+        gate.bind(app, TeamClients(services, slack).own_team)
     register(app, Deps(services, slack, retry_handlers=retry_handlers()))
     return app
 
@@ -103,4 +118,4 @@ def wsgi_app(services: Services, slack: SlackSettings, app: App | None = None) -
         except Exception as exc:  # noqa: BLE001 - reported as unhealthy, never raised
             return False, json.dumps({"ok": False, "error": type(exc).__name__})
 
-    return SlackWsgi(app, health=health)
+    return SlackWsgi(app, health=health, signing_secret=slack.signing_secret, max_body_bytes=slack.max_body_bytes)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from kpi.errors import KpiError
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
+MAX_BODY_BYTES = 1_000_000  # Slack's requests are a few kB; anything bigger is refused with 413 unread
 BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "files:write", "im:write", "users:read"]
 
 
@@ -21,6 +25,10 @@ class SlackSettings:
     api_url: str = SLACK_API_DEFAULT
     port: int = 3000
     admins: tuple[str, ...] = ()  # Slack user ids allowed to change goals, rules and schedules besides admins
+    # Multi-workspace mode: the only teams (T...) or Enterprise Grid orgs (E...) that may install and use the
+    # app: KPIBOT_ALLOWED_TEAMS plus ``allowed_teams`` in config/access.yaml. Empty: nobody (refused at start).
+    allowed_teams: tuple[str, ...] = ()
+    max_body_bytes: int = MAX_BODY_BYTES
 
     @property
     def multi_workspace(self) -> bool:
@@ -37,10 +45,12 @@ class SlackSettings:
         except ValueError:
             raise KpiError("PORT={port} is not a port number", port=repr(env.get("PORT"))) from None
         admins = tuple(a.strip() for a in (env.get("KPIBOT_ADMINS") or "").split(",") if a.strip())
+        allowed = _split(env.get("KPIBOT_ALLOWED_TEAMS") or "") + access_file_teams(_config_dir(env))
         return cls(
             signing_secret=env.get("SLACK_SIGNING_SECRET", ""), bot_token=env.get("SLACK_BOT_TOKEN", ""),
             client_id=env.get("SLACK_CLIENT_ID", ""), client_secret=env.get("SLACK_CLIENT_SECRET", ""),
             app_token=env.get("SLACK_APP_TOKEN", ""), api_url=api_url, port=port, admins=admins,
+            allowed_teams=tuple(dict.fromkeys(allowed)),
         )
 
     def check(self, *, socket_mode: bool = False) -> None:
@@ -55,3 +65,40 @@ class SlackSettings:
             raise KpiError("SLACK_SIGNING_SECRET is not set (Slack app > Basic Information > Signing Secret)")
         if not self.bot_token and not (self.client_id and self.client_secret):
             raise KpiError("set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (OAuth, several workspaces)")
+        if self.multi_workspace and not self.allowed_teams:
+            # an open install is how another workspace came to read the shop's numbers (issue 12)
+            raise KpiError("several workspaces (SLACK_CLIENT_ID) but no allow-list: set KPIBOT_ALLOWED_TEAMS=T0123,T0456 "
+                           "or list them under allowed_teams in config/access.yaml; no other workspace may install the app")
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _config_dir(env) -> Path:
+    """The configuration directory as kpi.settings finds it (KPIBOT_CONFIG, else ./config, else the bundled one)."""
+    from kpi.settings import Settings
+
+    try:
+        return Path(Settings.from_env(env).config_dir)
+    except KpiError:
+        return Path(env.get("KPIBOT_CONFIG") or "config")
+
+
+def access_file_teams(config_dir: Path | str) -> tuple[str, ...]:
+    """``allowed_teams`` in ``<config_dir>/access.yaml`` (a list of team ids; see the commented example)."""
+    path = Path(config_dir) / "access.yaml"
+    if not path.exists():
+        return ()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise KpiError("{path} is not valid YAML: {error}", path=str(path), error=str(exc).splitlines()[0]) from None
+    teams = data.get("allowed_teams") if isinstance(data, dict) else None
+    if teams is None:
+        return ()
+    if isinstance(teams, str):
+        teams = _split(teams)
+    if not isinstance(teams, list | tuple) or not all(isinstance(t, str) and t.strip() for t in teams):
+        raise KpiError("{path}: allowed_teams must be a list of team ids such as [T0123ABCD]", path=str(path))
+    return tuple(t.strip() for t in teams)

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox import SlackSide, Workspace, block_action, sign, slash_command
+from bot.sandbox import SlackSide, Workspace, app_home_opened, block_action, sign, slash_command
 from kpi.goals import GoalSpec
 from kpi.state.store import Goals, NotFound
 
 from ..test_slack_app import SECRET, Rig
+from ..test_tenancy import MALFORMED, OTHER, multi_rig, post_bytes, state_rows
 from .test_inputs import NON_ADMIN, Probe, check_message
 
 STATS = {"probes": 0, "refusals": 0, "leaks": 0, "log_records_checked": 0, "tests": {}}
@@ -119,7 +120,47 @@ def test_forged_stale_and_replayed_requests_get_401_and_no_answer(probe, outcome
     outcome()
 
 
+def test_malformed_unsigned_and_oversized_bodies_get_4xx_and_no_traceback(probe, caplog, outcome):
+    """Signature first (issue 12): nothing is parsed before the signature, nothing is a 500."""
+    rig = probe.rig
+    caplog.set_level(logging.DEBUG)
+    statuses = {}
+    for name, (body, content_type, signed, timestamp, expected) in MALFORMED.items():
+        status, _, seconds = post_bytes(rig, body, content_type=content_type, signed=signed, timestamp=timestamp)
+        statuses[name] = (status, expected, seconds < 1.0)
+    big = slash_command("orders " + "x" * 1_100_000, response_url=rig.standin.new_response_url()).encode()
+    status, _, seconds = post_bytes(rig, big)
+    statuses["over the body cap"] = (status, 413, seconds < 1.0)
+    STATS["probes"] += len(statuses)
+    STATS["refusals"] += sum(s == e for s, e, _ in statuses.values())
+    assert {k: v for k, v in statuses.items() if v[0] != v[1] or not v[2]} == {}
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+    assert probe.snapshot() == probe.baseline
+    outcome()
+
+
 # -- workspaces ---------------------------------------------------------------------------------------
+
+
+def test_another_workspace_is_refused_and_seeds_nothing(probe, outcome):
+    """Single-workspace mode: a signed request from another team gets a refusal, no numbers, no defaults."""
+    rig = probe.rig
+    rig.standin.add_team(OTHER.team_id, "xoxb-other-team")
+    rig.standin.add_channel("C9OTHER", "other", team_id=OTHER.team_id)
+    before = state_rows(rig)
+    replies = [rig.side.post(slash_command(t, response_url=rig.standin.new_response_url(team_id=OTHER.team_id,
+                                                                                         channel_id="C9OTHER"),
+                                           ws=OTHER, channel_id="C9OTHER"))
+               for t in ("conversion", "revenue by channel", "goal list", "digest list")]
+    replies.append(rig.side.post(app_home_opened("U0OTTO", ws=OTHER), "application/json"))
+    STATS["probes"] += len(replies)
+    assert all(r.status == 200 for r in replies)
+    assert all("another workspace" in r.body for r in replies[:-1]) and replies[-1].body == ""
+    time.sleep(1.0)
+    assert not [m for m in rig.standin.messages if m.team_id == OTHER.team_id]
+    assert state_rows(rig) == before
+    STATS["refusals"] += len(replies)
+    outcome()
 
 
 SECRET_GOAL = GoalSpec(metric="revenue", target_kind="relative_pct", target_value=0.10, start=date(2026, 1, 1),
@@ -236,7 +277,7 @@ def test_no_secret_in_any_log_line_at_debug(database_url, caplog, outcome):
 
 def test_no_secret_in_any_log_line_during_an_oauth_install(database_url, caplog, outcome):
     debug_everywhere(caplog)
-    rig = Rig(database_url, multi=True)
+    rig = multi_rig(database_url, allowed=("T0NEWSHOP",))
     try:
         _oauth_install(rig)
     finally:
