@@ -177,7 +177,7 @@ def test_people_and_channels_typed_in_a_command_arrive_escaped_and_are_stored_as
     assert "C0GROWTH" in [s.channel for s in Schedules(rig.services.state(), TEAM).list()]
 
 
-def test_text_with_markup_characters_is_read_as_typed(rig):
+def test_a_name_the_workspace_does_not_have_is_kept_as_typed(rig):
     _, reply = rig.ask("goal add revenue 5000 by 2026-12-31 owner @nobody-here")
     [goal] = alices_goals(rig)
     assert goal.owner == "@nobody-here"  # not in the workspace: Slack leaves it as typed, so do we
