@@ -104,46 +104,45 @@ def submission_key(view) -> str:
 
 
 def goal_submitted(body, view, client, deps: Deps) -> None:
-    who = _who(body, view)
-
-    def create():
-        if not deps.manage.access.may_change(client, who.user_id):
-            return None, tr(who.lang, "Only workspace admins may change goals.")
-        engine = deps.services.kpi_engine()
-        spec = parse_goal_form(deps, view, values=deps.services.dimension_values())
-        check = smart_check(engine, spec, today=deps.manage.today(), lang=who.lang)
-        goal = Goals(deps.services.state(), who.team_id).add(spec, created_by=who.user_id)
-        from ..render.goals import smart_message
-
-        return goal.id, smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
-
-    create_once(body, view, client, deps, who, "goal", create)
+    create_once(body, view, client, deps, _who(body, view), "goal", create_goal)
 
 
 def alert_submitted(body, view, client, deps: Deps) -> None:
-    who = _who(body, view)
+    create_once(body, view, client, deps, _who(body, view), "alert", create_alert)
 
-    def create():
-        from kpi.alerts.store import AlertRules, StateStore
 
-        from ..render.alerts import rules_list_message
+def create_goal(view, client, deps: Deps, who: Asked):
+    """(goal id, its SMART restatement), or (None, why not): the checks that need Slack or the data."""
+    from ..render.goals import smart_message
 
-        if not deps.manage.access.may_change(client, who.user_id):
-            return None, tr(who.lang, "Only workspace admins may change alert rules.")
-        spec = parse_alert_form(deps, view, values=deps.services.dimension_values())
-        if not spec.channel:  # the form asks for one; a rule without is posted to its author
-            spec = replace(spec, channel=who.user_id)
-        state = deps.services.state()
-        rule = AlertRules(state, who.team_id).add(spec, created_by=who.user_id)
-        metric = deps.services.catalog().metrics[rule.spec.metric]
-        return rule.id, rules_list_message([(rule.id, rule.spec, metric, StateStore(state, who.team_id).load(rule.id).state)],
-                                           lang=who.lang)
+    if not deps.manage.access.may_change(client, who.user_id):
+        return None, tr(who.lang, "Only workspace admins may change goals.")
+    engine = deps.services.kpi_engine()
+    spec = parse_goal_form(deps, view, values=deps.services.dimension_values())
+    check = smart_check(engine, spec, today=deps.manage.today(), lang=who.lang)
+    goal = Goals(deps.services.state(), who.team_id).add(spec, created_by=who.user_id)
+    return goal.id, smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
 
-    create_once(body, view, client, deps, who, "alert", create)
+
+def create_alert(view, client, deps: Deps, who: Asked):
+    from kpi.alerts.store import AlertRules, StateStore
+
+    from ..render.alerts import rules_list_message
+
+    if not deps.manage.access.may_change(client, who.user_id):
+        return None, tr(who.lang, "Only workspace admins may change alert rules.")
+    spec = parse_alert_form(deps, view, values=deps.services.dimension_values())
+    if not spec.channel:  # the form asks for one; a rule without is posted to its author
+        spec = replace(spec, channel=who.user_id)
+    state = deps.services.state()
+    rule = AlertRules(state, who.team_id).add(spec, created_by=who.user_id)
+    metric = deps.services.catalog().metrics[rule.spec.metric]
+    return rule.id, rules_list_message([(rule.id, rule.spec, metric, StateStore(state, who.team_id).load(rule.id).state)],
+                                       lang=who.lang)
 
 
 def create_once(body, view, client, deps: Deps, who: Asked, kind: str, create) -> None:
-    """Claim the submission, ``create`` (-> (id, Message) or (None, refusal)), record or release the
+    """Claim the submission, ``create(view, client, deps, who)`` (-> (id, Message) or (None, refusal)), record or release the
     claim, and tell the submitter in the modal (or, when the modal is gone, in a DM)."""
     deps.manage.seed(who.team_id)
     claims, key = Submissions(deps.services.state(), who.team_id), submission_key(view)
@@ -151,7 +150,7 @@ def create_once(body, view, client, deps: Deps, who: Asked, kind: str, create) -
         log.info("%s form %s submitted again: already being saved", kind, view.get("id"))
         return
     try:
-        object_id, outcome = create()
+        object_id, outcome = create(view, client, deps, who)
     except KpiError as exc:
         object_id, outcome = None, exc.localized(who.lang)
     except Exception as exc:  # noqa: BLE001 - the database is down or locked: say so, let them resubmit
