@@ -102,7 +102,10 @@ def build_app(services: Services, slack: SlackSettings, *, verify_requests: bool
         app = App(signing_secret=slack.signing_secret or None, client=web_client(slack, slack.bot_token),
                   before_authorize=gate, **_bolt_options(verify_requests))
         gate.bind(app, TeamClients(services, slack).own_team)
-    register(app, Deps(services, slack, retry_handlers=retry_handlers()))
+    deps = Deps(services, slack, retry_handlers=retry_handlers())
+    if slack.multi_workspace:
+        deps.forget_team = authorize.forget
+    register(app, deps)
     return app
 
 

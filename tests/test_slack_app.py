@@ -59,7 +59,7 @@ class Rig:
         if multi:  # several workspaces keep their tokens encrypted (bot/installations.py): a key is required
             os.environ.setdefault("KPIBOT_TOKEN_KEY", Fernet.generate_key().decode())
             self.slack = SlackSettings(signing_secret=SECRET, client_id="111.222", client_secret="standin-secret",
-                                       api_url=self.standin.base_url)
+                                       api_url=self.standin.base_url, allowed_teams=("T0NEWSHOP",))
         else:
             self.slack = SlackSettings(signing_secret=SECRET, bot_token=self.standin.bot_token,
                                        api_url=self.standin.base_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
@@ -105,6 +106,9 @@ class Deps:
         self.retries = retry_handlers
         self.response_url_retries = response_url_retries()
         self.response_url_timeout = 15.0
+        # drops a team's cached authorization (multi-workspace mode sets it): after an uninstall, no request
+        # is served on a token that is gone
+        self.forget_team: Callable[[str], None] = lambda team_id: None
 
     def __deepcopy__(self, memo) -> Deps:  # shared wiring: a lazy listener's context copy keeps it
         return self

@@ -63,6 +63,7 @@ def app_uninstalled(body, context, deps: Deps) -> None:
     store = _installations(deps)
     if store is not None:
         store.delete_all(enterprise_id=context.get("enterprise_id"), team_id=team)
+    deps.forget_team(team)
     paused = pause_team(deps.services.state(), team, "app_uninstalled")
     log.warning("workspace %s uninstalled the app: tokens deleted, %d schedules and rules paused", team, paused)
 
@@ -82,6 +83,7 @@ def tokens_revoked(event, body, context, deps: Deps) -> None:
     if tokens.get("bot"):
         if store is not None:
             store.delete_all(enterprise_id=enterprise, team_id=team)
+        deps.forget_team(team)
         paused = pause_team(deps.services.state(), team, "tokens_revoked")
         log.warning("workspace %s revoked the bot token: tokens deleted, %d schedules and rules paused", team, paused)
 
