@@ -210,7 +210,7 @@ def test_a_non_admin_changes_nothing(probe, outcome):
              "goal ajouter conversion 3.5% by 2026-12-31", f"goal archiver {goal.id}",
              "digest add <#C0GROWTH|growth> 08:30 mon-fri Europe/Paris", "digest remove 1", "digest delete 1",
              "alert add conversion below 1.5% over 3 days in <#C0GROWTH|growth>", "alert mute 1 4h", "alert unmute 1",
-             "alert remove 1", "alert delete 2", "goal add", "alert add"]
+             "alert remove 1", "alert delete 2"]
     for text in texts:
         STATS["probes"] += 1
         reply, path = probe.send(text, NON_ADMIN)
@@ -221,7 +221,22 @@ def test_a_non_admin_changes_nothing(probe, outcome):
         assert "admin" in text_of(message).lower(), (text, text_of(message))
         assert probe.snapshot() == probe.baseline, text
         STATS["refusals"] += 1
-    assert not probe.rig.standin.opened_views  # no form opened for someone who may not submit it
+    assert not probe.rig.standin.opened_views  # no form opened by a command that names what to change
+    # the form commands open the form first (views.open is the first call: the trigger lives 3 s), then the
+    # permission check replaces it with the refusal; nothing can be submitted and nothing changes
+    for text in ("goal add", "alert add"):
+        STATS["probes"] += 1
+        trigger = probe.rig.standin.new_trigger_id(user_id=NON_ADMIN)
+        url = probe.rig.standin.new_response_url(user_id=NON_ADMIN)
+        seen = len(probe.rig.standin.updated_views)
+        reply = probe.rig.side.command(text, response_url=url, user_id=NON_ADMIN, user_name=NON_ADMIN[3:].lower(),
+                                       trigger_id=trigger)
+        assert reply.status == 200
+        probe.rig.standin.wait_for(lambda: len(probe.rig.standin.updated_views) > seen, timeout=20)  # noqa: B023
+        refusal = json.dumps(probe.rig.standin.updated_views[-1], ensure_ascii=False).lower()
+        assert "admin" in refusal and '"submit"' not in refusal, (text, refusal[:300])
+        assert probe.snapshot() == probe.baseline, text
+        STATS["refusals"] += 1
     outcome()
 
 
