@@ -35,7 +35,7 @@ def build_home(services: Services, lang: str, team_id: str = "") -> dict:
             states = StateStore(services.state(), team_id)
             rules = [(r.id, r.spec, engine.catalog.metrics[r.spec.metric], states.load(r.id).state)
                      for r in AlertRules(services.state(), team_id).list()]
-            sections.append(rules_list_message(rules, lang=lang, now=engine.now()))
+            sections.append(rules_list_message(rules, lang=lang, currency=services.settings.currency, now=engine.now()))
     except Exception:  # noqa: BLE001 - the Home tab says so rather than stay blank
         log.exception("home tab: KPIs unavailable")
         return home_view(headline=[], lang=lang, currency=services.settings.currency,

@@ -131,7 +131,7 @@ class Manage:
                 return None  # the listener opens the modal
             spec = parse_goal(args, engine.catalog, today=self.today(), tz=self.services.settings.tz,
                               values=self.services.dimension_values())
-            check = smart_check(engine, spec, today=self.today(), lang=who.lang)
+            check = smart_check(engine, spec, today=self.today(), lang=who.lang, currency=currency)
             goal = store.add(spec, created_by=who.user_id)
             return smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
         return error_message(tr(who.lang, "Unknown goal command '{action}'. Try: /kpi goal add|list|show|archive",
@@ -187,18 +187,19 @@ class Manage:
         rules = AlertRules(self.services.state(), who.team_id)
         states = StateStore(self.services.state(), who.team_id)
         catalog = self.services.catalog()
+        currency = self.services.settings.currency
         if action in LIST:
             items = [(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state) for r in rules.list()]
-            return rules_list_message(items, lang=who.lang, now=datetime.now(UTC))
+            return rules_list_message(items, lang=who.lang, currency=currency, now=datetime.now(UTC))
         if action in SHOW:
             r = rules.get(_ident(args))
             return rules_list_message([(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state)],
-                                      lang=who.lang, now=datetime.now(UTC))
+                                      lang=who.lang, currency=currency, now=datetime.now(UTC))
         if action in TEST:
             r = rules.get(_ident(args))
             bt = run_backtest(self.services, r.spec)
             return backtest_message(r.id, r.spec, catalog.metrics[r.spec.metric], bt.fires, bt.resolves, bt.evaluations,
-                                    lang=who.lang)
+                                    lang=who.lang, currency=currency)
         if action not in ADD + REMOVE + ("mute", "unmute"):
             return error_message(tr(who.lang, "Unknown alert command '{action}'. Try: /kpi alert "
                                               "add|list|show|mute|unmute|remove|test", action=action), lang=who.lang)
@@ -228,7 +229,7 @@ class Manage:
             spec = replace(spec, channel=who.channel_id)
         r = rules.add(spec, created_by=who.user_id)
         return rules_list_message([(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state)],
-                                  lang=who.lang)
+                                  lang=who.lang, currency=currency)
 
 
 def parse_duration(text: str):

@@ -53,7 +53,7 @@ def cmd_goals_add(ctx: Services, args) -> int:
     spec = parse_goal(" ".join(args.text), engine.catalog, today=_today(ctx), tz=ctx.settings.tz,
                       values=ctx.dimension_values())
     lang = lang_for(ctx, args)
-    check = smart_check(engine, spec, today=_today(ctx), lang=lang)
+    check = smart_check(engine, spec, today=_today(ctx), lang=lang, currency=ctx.settings.currency)
     goal = Goals(ctx.state(), team).add(spec, created_by="cli")
     print(tr(lang, "goal #{id} added", id=goal.id))
     for line in (check.specific, check.measurable, check.achievable, check.time_bound):
@@ -227,7 +227,7 @@ def cmd_alerts_list(ctx: Services, args) -> int:
     for r, s in rows:
         metric = catalog.metrics[r.spec.metric]
         extra = "  " + tr(lang, "muted until {time}", time=format(s.muted_until, "%Y-%m-%d %H:%M")) if s.muted_until else ""
-        print(f"#{r.id:<4} {s.state:<8} {metric.name(lang)} {condition_words(r.spec, metric, lang)}"
+        print(f"#{r.id:<4} {s.state:<8} {metric.name(lang)} {condition_words(r.spec, metric, lang, ctx.settings.currency)}"
               f"  -> {r.spec.channel}{extra}")
     return 0
 

@@ -119,7 +119,8 @@ def create_goal(view, client, deps: Deps, who: Asked):
         return None, tr(who.lang, "Only workspace admins may change goals.")
     engine = deps.services.kpi_engine()
     spec = parse_goal_form(deps, view, values=deps.services.dimension_values())
-    check = smart_check(engine, spec, today=deps.manage.today(), lang=who.lang)
+    currency = deps.services.settings.currency
+    check = smart_check(engine, spec, today=deps.manage.today(), lang=who.lang, currency=currency)
     goal = Goals(deps.services.state(), who.team_id).add(spec, created_by=who.user_id)
     return goal.id, smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
 
