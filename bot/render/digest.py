@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import math
+import re
+from collections.abc import Mapping
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -137,6 +139,34 @@ def _wants(digest: Digest, part: str) -> bool:
     return part in digest.content
 
 
+_USER_ID = re.compile(r"^<?@?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
+
+
+def owner_name(goal, names: Mapping[str, str] | None = None) -> str:
+    """The goal owner's name as plain text, never a mention: from ``names`` (user id -> name) when it
+    knows the owner, else from the Slack markup the goal was set with (``owner <@U123|alice>``), else
+    '@' and what was stored (a bare name, or the user id)."""
+    owner = (goal.owner or "").strip()
+    m = _USER_ID.match(owner)
+    if not m:
+        return owner if owner.startswith("@") else "@" + owner
+    user = m.group(1)
+    if names and names.get(user):
+        return "@" + names[user].lstrip("@")
+    if found := re.search(r"<@" + re.escape(user) + r"\|([^>]+)>", goal.text or ""):
+        return "@" + found.group(1).lstrip("@")
+    return "@" + user
+
+
+def owner_text(line: GoalLine, names: Mapping[str, str] | None = None) -> str | None:
+    """How the digest shows a goal's owner (mrkdwn): a mention only when the goal just turned off track."""
+    if not line.goal.owner:
+        return None
+    if line.turned_off_track and _USER_ID.match(line.goal.owner.strip()):
+        return f"<@{_USER_ID.match(line.goal.owner.strip()).group(1)}>"
+    return esc(owner_name(line.goal, names))
+
+
 def _more(n: int, lang: str, home_hint: bool) -> str:
     return s(lang, "more_goals" if home_hint else "more_goals_nohint", n=n)
 
@@ -145,8 +175,10 @@ def _more(n: int, lang: str, home_hint: bool) -> str:
 
 
 def digest_message(digest: Digest, *, lang: str = "en", currency: str = "USD", chart_file_id: str | None = None,
-                   home_hint: bool = True) -> Message:
-    """The digest as a Slack message, within every Block Kit limit whatever the number of goals."""
+                   home_hint: bool = True, names: Mapping[str, str] | None = None) -> Message:
+    """The digest as a Slack message, within every Block Kit limit whatever the number of goals. Owners are
+    named (``names``: user id -> name, when the caller knows them), pinged only when their goal just
+    turned off track."""
     lang = lang_of(lang)
     title = title_text(digest, lang)
     top = [header(title)]
@@ -167,7 +199,8 @@ def digest_message(digest: Digest, *, lang: str = "en", currency: str = "USD", c
 
     ordered = behind_first(digest.goals)
     budget = MAX_BLOCKS_MESSAGE - len(top) - len(tail) - 1  # one for the "…and N more" note
-    goal_blocks, shown = _goal_blocks(ordered, lang=lang, currency=currency, budget=budget, day=digest.day)
+    goal_blocks, shown = _goal_blocks(ordered, lang=lang, currency=currency, budget=budget, day=digest.day,
+                                      names=names)
     if not ordered and _wants(digest, "goals") and not digest.errors:
         goal_blocks = [section(f"*{s(lang, 'goals')}*\n{s(lang, 'no_goals')}")]
     blocks = top + goal_blocks
@@ -179,13 +212,15 @@ def digest_message(digest: Digest, *, lang: str = "en", currency: str = "USD", c
                    blocks=fit(blocks, lang=lang))
 
 
-def _goal_blocks(ordered: list[GoalLine], *, lang: str, currency: str, budget: int, day) -> tuple[list[dict], int]:
+def _goal_blocks(ordered: list[GoalLine], *, lang: str, currency: str, budget: int, day,
+                 names: Mapping[str, str] | None = None) -> tuple[list[dict], int]:
     """(blocks, goals shown): detailed when few, grouped several per section when many."""
     if not ordered:
         return [], 0
     heading = f"*{s(lang, 'goals')}* ({len(ordered)})"
     ordered = ordered[:GROUPED_MAX]  # never more: rendering 500 lines to show 20 would be wasted work
-    lines = [goal_line(x.goal, x.metric, x.progress, lang=lang, currency=currency, today=day) for x in ordered]
+    lines = [goal_line(x.goal, x.metric, x.progress, lang=lang, currency=currency, today=day,
+                       owner_text=owner_text(x, names)) for x in ordered]
     watches = [watch_line(x.watch, lang, currency) for x in ordered]
     needed = sum(1 + bool(w) for w in watches)
     if len(ordered) <= DETAILED_MAX and needed <= budget:
@@ -240,7 +275,7 @@ def digest_text(digest: Digest, *, lang: str = "en", currency: str = "USD", all_
         emoji = EMOJI.get(status_emoji(x.progress).strip(":"), "")
         out.append(f"  {emoji} {goal_plain(x.goal, x.metric, x.progress, lang=lang, currency=currency, with_id=True, today=digest.day)}")
         if x.goal.owner:
-            out[-1] += f" (@{x.goal.owner.strip('<@>')})"
+            out[-1] += f" ({owner_name(x.goal)})"
         if w := watch_plain(x.watch, lang, currency):
             out.append(f"      {w}")
     if len(shown) < len(ordered):

@@ -193,9 +193,10 @@ def _bar(progress, lang: str) -> str:
 
 
 def goal_line(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency: str, with_id: bool = False,
-              today: date | None = None) -> str:
+              today: date | None = None, owner_text: str | None = None) -> str:
     """The goal in two mrkdwn lines: status, KPI and filters, progress bar; then where it is, where it should
-    be by now, where it is heading (``kpi.goals.telling``), days left and owner."""
+    be by now, where it is heading (``kpi.goals.telling``), days left and owner (``owner_text``, mrkdwn,
+    when given: the digest names owners without pinging them; else a mention)."""
     lang = lang_of(lang)
     first = f"{status_emoji(progress)} {goal_name(goal, metric, lang, with_id=with_id)}"
     if progress is None:
@@ -207,7 +208,7 @@ def goal_line(goal: StoredGoal, metric: Metric, progress, *, lang: str, currency
     if left := days_text(goal, progress, lang, today=today):
         details.append(esc(left))
     if goal.owner:
-        details.append(user_ref(goal.owner))
+        details.append(owner_text or user_ref(goal.owner))
     return first + "\n" + " · ".join(details)
 
 

@@ -41,6 +41,8 @@ class GoalLine:
     metric: Metric
     progress: Progress
     watch: list[KpiResult]  # the goal's KPIs to watch, last 7 days vs previous, with its filters
+    # off track today and not the day before: the one time the digest pings the goal's owner
+    turned_off_track: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,10 +121,15 @@ def spec_of(goal: StoredGoal) -> GoalSpec:
 
 def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, today: date,
                    content: Iterable[str] = CONTENTS, late_by_minutes: int = 0,
-                   due_at: datetime | None = None, late: bool | None = None) -> Digest:
+                   due_at: datetime | None = None, late: bool | None = None,
+                   previous_day: date | None = None) -> Digest:
     """The digest of ``team_id`` for the local day ``today``. ``goals`` are the team's goals (archived
     ones and other teams' are left out); ``content`` picks the parts (goals, watch, movers).
-    ``late`` defaults to ``late_by_minutes > 0``."""
+    ``late`` defaults to ``late_by_minutes > 0``.
+
+    A goal off track today that was not on ``previous_day`` (default: the day before; its status then
+    is computed from the data as it was, so nothing has to be remembered between digests) is marked
+    ``turned_off_track``: the digest pings its owner that once, and only names owners otherwise."""
     content = tuple(content)
     cached = engine if isinstance(engine, CachingEngine) else CachingEngine(engine)
     now = datetime.combine(today, time(12), tzinfo=cached.tz)
@@ -132,7 +139,8 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
     errors: list[tuple[StoredGoal, KpiError]] = []
     if "goals" in content:
         active = [g for g in goals if g.team_id == team_id and g.archived_at is None]
-        progress_of = _memo(lambda spec: goal_progress(cached, spec, today=today))
+        progress_of = _memo(lambda key: goal_progress(cached, key[0], today=key[1]) if isinstance(key, tuple)
+                            else goal_progress(cached, key, today=today))
         requests: dict[tuple, KpiRequest | KpiError] = {}  # (watch text, goal filters) -> request
         for goal in active:
             try:
@@ -145,7 +153,9 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
                 errors.append((goal, exc))  # told in the reader's language: exc.localized(lang)
                 continue
             watch = _watch(cached, goal, week, now, requests) if "watch" in content else []
-            lines.append(GoalLine(goal=goal, metric=metric, progress=progress, watch=watch))
+            turned = bool(goal.owner) and progress.status == "off_track" and _status_before(
+                progress_of, goal, previous_day or today - timedelta(days=1)) != "off_track"
+            lines.append(GoalLine(goal=goal, metric=metric, progress=progress, watch=watch, turned_off_track=turned))
 
     movers = _movers(cached, week) if "movers" in content else []
     trajectories = {}
@@ -158,6 +168,16 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
     return Digest(team_id=team_id, day=today, tz=str(cached.tz), goals=lines, movers=movers,
                   trajectories=trajectories, late=late_by_minutes > 0 if late is None else late,
                   late_by_minutes=late_by_minutes, due_at=due_at, errors=errors, content=content)
+
+
+def _status_before(progress_of, goal: StoredGoal, day: date) -> str | None:
+    """The goal's status as of ``day`` (None when it did not exist yet or cannot be computed)."""
+    if day < goal.start:
+        return None
+    try:
+        return progress_of((replace(spec_of(goal), owner=None, channel=None, watch=(), text=""), day)).status
+    except KpiError:
+        return None
 
 
 def _memo(fn: Callable):
