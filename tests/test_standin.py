@@ -304,7 +304,7 @@ def test_reset_forgets_records_but_keeps_fixtures(slack, client):
 
 # -- files -----------------------------------------------------------------------------------------------
 
-def test_files_upload_v2_then_the_file_in_an_image_block(slack, client, tmp_path):
+def test_files_upload_v2_then_the_file_in_an_image_block(slack, client, clock, tmp_path):
     chart = tmp_path / "chart.png"
     chart.write_bytes(b"\x89PNG fake chart")
     answer = client.files_upload_v2(channel="C0GROWTH", file=str(chart), filename="chart.png",
@@ -322,11 +322,45 @@ def test_files_upload_v2_then_the_file_in_an_image_block(slack, client, tmp_path
     assert slack.calls[1].token is None  # the upload URL needs no auth
 
     image = [{"type": "image", "slack_file": {"id": file_id}, "alt_text": "chart"}]
+    # Slack is still processing the file: referenced at once it is refused (python-slack-sdk#1521)
+    early = error_of(client.chat_postMessage, channel="C0GROWTH", text="chart", blocks=image).response
+    assert early["error"] == "invalid_blocks" and "slack_file" in early["response_metadata"]["messages"][0]
+    assert client.files_info(file=file_id)["file"]["mimetype"] == ""
+    clock.now += slack.file_ready_delay
+    info = client.files_info(file=file_id)["file"]
+    assert info["mimetype"] == "image/png" and info["thumb_360"]
     assert client.chat_postMessage(channel="C0GROWTH", text="chart", blocks=image)["ok"]
     url_image = [{"type": "image", "slack_file": {"url": answer["file"]["url_private"]}, "alt_text": "chart"}]
     assert client.chat_postMessage(channel="C0GROWTH", text="chart", blocks=url_image)["ok"]
     response = error_of(client.chat_postMessage, channel="C0GENERAL", text="chart", blocks=image).response
     assert response["error"] == "invalid_blocks"  # not shared in #general
+
+
+def test_file_ready_delay_is_configurable_and_dm_shares_are_counted(slack, client, clock):
+    slack.file_ready_delay = 0
+    file_id = client.files_upload_v2(channel="U0ALICE", file=b"png", filename="c.png")["file"]["id"]
+    assert slack.dm_file_shares == [{"file_id": file_id, "team_id": slack.team_id, "channel": "D0ALICE",
+                                     "user": "U0ALICE"}]
+    image = [{"type": "image", "slack_file": {"id": file_id}, "alt_text": "chart"}]
+    assert client.chat_postMessage(channel="D0ALICE", text="x", blocks=image)["ok"]  # no delay: at once
+    client.files_upload_v2(channel="C0GROWTH", file=b"png", filename="d.png")
+    assert len(slack.dm_file_shares) == 1  # a channel is no DM
+    slack.reset()
+    assert slack.dm_file_shares == []
+
+
+def test_conversations_join(slack, client):
+    assert not slack.is_member("C0NOTIN")
+    assert error_of(client.files_upload_v2, channel="C0NOTIN", file=b"png",
+                    filename="c.png").response["error"] == "not_in_channel"
+    joined = client.conversations_join(channel="C0NOTIN")
+    assert joined["channel"]["id"] == "C0NOTIN" and joined["channel"]["is_member"] and "warning" not in joined
+    assert slack.is_member("C0NOTIN")
+    assert client.conversations_join(channel="C0NOTIN")["warning"] == "already_in_channel"
+    assert client.files_upload_v2(channel="C0NOTIN", file=b"png", filename="c.png")["ok"]
+    slack.add_channel("G0SECRET", "secret", is_member=False, is_private=True)
+    assert error_of(client.conversations_join, channel="G0SECRET").response["error"] == "channel_not_found"
+    assert error_of(client.conversations_join, channel="C0NOPE").response["error"] == "channel_not_found"
 
 
 def test_bytes_upload_without_channel_stays_private(slack, client):

@@ -124,6 +124,8 @@ def file_check_for(req: Req, visible_channels: set[str] | None):
         stored = lookup_file(req, ref)
         if stored is None or not stored.completed:
             return "invalid slack_file: no such file"
+        if not file_ready(req, stored):  # referenced too early after its upload, as Slack refuses it
+            return "invalid slack file: the file is still being processed"
         if not stored.shared_to or (visible_channels is not None and not stored.shared_to & visible_channels):
             return "invalid slack_file: the file is not shared in a conversation the reader can see"
         return None
@@ -255,6 +257,14 @@ def file_json(req: Req, f: StoredFile, shares: dict[str, list[dict[str, Any]]] |
         "ims": sorted(c for c in f.shared_to if req.team.channels[c].im_user),
         "shares": ({"public": public} if public else {}) | ({"private": private} if private else {}),
     }
+    if not file_ready(req, f):  # still being processed: Slack does not know what it is yet
+        out |= {"mimetype": "", "filetype": ""}
+    elif mimetype.startswith("image/"):
+        out |= {f"thumb_{size}": f"{file_url(req, f)}?thumb={size}" for size in (64, 80, 360)}
     if f.alt_txt:
         out["alt_txt"] = f.alt_txt
     return out
+
+
+def file_ready(req: Req, f: StoredFile) -> bool:
+    return f.completed and f.ready_at is not None and req.world.clock() >= f.ready_at

@@ -10,7 +10,7 @@ from ._common import ApiError, Req, channel_json, dm_channel, find_channel, find
 from ._records import Channel, Team, User, World
 
 OAUTH_CODE_LIFETIME = 10 * 60
-BOT_SCOPES = "commands,chat:write,chat:write.public,files:write,im:write,users:read"
+BOT_SCOPES = "commands,chat:write,chat:write.public,channels:join,files:write,im:write,users:read"
 
 
 def register_team(world: World, team_id: str, name: str, bot_token: str, bot_user_id: str) -> Team:
@@ -73,6 +73,19 @@ def conversations_open(req: Req) -> dict[str, Any]:
     return answer
 
 
+def conversations_join(req: Req) -> dict[str, Any]:
+    """``channels:join``: the bot joins a public channel; private channels and DMs cannot be joined."""
+    channel = find_channel(req, req.require("channel"))
+    if channel.is_private or channel.im_user:
+        raise ApiError("method_not_supported_for_channel_type")
+    answer: dict[str, Any] = {}
+    if channel.is_member:
+        answer = {"warning": "already_in_channel",
+                  "response_metadata": {"warnings": ["already_in_channel"]}}
+    channel.is_member = True
+    return {"channel": channel_json(channel)} | answer
+
+
 def _client_credentials(req: Req) -> tuple[str | None, str | None]:
     header = next((v for k, v in req.headers.items() if k.lower() == "authorization"), "")
     if header.startswith("Basic "):
@@ -111,6 +124,7 @@ METHODS = {
     "users.info": users_info,
     "conversations.info": conversations_info,
     "conversations.open": conversations_open,
+    "conversations.join": conversations_join,
 }
 NO_TOKEN_METHODS = {
     "api.test": api_test,

@@ -80,8 +80,11 @@ def complete_upload(req: Req) -> dict[str, Any]:
     answer = []
     for stored, entry in stored_files:
         stored.completed = True
+        stored.ready_at = req.world.clock() + req.world.file_ready_delay
         stored.title = str(entry.get("title") or stored.filename)
         stored.shared_to.update(c.id for c in targets)
+        req.world.dm_file_shares.extend({"file_id": stored.id, "team_id": req.team.id, "channel": c.id,
+                                         "user": c.im_user} for c in targets if c.im_user)
         req.world.files.append({
             "id": stored.id, "team_id": req.team.id, "filename": stored.filename, "title": stored.title,
             "length": len(stored.content or b""), "content": stored.content,

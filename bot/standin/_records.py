@@ -94,6 +94,7 @@ class StoredFile:
     completed: bool = False
     title: str = ""
     shared_to: set[str] = field(default_factory=set)
+    ready_at: float | None = None  # World.clock() time from which blocks may reference it (None: not uploaded)
 
 
 @dataclass
@@ -158,6 +159,10 @@ class World:
     oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     delays: dict[str, list[list[float]]] = field(default_factory=dict)  # method -> [[seconds, times]]
+    # Slack processes an upload before an image block may show it (python-slack-sdk#1521): seconds of
+    # World.clock() during which referencing the file is refused (invalid_blocks)
+    file_ready_delay: float = 0.5
+    dm_file_shares: list[dict[str, Any]] = field(default_factory=list)  # files shared into a DM with the bot
     counter: int = 0
     last_ts_us: int = 0
 

@@ -41,10 +41,10 @@ class SlackStandIn:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, team_id: str = DEFAULT_TEAM,
                  team_name: str = "Demo Shop", bot_token: str = "xoxb-standin-token", bot_user_id: str = "U0BOT",
                  app_id: str = "A0KPIBOT", client_id: str = "111.222", client_secret: str = "standin-secret",
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, file_ready_delay: float = 0.5) -> None:
         self._address = (host, port)
         self._world = World(clock=clock or time.monotonic, app_id=app_id, client_id=client_id,
-                            client_secret=client_secret)
+                            client_secret=client_secret, file_ready_delay=file_ready_delay)
         self.team_id = team_id
         self.bot_token = bot_token
         self._server: StandInServer | None = None
@@ -216,6 +216,28 @@ class SlackStandIn:
             return list(self._world.messages)
 
     @property
+    def file_ready_delay(self) -> float:
+        """Seconds (of ``clock``) after an upload during which an image block may not reference the file:
+        Slack is still processing it and answers ``invalid_blocks`` (python-slack-sdk#1521)."""
+        return self._world.file_ready_delay
+
+    @file_ready_delay.setter
+    def file_ready_delay(self, seconds: float) -> None:
+        with self._world.lock:
+            self._world.file_ready_delay = float(seconds)
+
+    @property
+    def dm_file_shares(self) -> list[dict[str, Any]]:
+        """Every file shared into a DM with the bot ({file_id, team_id, channel, user}): a private answer
+        that leaves no trace adds none."""
+        with self._world.lock:
+            return list(self._world.dm_file_shares)
+
+    def is_member(self, channel_id: str, team_id: str | None = None) -> bool:
+        with self._world.lock:
+            return self._team(team_id).channels[channel_id].is_member
+
+    @property
     def files(self) -> list[dict[str, Any]]:
         with self._world.lock:
             return list(self._world.files)
@@ -268,7 +290,7 @@ class SlackStandIn:
         """Forget calls, messages, files, views and injected failures; keep teams, users and channels."""
         with self._world.lock:
             w = self._world
-            for collection in (w.calls, w.messages, w.files, w.opened_views, w.updated_views):
+            for collection in (w.calls, w.messages, w.files, w.opened_views, w.updated_views, w.dm_file_shares):
                 collection.clear()
             for mapping in (w.home_views, w.views, w.stored_files, w.failures, w.delays, w.triggers):
                 mapping.clear()
