@@ -18,6 +18,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -200,6 +201,20 @@ slack_events = Table(
     Column("event_type", String(64), nullable=True),
     Column("received_at", DateTime(), nullable=False),
     Index("ix_slack_events_received", "received_at"),
+)
+
+
+# chart PNGs waiting to be fetched by Slack through a signed, expiring URL (bot/chart_urls.py): any web
+# process can serve them; rows past ``expires_at`` are purged
+chart_images = Table(
+    "chart_images",
+    state_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("team_id", String(32), nullable=True),
+    Column("png", LargeBinary(), nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+    Column("expires_at", DateTime(), nullable=False),
+    Index("ix_chart_images_expires", "expires_at"),
 )
 
 
