@@ -12,7 +12,8 @@ from kpi.errors import KpiError
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
 MAX_BODY_BYTES = 1_000_000  # Slack's requests are a few kB; anything bigger is refused with 413 unread
-BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "files:write", "im:write", "users:read"]
+# channels:join: a chart is attached in a public channel the bot was not invited to (conversations.join)
+BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "channels:join", "files:write", "im:write", "users:read"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +30,11 @@ class SlackSettings:
     # app: KPIBOT_ALLOWED_TEAMS plus ``allowed_teams`` in config/access.yaml. Empty: nobody (refused at start).
     allowed_teams: tuple[str, ...] = ()
     max_body_bytes: int = MAX_BODY_BYTES
+    # HTTP mode: where Slack reaches the web process (https://kpi.example.com). Private answers then show
+    # their chart from a signed, expiring URL under it (/charts/<token>.png) instead of a file in a DM.
+    public_url: str = ""
+    # the key of those URLs' signatures; empty: derived from the signing secret
+    chart_secret: str = field(default="", repr=False)
 
     @property
     def multi_workspace(self) -> bool:
@@ -51,6 +57,8 @@ class SlackSettings:
             client_id=env.get("SLACK_CLIENT_ID", ""), client_secret=env.get("SLACK_CLIENT_SECRET", ""),
             app_token=env.get("SLACK_APP_TOKEN", ""), api_url=api_url, port=port, admins=admins,
             allowed_teams=tuple(dict.fromkeys(allowed)),
+            public_url=(env.get("KPIBOT_PUBLIC_URL") or "").strip().rstrip("/"),
+            chart_secret=env.get("KPIBOT_CHART_SECRET", ""),
         )
 
     def check(self, *, socket_mode: bool = False) -> None:
