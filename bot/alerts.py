@@ -177,8 +177,10 @@ class AlertNotifier:
                if result.series else None)
         if not png:
             return
+        # in the thread (joining the channel when the bot is not in it), then referenced once Slack says the
+        # file is ready: too early and chat.update is refused (invalid_blocks)
         file_id = upload_chart(client, posted["channel"], png, f"alert-{rule.id}-{lang}.png", title=metric.name(lang),
-                               thread_ts=posted["ts"])
+                               thread_ts=posted["ts"], wait=True)
         if file_id:
             chart = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,
                                   currency=self.services.settings.currency, contributors=why, chart_file_id=file_id,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from kpi.errors import KpiError, PeriodError, UnknownMetric
 from kpi.i18n import tr
@@ -95,11 +96,13 @@ class Answer:
     def chart_name(self) -> str:
         return chart_filename(self.result, self.lang) if self.result is not None else f"chart-{self.lang}.png"
 
-    def render(self, chart_file_id: str | None = None) -> Message:
-        """Every KPI's answer in one message; the share button and the reading come once, at the end."""
+    def render(self, chart_file_id: str | None = None, chart_url: str | None = None) -> Message:
+        """Every KPI's answer in one message; the share button and the reading come once, at the end. The
+        first KPI's chart: an uploaded file (``chart_file_id``) or a signed URL (``chart_url``)."""
         assert self.result is not None
         results = (self.result, *self.more)
         messages = [kpi_answer(r, lang=self.lang, currency=self.currency, chart_file_id=chart_file_id if i == 0 else None,
+                               chart_url=chart_url if i == 0 else None,
                                share_value=self.share if i == len(results) - 1 else None, shared_by=self.shared_by,
                                reading=self.read_as if i == len(results) - 1 else None,
                                other=self.other if i == len(results) - 1 else None)
@@ -191,17 +194,98 @@ def period_problem(exc: PeriodError, lang: str) -> str:
     return head.rsplit(". ", 1)[0] + "."
 
 
-def upload_chart(client: WebClient, channel: str, png: bytes, filename: str, *, title: str,
-                 thread_ts: str | None = None) -> str | None:
-    """Upload a chart with Slack's external upload flow; its file id, or None (the answer then shows a
-    text sparkline instead: a chart is never worth failing an answer)."""
+# how long an uploaded chart may take to become usable in blocks (python-slack-sdk#1521: referencing a
+# file at once is often refused with invalid_blocks); past it, the answer keeps its sparkline
+READY_TIMEOUT = float(os.environ.get("KPIBOT_FILE_READY_TIMEOUT", "20"))
+READY_POLL = 0.25
+UPLOAD_ERRORS = (SlackApiError, SlackRequestError, OSError, ValueError)
+
+
+def _error_of(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def join_channel(client: WebClient, channel: str) -> bool:
+    """Join a public channel (``channels:join``) so that a chart can be shared there; False when not allowed
+    (private channel, archived, scope missing): the message then goes without its chart."""
     try:
-        resp = client.files_upload_v2(channel=channel, file=png, filename=filename, title=title, thread_ts=thread_ts)
-        files = resp.get("files") or ([resp.get("file")] if resp.get("file") else [])
-        return files[0]["id"] if files else None
-    except SlackApiError as exc:
-        log.warning("chart upload to %s failed: %s", channel, exc.response.get("error"))
+        client.conversations_join(channel=channel)
+        return True
+    except UPLOAD_ERRORS as exc:
+        log.info("cannot join %s to attach a chart: %s", channel, _error_of(exc))
+        return False
+
+
+def file_ready(client: WebClient, file_id: str, *, timeout: float | None = None, poll: float = READY_POLL) -> bool:
+    """Wait until Slack has processed an uploaded file (``files.info`` gives its ``mimetype`` and, for an
+    image, its thumbnails), so that an image block may reference it; False if it never did in time."""
+    deadline = time.monotonic() + (READY_TIMEOUT if timeout is None else timeout)
+    delay = poll
+    while True:
+        try:
+            info = client.files_info(file=file_id).get("file") or {}
+            mimetype = info.get("mimetype") or ""
+            if mimetype and (not mimetype.startswith("image/") or any(k.startswith("thumb_") for k in info)):
+                return True
+        except UPLOAD_ERRORS as exc:
+            log.info("files.info %s: %s", file_id, _error_of(exc))
+        if time.monotonic() + delay > deadline:
+            log.warning("chart %s not ready after %.0f s: shown without it", file_id, timeout or READY_TIMEOUT)
+            return False
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def upload_chart(client: WebClient, channel: str, png: bytes, filename: str, *, title: str,
+                 thread_ts: str | None = None, wait: bool = False, join: bool = True) -> str | None:
+    """Upload a chart into ``channel`` (or its thread) with Slack's external upload flow; its file id, or
+    None. A public channel the bot is not in is joined first (``not_in_channel``). With ``wait``, the id is
+    returned only once the file can be referenced in blocks. Never raises: a chart is never worth failing
+    an answer, a digest or an alert (the message keeps its text sparkline)."""
+    for attempt in (1, 2):
+        try:
+            resp = client.files_upload_v2(channel=channel, file=png, filename=filename, title=title,
+                                          thread_ts=thread_ts)
+            files = resp.get("files") or ([resp.get("file")] if resp.get("file") else [])
+            file_id = files[0]["id"] if files else None
+            break
+        except SlackApiError as exc:
+            if attempt == 1 and join and exc.response.get("error") == "not_in_channel" and join_channel(client, channel):
+                continue
+            log.warning("chart upload to %s failed: %s", channel, _error_of(exc))
+            return None
+        except UPLOAD_ERRORS as exc:  # SlackRequestError, a connection that failed: the same
+            log.warning("chart upload to %s failed: %s", channel, _error_of(exc))
+            return None
+    if file_id and wait and not file_ready(client, file_id):
         return None
+    return file_id
+
+
+def publish_private_chart(client: WebClient, deps, who: Asked, reply: Answer, response_url: str) -> bool:
+    """The chart of a private answer, shown in place of its sparkline (replace_original). HTTP mode with
+    ``KPIBOT_PUBLIC_URL``: an ``image_url`` at a signed, expiring URL of this web process, nothing uploaded
+    anywhere. Otherwise (Socket Mode, no public URL): uploaded to the asker's DM with the bot, referenced
+    once Slack says the file is ready. Anything failing leaves the answer as it is, with its sparkline."""
+    png = reply.chart()
+    if not png:
+        return False
+    links = getattr(deps, "chart_links", None)
+    if links is not None:
+        try:
+            url = links.publish(png, team_id=who.team_id)
+        except Exception:  # noqa: BLE001 - the state database refused it: the sparkline stays
+            log.exception("chart of %s not stored", who.team_id)
+            return False
+        return bool(deps.send(response_url, reply.render(chart_url=url).as_response("ephemeral", replace_original=True)))
+    dm = deps.dms.channel(client, who.team_id, who.user_id)
+    title = reply.result.metric.name(who.lang) if reply.result is not None else reply.chart_name
+    file_id = dm and upload_chart(client, dm, png, reply.chart_name, title=title, wait=True, join=False)
+    if not file_id:
+        return False
+    return bool(deps.send(response_url, reply.with_chart(file_id).as_response("ephemeral", replace_original=True)))
 
 
 def dm_channel(client: WebClient, user_id: str) -> str | None:

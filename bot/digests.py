@@ -143,10 +143,13 @@ class DigestSender:
                                                 f"and send); sent again at {self.clock():%Y-%m-%d %H:%M} UTC")
         else:
             schedules.record_error(schedule.id, None)
-        png = draw_digest_chart(digest, lang=lang)
-        if png:
-            upload_chart(client, channel_id, png, f"goals-{day.isoformat()}-{lang}.png", title=tr(lang, "Goals"),
-                         thread_ts=posted.get("ts"))
+        try:  # the digest is out and marked sent: its chart is a bonus that never undoes that
+            png = draw_digest_chart(digest, lang=lang)
+            if png:
+                upload_chart(client, channel_id, png, f"goals-{day.isoformat()}-{lang}.png", title=tr(lang, "Goals"),
+                             thread_ts=posted.get("ts"))
+        except Exception:  # noqa: BLE001 - logged; the outcome stays "sent"
+            log.exception("digest %s: chart not attached", key)
         return Outcome(schedule.id, schedule.team_id, day, "sent", ts=posted.get("ts"))
 
     def recover(self) -> list[Outcome]:

@@ -29,6 +29,7 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request.internals import build_context
 
+from .chart_urls import PATH_PREFIX, links_for, serving_deps
 from .config import MAX_BODY_BYTES
 
 log = logging.getLogger("kpibot.request")
@@ -123,6 +124,20 @@ def read_signed_body(environ, *, signing_secret: str | None, max_bytes: int = MA
     return text
 
 
+class _PngResponse(WsgiHttpResponse):
+    """A WSGI response whose body is bytes (Bolt's takes text)."""
+
+    def __init__(self, png: bytes, *, head: bool = False):
+        super().__init__(status=200, headers={"content-type": ["image/png"],
+                                              "cache-control": ["private, max-age=86400"],
+                                              "x-content-type-options": ["nosniff"]})
+        self._body = png
+        self._head = head
+
+    def get_body(self):
+        return [] if self._head else [self._body]
+
+
 class SlackWsgi(SlackRequestHandler):
     """Bolt's WSGI adapter with the signature checked first, the body fix, and ``/healthz`` for the
     platform's health checks. ``signing_secret`` None or empty only when the app verifies nothing (unit
@@ -137,6 +152,12 @@ class SlackWsgi(SlackRequestHandler):
         if verifying and not self._secret:
             raise ValueError("request verification is on but there is no signing secret")
         self._max = max_body_bytes
+        # HTTP mode with KPIBOT_PUBLIC_URL: private answers' charts are served here, at signed URLs; the
+        # listeners of this process learn it through their Deps (bot/chart_urls.py)
+        deps = serving_deps(app)
+        self._charts = links_for(deps.services, deps.slack) if deps is not None else None
+        if deps is not None:
+            deps.chart_links = self._charts
 
     def _request(self, request: WsgiHttpRequest, body: str = "") -> SlackRequest:
         return SlackRequest(body=body, query=request.query_string, headers=request.get_headers())
@@ -160,4 +181,10 @@ class SlackWsgi(SlackRequestHandler):
             ok, detail = self._health() if self._health else (True, "ok")
             return WsgiHttpResponse(status=200 if ok else 503, headers={"content-type": ["application/json"]},
                                     body=detail)
+        if request.method in ("GET", "HEAD") and request.path.startswith(PATH_PREFIX):
+            png = self._charts.fetch(request.path) if self._charts is not None else None
+            if png is None:  # unknown, expired or tampered: the same answer, whatever the reason
+                return WsgiHttpResponse(status=404, headers={"content-type": ["text/plain;charset=utf-8"]},
+                                        body="Not Found")
+            return _PngResponse(png, head=request.method == "HEAD")
         return super()._get_http_response(request)

@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from kpi.i18n import tr
 
-from ..answer import Asked, answer, upload_chart
+from ..answer import Asked, answer, publish_private_chart
 from ..blocks import error_message
 from ..manage import ADD, ALERT_WORDS, GOAL_WORDS
 from ..markup import from_slack
@@ -36,13 +36,9 @@ def kpi_command(body, client, deps: Deps) -> None:
     reply = answer(deps.services, text, who)
     if not deps.send(body["response_url"], reply.message.as_response("ephemeral")) or not reply.has_chart:
         return
-    # then the chart: shared in the asker's DM with the bot (a file only they can see), and shown in
-    # place of the sparkline
-    png = reply.chart()
-    dm = png and deps.dms.channel(client, who.team_id, who.user_id)
-    file_id = dm and upload_chart(client, dm, png, reply.chart_name, title=reply.result.metric.name(who.lang))
-    if file_id:
-        deps.send(body["response_url"], reply.with_chart(file_id).as_response("ephemeral", replace_original=True))
+    # then the chart, in place of the sparkline: at a signed URL of the web process (KPIBOT_PUBLIC_URL),
+    # else uploaded to the asker's DM and referenced once ready (bot/answer.py)
+    publish_private_chart(client, deps, who, reply, body["response_url"])
 
 
 def form_asked(text: str) -> bool:
