@@ -169,6 +169,7 @@ def test_a_digest_whose_chart_upload_fails_is_posted_once(rig, monkeypatch, fail
     monkeypatch.setattr(bot.digests, "draw_digest_chart", lambda digest, lang: PNG + b"goals")
     schedule = Schedules(rig.services.state(), TEAM).add("C0GENERAL", local_time="08:00", timezone="Europe/Paris",
                                                          now=datetime(2026, 1, 1))
+    failure = dict(failure)  # the parameter is shared by both backends
     method = failure.pop("method")
     rig.standin.fail_next(method, times=5, **failure)
     sender = DigestSender(rig.services, TeamClients(rig.services, rig.slack), clock=lambda: DUE + timedelta(seconds=5))
