@@ -10,17 +10,28 @@ from kpi.digests.compose import CachingEngine, spec_of
 from kpi.goals import goal_progress
 from kpi.metrics.engine import KpiRequest
 from kpi.metrics.periods import default_period
+from kpi.seed import onboarding
 from kpi.services import Services
 from kpi.state.store import Goals
 
 from .blocks import error_message, home_view
 from .render.alerts import rules_list_message
 from .render.goals import goal_list_message
+from .render.home import onboarding_card
 
 log = logging.getLogger("kpibot.home")
 
 
-def build_home(services: Services, lang: str, team_id: str = "") -> dict:
+def build_home(services: Services, lang: str, team_id: str = "", *, notice: str = "") -> dict:
+    """The Home tab; for a team not set up yet, the onboarding card first (``notice``: a line under it)."""
+    lead = None
+    if team_id:
+        try:
+            setup = onboarding(services.state(), team_id)
+            lead = onboarding_card(needs_digest=setup.needs_digest, needs_alerts=setup.needs_alerts,
+                                   digest_channel=setup.digest_channel, lang=lang, notice=notice)
+        except Exception:  # noqa: BLE001 - the rest of the Home still shows
+            log.exception("home tab: onboarding state unavailable")
     try:
         engine = services.kpi_engine()
         period = default_period(now=engine.now(), tz=services.settings.tz)
@@ -39,8 +50,8 @@ def build_home(services: Services, lang: str, team_id: str = "") -> dict:
     except Exception:  # noqa: BLE001 - the Home tab says so rather than stay blank
         log.exception("home tab: KPIs unavailable")
         return home_view(headline=[], lang=lang, currency=services.settings.currency,
-                         sections=[error_message("", lang=lang, ref="home")])
-    return home_view(headline=headline, lang=lang, currency=services.settings.currency, sections=sections)
+                         sections=[error_message("", lang=lang, ref="home")], lead=lead)
+    return home_view(headline=headline, lang=lang, currency=services.settings.currency, sections=sections, lead=lead)
 
 
 __all__ = ["build_home"]

@@ -95,3 +95,120 @@ def test_digest_owner_names_come_from_the_names_given(rig):
                             today=date(2026, 11, 24))
     seen = text_of(digest_message(digest, names={"U0BRUNO": "bruno"}))
     assert "@bruno" in seen and "<@U0BRUNO" not in seen
+
+
+# -- (a) first contact: an onboarding card in the App Home, nothing posted, nothing scheduled ---------
+
+
+def _home(rig, user="U0ALICE", *, after: int = 0) -> dict:
+    """The Home view published for ``user`` once more than ``after`` views.publish calls were made."""
+    rig.standin.wait_for(lambda: len(rig.standin.calls_to("views.publish")) > after, timeout=20)
+    rig.standin.wait_for(lambda: (rig.standin.team_id, user) in rig.standin.home_views, timeout=20)
+    return rig.standin.home_views[(rig.standin.team_id, user)]
+
+
+def _select_channel(rig, channel: str, user="U0ALICE"):
+    from urllib.parse import parse_qs, urlencode
+
+    from bot.sandbox import block_action
+
+    body = block_action("kpi_onboarding_digest", "", response_url=rig.standin.new_response_url(), user_id=user)
+    payload = json.loads(parse_qs(body)["payload"][0])
+    payload["container"] = {"type": "view", "view_id": "V0HOME"}
+    payload["view"] = {"id": "V0HOME", "type": "home"}
+    payload["actions"] = [{"action_id": "kpi_onboarding_digest", "block_id": "onboarding", "type": "conversations_select",
+                           "selected_conversation": channel, "action_ts": "1732521600.000200"}]
+    return rig.side.post(urlencode({"payload": json.dumps(payload)}))
+
+
+def _click_alerts(rig, user="U0ALICE"):
+    from bot.sandbox import block_action
+
+    return rig.side.post(block_action("kpi_onboarding_alerts", "default", response_url=rig.standin.new_response_url(),
+                                      user_id=user))
+
+
+def _schedules_and_rules(rig):
+    from kpi.alerts.store import AlertRules
+    from kpi.state.store import Schedules
+
+    return Schedules(rig.services.state(), TEAM).list(), AlertRules(rig.services.state(), TEAM).list()
+
+
+def test_first_home_visit_posts_and_schedules_nothing_and_shows_the_onboarding_card(rig):
+    import time
+
+    from bot.sandbox import app_home_opened
+
+    assert rig.side.post(app_home_opened("U0ALICE"), "application/json").status == 200
+    view = json.dumps(_home(rig), ensure_ascii=False)
+    assert "conversations_select" in view and "kpi_onboarding_digest" in view and "kpi_onboarding_alerts" in view
+    time.sleep(0.5)
+    assert not [m for m in rig.standin.messages if m.kind == "message"]  # nothing posted into #general
+    assert not rig.standin.calls_to("chat.postMessage")
+    schedules, rules = _schedules_and_rules(rig)
+    assert schedules == [] and rules == []  # nothing scheduled, no rule nobody asked for
+
+
+def test_picking_a_channel_creates_one_digest_there_and_the_alert_button_the_default_rules(rig):
+    from bot.sandbox import app_home_opened
+
+    rig.side.post(app_home_opened("U0ALICE"), "application/json")
+    _home(rig)
+    published = len(rig.standin.calls_to("views.publish"))
+    assert _select_channel(rig, "C0GROWTH").status == 200
+    view = json.dumps(_home(rig, after=published), ensure_ascii=False)
+    schedules, _ = _schedules_and_rules(rig)
+    assert [s.channel for s in schedules] == ["C0GROWTH"] and schedules[0].days == ("mon", "tue", "wed", "thu", "fri")
+    assert "kpi_onboarding_digest" not in view and "C0GROWTH" in view  # the Home updated: the picker is done
+    published = len(rig.standin.calls_to("views.publish"))
+    _select_channel(rig, "C0OTHER")  # a second pick (a double click, a stale Home) adds nothing
+    _home(rig, after=published)
+    assert [s.channel for s in _schedules_and_rules(rig)[0]] == ["C0GROWTH"]
+
+    published = len(rig.standin.calls_to("views.publish"))
+    assert _click_alerts(rig).status == 200
+    view = json.dumps(_home(rig, after=published), ensure_ascii=False)
+    _, rules = _schedules_and_rules(rig)
+    assert len(rules) == 2 and {r.spec.channel for r in rules} == {"C0GROWTH"}  # in the digest's channel
+    assert "kpi_onboarding_alerts" not in view
+    published = len(rig.standin.calls_to("views.publish"))
+    _click_alerts(rig)
+    _home(rig, after=published)
+    assert len(_schedules_and_rules(rig)[1]) == 2  # idempotent
+    assert not [m for m in rig.standin.messages if m.kind == "message"]
+
+
+def test_a_non_admin_cannot_set_up_the_digest(rig):
+    from bot.sandbox import app_home_opened
+
+    rig.side.post(app_home_opened("U0BRUNO"), "application/json")
+    _home(rig, "U0BRUNO")
+    published = len(rig.standin.calls_to("views.publish"))
+    _select_channel(rig, "C0GROWTH", user="U0BRUNO")
+    view = json.dumps(_home(rig, "U0BRUNO", after=published), ensure_ascii=False)
+    assert "admins" in view and _schedules_and_rules(rig)[0] == []
+
+
+def test_a_team_seeded_before_keeps_its_digest_and_rules_and_sees_no_card(rig):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from bot.sandbox import app_home_opened
+    from kpi.state.store import Schedules
+    from kpi.state.tables import teams
+
+    with rig.services.state().begin() as conn:  # seeded by an earlier version: a digest in #general
+        conn.execute(insert(teams).values(team_id=TEAM, seeded_at=datetime.now(UTC).replace(tzinfo=None)))
+    Schedules(rig.services.state(), TEAM).add("#general", local_time="08:00", timezone="Europe/Paris",
+                                               created_by="config")
+    from kpi.seed import enable_default_alerts
+
+    enable_default_alerts(rig.services.state(), TEAM, config_dir=rig.services.settings.config_dir,
+                          catalog=rig.services.catalog(), shop_tz="Europe/Paris")
+    rig.side.post(app_home_opened("U0ALICE"), "application/json")
+    view = json.dumps(_home(rig), ensure_ascii=False)
+    assert "kpi_onboarding" not in view
+    schedules, rules = _schedules_and_rules(rig)
+    assert [s.channel for s in schedules] == ["#general"] and len(rules) == 2

@@ -190,7 +190,16 @@ def test_app_home_shows_the_headline_kpis(rig):
     for label in ("Revenue", "Conversion rate", "Return rate"):
         assert label in view
     assert "Visitors" in view and ("goal" in view.lower())  # the seeded goals, with their progress
-    assert "8.0%" in view  # the seeded alert rules, with their state
+    assert "kpi_onboarding_digest" in view  # first contact: the onboarding card, no rule nobody asked for
+    from kpi.alerts.rules import parse_rule
+    from kpi.alerts.store import AlertRules
+
+    AlertRules(rig.services.state(), rig.standin.team_id).add(
+        parse_rule("return rate above 8% over 7 days in #general", rig.services.catalog(), tz_name="Europe/Paris"))
+    rig.side.post(app_home_opened("U0ALICE"), "application/json")
+    rig.standin.wait_for(lambda: len(rig.standin.calls_to("views.publish")) >= 2, timeout=20)
+    view = json.dumps(rig.standin.home_views[(rig.standin.team_id, "U0ALICE")], ensure_ascii=False)
+    assert "8.0%" in view  # the team's alert rules, with their state
 
 
 def test_a_failing_query_gets_an_apology_and_a_reference_the_log_carries(rig, caplog):

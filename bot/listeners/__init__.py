@@ -2,7 +2,8 @@
 (parse, call ``kpi``, render, respond) that receives what it needs by parameter name, ``deps`` included.
 
 commands    ``/kpi``: questions and goal/digest/alert management
-actions     buttons: Share in channel, Did you mean; Acknowledge, Snooze, Explain on alerts
+actions     buttons: Share in channel, Did you mean; Acknowledge, Snooze, Explain on alerts; the Home's
+            onboarding card (the digest's channel, the default alerts)
 views       modal submissions: the goal and alert-rule forms
 events      ``app_home_opened``: the Home tab; ``app_uninstalled``, ``tokens_revoked``: tokens deleted, team paused
 
@@ -17,6 +18,7 @@ import logging
 from slack_bolt import App
 
 from ..modals import ALERT_CALLBACK, CALLBACK
+from ..render.home import ONBOARDING_ALERTS, ONBOARDING_DIGEST
 from . import actions, commands, events, views
 from .deps import Deps
 
@@ -31,6 +33,8 @@ def register(app: App, deps: Deps) -> None:
     app.action("kpi_reask")(ack=commands.ack_now, lazy=[actions.reask])
     for action_id in actions.ALERT_ACTIONS:
         app.action(action_id)(ack=commands.ack_now, lazy=[actions.alert_button])
+    app.action(ONBOARDING_DIGEST)(ack=commands.ack_now, lazy=[actions.onboarding_digest])
+    app.action(ONBOARDING_ALERTS)(ack=commands.ack_now, lazy=[actions.onboarding_alerts])
     app.view(CALLBACK)(ack=views.goal_submitted_ack, lazy=[views.goal_submitted])
     app.view(ALERT_CALLBACK)(ack=views.alert_submitted_ack, lazy=[views.alert_submitted])
     app.event("app_home_opened")(ack=commands.ack_now, lazy=[events.app_home_opened])

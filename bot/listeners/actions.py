@@ -13,7 +13,7 @@ from kpi.alerts.evaluation import rule_request
 from kpi.alerts.machine import acknowledge, snooze
 from kpi.alerts.store import AlertRules, StateStore
 from kpi.errors import KpiError
-from kpi.i18n import tr
+from kpi.i18n import N_, tr
 from kpi.metrics.engine import KpiRequest
 
 from ..alerts import AlertNotifier
@@ -127,4 +127,62 @@ def explain(body, deps: Deps, rule, lang: str, now: datetime) -> None:
     deps.send(body["response_url"], {**msg.as_response("ephemeral"), "replace_original": False})
 
 
-__all__ = ["ALERT_ACTIONS", "alert_button", "reask", "share"]
+# -- the App Home's onboarding card (issue 12): the digest's channel, the default alert rules -----------
+
+
+def _home_clicker(body, context) -> tuple[str, str]:
+    team = context.get("team_id") or (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+    return team, body["user"]["id"]
+
+
+ONBOARDING_REFUSED = N_("Only workspace admins and the people listed in the bot's configuration may set up "
+                        "digests and alerts.")
+
+
+def _onboard(body, client, context, deps: Deps, create, *args) -> None:
+    """Check the clicker may change the team's setup, ``create(deps, team, user, *args)``, then publish the
+    Home again (the card shows what is left, or is gone)."""
+    from ..home import build_home
+
+    team, user = _home_clicker(body, context)
+    lang = deps.lang(client, team, user)
+    notice = ""
+    if deps.manage.access.may_change(client, user):
+        deps.manage.seed(team)  # the team row, if the card was reached some other way
+        create(deps, team, user, *args)
+    else:
+        notice = tr(lang, ONBOARDING_REFUSED)
+    client.views_publish(user_id=user, view=build_home(deps.services, lang, team, notice=notice))
+
+
+def _create_digest(deps: Deps, team: str, user: str, channel: str) -> None:
+    from kpi.seed import create_default_digest
+
+    settings = deps.services.settings
+    create_default_digest(deps.services.state(), team, channel, config_dir=settings.config_dir,
+                          shop_tz=settings.timezone, created_by=user)
+
+
+def _create_alerts(deps: Deps, team: str, user: str) -> None:
+    from kpi.seed import enable_default_alerts, onboarding
+
+    settings = deps.services.settings
+    enable_default_alerts(deps.services.state(), team, config_dir=settings.config_dir, catalog=deps.services.catalog(),
+                          shop_tz=settings.timezone, channel=onboarding(deps.services.state(), team).digest_channel,
+                          created_by=user)
+
+
+def onboarding_digest(body, client, context, deps: Deps) -> None:
+    """A channel picked on the onboarding card: the team's first digest goes there (once)."""
+    action = body["actions"][0]
+    channel = action.get("selected_conversation") or action.get("selected_channel")
+    if channel:
+        _onboard(body, client, context, deps, _create_digest, channel)
+
+
+def onboarding_alerts(body, client, context, deps: Deps) -> None:
+    """The onboarding card's button: the default alert rules, in the digest's channel when there is one."""
+    _onboard(body, client, context, deps, _create_alerts)
+
+
+__all__ = ["ALERT_ACTIONS", "alert_button", "onboarding_alerts", "onboarding_digest", "reask", "share"]

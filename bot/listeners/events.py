@@ -1,4 +1,5 @@
-"""Events: ``app_home_opened`` publishes the Home tab (seeding the team's defaults on first contact);
+"""Events: ``app_home_opened`` publishes the Home tab (first contact seeds the example goals only and shows
+the onboarding card: nothing is posted, nothing scheduled, until someone picks the digest's channel);
 ``app_uninstalled`` and ``tokens_revoked`` forget the team's tokens and pause its schedules and rules.
 
 Slack retries an event it thinks was not received (no 200 within 3 s, a connection error: headers
