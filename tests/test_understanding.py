@@ -44,8 +44,8 @@ def test_a_value_the_data_does_not_hold_is_refused_with_the_known_ones(rig):
 
 
 def test_slack_escaping_is_read_once_at_the_entry(rig):
-    """Slack sends a typed & as &amp;: 'revenue & orders' asks for both KPIs."""
-    _, message = rig.ask("revenue &amp; orders yesterday")
+    """Slack sends a typed & as &amp; (the stand-in escapes as Slack does): 'revenue & orders' asks for both."""
+    _, message = rig.ask("revenue & orders yesterday")
     text = _text(message)
     assert "Revenue & Orders · yesterday" in text or "Revenue &amp; Orders · yesterday" in text
     headers = [b["text"]["text"] for b in message.blocks if b["type"] == "header"]
