@@ -22,8 +22,18 @@ from .render.home import onboarding_card
 log = logging.getLogger("kpibot.home")
 
 
-def build_home(services: Services, lang: str, team_id: str = "", *, notice: str = "") -> dict:
-    """The Home tab; for a team not set up yet, the onboarding card first (``notice``: a line under it)."""
+def goal_items(services: Services, team_id: str, engine=None) -> list:
+    """(goal, metric, progress) of each of the team's active goals, as the lists and the Home show them."""
+    engine = engine or services.kpi_engine()
+    today = engine.now().date()
+    cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
+    return [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=today))
+            for g in Goals(services.state(), team_id).list()]
+
+
+def build_home(services: Services, lang: str, team_id: str = "", *, notice: str = "", goals_offset: int = 0) -> dict:
+    """The Home tab; for a team not set up yet, the onboarding card first (``notice``: a line under it).
+    ``goals_offset``: the page of goals shown (the pager's buttons republish the Home with another)."""
     lead = None
     if team_id:
         try:
@@ -38,11 +48,8 @@ def build_home(services: Services, lang: str, team_id: str = "", *, notice: str 
         headline = [engine.ask(KpiRequest(m.key, period)) for m in engine.catalog.metrics.values() if m.headline]
         sections = []
         if team_id:
-            today = engine.now().date()
-            cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
-            goals = [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=today))
-                     for g in Goals(services.state(), team_id).list()]
-            sections.append(goal_list_message(goals, lang=lang, currency=services.settings.currency, home_hint=False))
+            sections.append(goal_list_message(goal_items(services, team_id, engine), lang=lang, home_hint=False,
+                                              currency=services.settings.currency, offset=goals_offset))
             states = StateStore(services.state(), team_id)
             rules = [(r.id, r.spec, engine.catalog.metrics[r.spec.metric], states.load(r.id).state)
                      for r in AlertRules(services.state(), team_id).list()]
@@ -54,4 +61,4 @@ def build_home(services: Services, lang: str, team_id: str = "", *, notice: str 
     return home_view(headline=headline, lang=lang, currency=services.settings.currency, sections=sections, lead=lead)
 
 
-__all__ = ["build_home"]
+__all__ = ["build_home", "goal_items"]

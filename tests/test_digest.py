@@ -401,10 +401,13 @@ def test_goal_list_within_limits(n):
     assert 0 < len(msg.text) <= 3000
     if n == 0:
         assert "No goal yet" in msg.text
-    if n == 500:
-        assert "more goals: see the KPI Bot Home tab" in str(msg.blocks)
+    if n == 500:  # every goal reachable (issue 12): a page of 40, and buttons to the next pages
+        assert "Goals 1–40 of 500" in str(msg.blocks) and "more goals: see the KPI Bot Home tab" in msg.text
+        assert [e["value"] for e in msg.blocks[-1]["elements"]] == ["40"]
         inside_home = goal_list_message(items, home_hint=False)
         assert "Home tab" not in str(inside_home.blocks) + inside_home.text and "more goals" in inside_home.text
+        last = goal_list_message(items, offset=480)
+        assert "Goals 481–500 of 500" in str(last.blocks) and [e["value"] for e in last.blocks[-1]["elements"]] == ["440"]
     if n == 1:
         assert "#1" in str(msg.blocks) and "progress not available" in str(msg.blocks)
 

@@ -212,3 +212,73 @@ def test_a_team_seeded_before_keeps_its_digest_and_rules_and_sees_no_card(rig):
     assert "kpi_onboarding" not in view
     schedules, rules = _schedules_and_rules(rig)
     assert [s.channel for s in schedules] == ["#general"] and len(rules) == 2
+
+
+# -- (c) every goal reachable: the digest offers the complete list, the Home and the list page through ---
+
+GOAL_ID = r"#(\d+) \*"
+
+
+def _goal_ids(blocks) -> set[int]:
+    import re
+
+    texts = [b["text"]["text"] for b in blocks if b.get("type") == "section" and b.get("text")]
+    return {int(x) for t in texts for x in re.findall(GOAL_ID, t)}
+
+
+def _pager(blocks) -> list[str]:
+    return [e["value"] for b in blocks if b.get("type") == "actions" for e in b["elements"]
+            if e.get("action_id") == "kpi_goals_page"]
+
+
+def _click_page(rig, value: str, *, ephemeral: bool, home: bool = False):
+    from urllib.parse import parse_qs, urlencode
+
+    from bot.sandbox import block_action
+
+    url = rig.standin.new_response_url()
+    body = block_action("kpi_goals_page", value, response_url=url, ephemeral=ephemeral)
+    if home:
+        payload = json.loads(parse_qs(body)["payload"][0])
+        payload["container"] = {"type": "view", "view_id": "V0HOME"}
+        payload["view"] = {"id": "V0HOME", "type": "home"}
+        body = urlencode({"payload": json.dumps(payload)})
+    seen = len(rig.standin.messages)
+    published = len(rig.standin.calls_to("views.publish"))
+    assert rig.side.post(body).status == 200
+    if home:
+        return _home(rig, after=published)["blocks"]
+    rig.standin.wait_for(lambda: any(m.kind == "response_url" for m in rig.standin.messages[seen:]), timeout=20)
+    return next(m for m in rig.standin.messages[seen:] if m.kind == "response_url").blocks
+
+
+def test_with_63_goals_every_goal_is_reachable_from_the_digest_and_the_home(rig):
+    from bot.sandbox import app_home_opened
+
+    added = _add_goals(rig, [f"orders {100 + i} from 2026-11-01 to 2026-12-31" for i in range(63)])
+    everyone = {g.id for g in added}
+    digest = _send_digest(rig)
+    assert _pager(digest.blocks) == ["0"]  # the digest shows 20 and offers the complete list
+    seen, value = set(), "0"
+    for _ in range(10):
+        blocks = _click_page(rig, value, ephemeral=False if value == "0" and not seen else True)
+        seen |= _goal_ids(blocks)
+        forward = [v for v in _pager(blocks) if int(v) > int(value)]
+        if not forward:
+            break
+        value = forward[0]
+    assert seen == everyone
+
+    rig.side.post(app_home_opened("U0ALICE"), "application/json")
+    blocks = _home(rig)["blocks"]
+    seen = _goal_ids(blocks)
+    for _ in range(10):
+        forward = [v for v in _pager(blocks) if v != "0"]
+        if not forward:
+            break
+        blocks = _click_page(rig, forward[-1], ephemeral=False, home=True)
+        seen |= _goal_ids(blocks)
+    from kpi.state.store import Goals
+
+    everyone = {g.id for g in Goals(rig.services.state(), TEAM).list()}  # the first visit seeded 3 examples
+    assert len(everyone) == 66 and seen == everyone

@@ -3,7 +3,7 @@
 
 commands    ``/kpi``: questions and goal/digest/alert management
 actions     buttons: Share in channel, Did you mean; Acknowledge, Snooze, Explain on alerts; the Home's
-            onboarding card (the digest's channel, the default alerts)
+            onboarding card (the digest's channel, the default alerts); the goal list's pager
 views       modal submissions: the goal and alert-rule forms
 events      ``app_home_opened``: the Home tab; ``app_uninstalled``, ``tokens_revoked``: tokens deleted, team paused
 
@@ -18,6 +18,7 @@ import logging
 from slack_bolt import App
 
 from ..modals import ALERT_CALLBACK, CALLBACK
+from ..render.goals import GOALS_PAGE
 from ..render.home import ONBOARDING_ALERTS, ONBOARDING_DIGEST
 from . import actions, commands, events, views
 from .deps import Deps
@@ -35,6 +36,7 @@ def register(app: App, deps: Deps) -> None:
         app.action(action_id)(ack=commands.ack_now, lazy=[actions.alert_button])
     app.action(ONBOARDING_DIGEST)(ack=commands.ack_now, lazy=[actions.onboarding_digest])
     app.action(ONBOARDING_ALERTS)(ack=commands.ack_now, lazy=[actions.onboarding_alerts])
+    app.action(GOALS_PAGE)(ack=commands.ack_now, lazy=[actions.goals_page])
     app.view(CALLBACK)(ack=views.goal_submitted_ack, lazy=[views.goal_submitted])
     app.view(ALERT_CALLBACK)(ack=views.alert_submitted_ack, lazy=[views.alert_submitted])
     app.event("app_home_opened")(ack=commands.ack_now, lazy=[events.app_home_opened])

@@ -185,4 +185,28 @@ def onboarding_alerts(body, client, context, deps: Deps) -> None:
     _onboard(body, client, context, deps, _create_alerts)
 
 
-__all__ = ["ALERT_ACTIONS", "alert_button", "onboarding_alerts", "onboarding_digest", "reask", "share"]
+# -- every goal reachable (issue 12): the goal list's pager, the digest's "All goals" ------------------
+
+
+def goals_page(body, client, context, deps: Deps) -> None:
+    """A page of the team's goals: in the Home tab, the Home republished with it; under a message (the
+    ``/kpi goal list`` reply: replaced; a digest: a new ephemeral message for the clicker)."""
+    from ..home import build_home, goal_items
+    from ..render.goals import goal_list_message
+
+    team, user = _home_clicker(body, context)
+    lang = deps.lang(client, team, user)
+    try:
+        offset = max(int(body["actions"][0].get("value") or 0), 0)
+    except ValueError:
+        offset = 0
+    container = body.get("container") or {}
+    if container.get("type") == "view":
+        client.views_publish(user_id=user, view=build_home(deps.services, lang, team, goals_offset=offset))
+        return
+    msg = goal_list_message(goal_items(deps.services, team), lang=lang, currency=deps.services.settings.currency,
+                            offset=offset)
+    deps.send(body["response_url"], msg.as_response("ephemeral", replace_original=bool(container.get("is_ephemeral"))))
+
+
+__all__ = ["ALERT_ACTIONS", "alert_button", "goals_page", "onboarding_alerts", "onboarding_digest", "reask", "share"]

@@ -31,6 +31,7 @@ from .answer import colour
 from .common import (
     MAX_BLOCKS_MESSAGE,
     Message,
+    button_row,
     clip,
     context,
     divider,
@@ -41,6 +42,7 @@ from .common import (
     section,
 )
 from .goals import (
+    GOALS_PAGE,
     change_text,
     fit_plain,
     goal_line,
@@ -68,6 +70,7 @@ STRINGS: dict[str, str] = {
     "chart_alt": N_("Goals: progress against the expected path"),
     "errors": N_(":warning: Not computed: {goals}"),
     "more_goals": N_("…and {n} more goals: see the KPI Bot Home tab."),
+    "all_goals": N_("All {n} goals"),
     "more_goals_nohint": N_("…and {n} more goals."),
     "watch_note": N_("KPIs to watch: last 7 days vs the 7 before"),
     "chart_title": N_("Goal progress vs expected"),
@@ -198,14 +201,15 @@ def digest_message(digest: Digest, *, lang: str = "en", currency: str = "USD", c
         tail.append(chart)
 
     ordered = behind_first(digest.goals)
-    budget = MAX_BLOCKS_MESSAGE - len(top) - len(tail) - 1  # one for the "…and N more" note
+    budget = MAX_BLOCKS_MESSAGE - len(top) - len(tail) - 2  # the "…and N more" note and its button
     goal_blocks, shown = _goal_blocks(ordered, lang=lang, currency=currency, budget=budget, day=digest.day,
                                       names=names)
     if not ordered and _wants(digest, "goals") and not digest.errors:
         goal_blocks = [section(f"*{s(lang, 'goals')}*\n{s(lang, 'no_goals')}")]
     blocks = top + goal_blocks
-    if shown < len(ordered):
+    if shown < len(ordered):  # every goal is reachable: the note, and a button for the complete list
         blocks.append(context(_more(len(ordered) - shown, lang, home_hint)))
+        blocks.append(button_row((s(lang, "all_goals", n=len(ordered)), GOALS_PAGE, "0")))
     blocks += tail
     # within 50 blocks by construction (the goals get what the rest leaves); fit() is the last guard
     return Message(text=_fallback(digest, ordered, lang=lang, currency=currency, home_hint=home_hint),

@@ -25,6 +25,7 @@ from .common import (
     MAX_BLOCKS_MESSAGE,
     SECTION_TEXT,
     Message,
+    button_row,
     clip,
     clip_lines,
     context,
@@ -59,6 +60,9 @@ STRINGS: dict[str, str] = {
     "no_goals": N_("No goal yet. Set one with `/kpi goal add`, for example `/kpi goal add revenue +10% by 2026-12-31`."),
     "more_goals": N_("…and {n} more goals: see the KPI Bot Home tab."),
     "more_goals_plain": N_("…and {n} more goals."),
+    "goals_range": N_("Goals {first}–{last} of {total}"),
+    "goals_next": N_("Next goals"),
+    "goals_previous": N_("Previous goals"),
     "no_progress": N_("progress not available"),
     "baseline": N_("Baseline"),
     "pace": N_("Pace"),
@@ -304,27 +308,37 @@ def pack_sections(chunks: Sequence[str], *, max_blocks: int, limit: int = SECTIO
 
 # -- /kpi goal list ---------------------------------------------------------------------------------
 
-LIST_MAX = 40  # goals listed in one message; the Home tab and `kpibot goals list` have the rest
+LIST_MAX = 40  # goals listed in one message or Home tab page; the pager's buttons page through the rest
+GOALS_PAGE = "kpi_goals_page"  # a pager button (value: the offset of the page) and the digest's "All goals"
 
 
 def goal_list_message(items: list[tuple[StoredGoal, Metric, Progress | None]], *, lang: str = "en",
-                      currency: str = "USD", home_hint: bool = True) -> Message:
-    """Every goal, those needing attention first, several per section; past ``LIST_MAX`` (or 50 blocks)
-    a note on how many more, pointing to the Home tab with ``home_hint`` (pass False inside the Home
-    tab itself)."""
+                      currency: str = "USD", home_hint: bool = True, offset: int = 0) -> Message:
+    """The goals from ``offset`` on, those needing attention first, several per section, ``LIST_MAX`` at
+    most; when there are more, 'Goals 41–63 of 63' and Previous / Next buttons (``GOALS_PAGE``, the
+    value the offset of that page), so every goal is reachable in Slack. ``home_hint``: the plain-text
+    fallback points to the Home tab (pass False inside the Home tab itself)."""
     lang = lang_of(lang)
     title = f"{s(lang, 'goals_title')} ({len(items)})" if items else s(lang, "goals_title")
     if not items:
         return Message(text=s(lang, "no_goals"), blocks=[header(title), section(s(lang, "no_goals"))])
     ordered = sorted(items, key=lambda it: (_order(it[2]), it[0].id))
-    chunks = [goal_line(g, m, p, lang=lang, currency=currency, with_id=True) for g, m, p in ordered[:LIST_MAX]]
-    texts, shown = pack_sections(chunks, max_blocks=MAX_BLOCKS_MESSAGE - 3, max_items=LIST_MAX)
+    offset = min(max(offset, 0), max(len(ordered) - 1, 0))
+    page = ordered[offset:offset + LIST_MAX]
+    chunks = [goal_line(g, m, p, lang=lang, currency=currency, with_id=True) for g, m, p in page]
+    texts, shown = pack_sections(chunks, max_blocks=MAX_BLOCKS_MESSAGE - 4, max_items=LIST_MAX)
     blocks = [header(title)] + [section(x) for x in texts]
-    if shown < len(items):
-        blocks.append(context(s(lang, "more_goals" if home_hint else "more_goals_plain", n=len(items) - shown)))
-    plain = [esc(title)] + [esc(goal_plain(g, m, p, lang=lang, currency=currency, with_id=True)) for g, m, p in ordered[:60]]
+    if offset or shown < len(ordered):
+        blocks.append(context(s(lang, "goals_range", first=offset + 1, last=offset + shown, total=len(ordered))))
+        buttons = []
+        if offset:
+            buttons.append((s(lang, "goals_previous"), GOALS_PAGE, str(max(offset - LIST_MAX, 0))))
+        if offset + shown < len(ordered):
+            buttons.append((s(lang, "goals_next"), GOALS_PAGE, str(offset + shown)))
+        blocks.append(button_row(*buttons))
+    plain = [esc(title)] + [esc(goal_plain(g, m, p, lang=lang, currency=currency, with_id=True)) for g, m, p in page[:60]]
     more = (lambda n: s(lang, "more_goals", n=n)) if home_hint else None
-    return Message(text=fit_plain(plain, len(items), lang, more=more), blocks=fit(blocks, lang=lang))
+    return Message(text=fit_plain(plain, len(ordered) - offset, lang, more=more), blocks=fit(blocks, lang=lang))
 
 
 def _order(progress) -> int:
@@ -467,5 +481,5 @@ def _check_text(value: object) -> str:
     return str(value)
 
 
-__all__ = ["STATUS_EMOJI", "goal_detail_message", "goal_line", "goal_list_message", "goal_plain",
+__all__ = ["GOALS_PAGE", "LIST_MAX", "STATUS_EMOJI", "goal_detail_message", "goal_line", "goal_list_message", "goal_plain",
            "smart_message", "watch_line"]
