@@ -11,6 +11,8 @@ import os
 import sys
 
 from kpi import cli as domain_cli
+from kpi.errors import KpiError
+from kpi.i18n import tr
 from kpi.services import Services
 
 from . import manage_cli
@@ -57,16 +59,63 @@ def cmd_serve(ctx: Services, args) -> int:
     return 0
 
 
+# Slack's answers that mean the token itself is wrong (not a network problem)
+TOKEN_REFUSED = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+                 "not_allowed_token_type", "invalid_token", "missing_scope")
+SOCKET_CONNECT_SECONDS = 30
+
+
+def _refused(exc: Exception) -> str:
+    """The Slack error code in a refused call ('' when it is not one of a refused token)."""
+    response = getattr(exc, "response", None)
+    error = (response.get("error") if response is not None else None) or str(exc)
+    return next((code for code in TOKEN_REFUSED if code in error), "")
+
+
 def cmd_socket(ctx: Services, args) -> int:
+    """Socket Mode: 'connected' is printed once the WebSocket is open, and a token Slack refuses is named,
+    with what it should be, instead of an unexpected error."""
+    import threading
+    import time
+
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
 
     from .app import build_app
 
     slack = SlackSettings.from_env()
     slack.check(socket_mode=True)
-    app = build_app(ctx, slack)
-    print("kpibot: connected to Slack in Socket Mode", file=sys.stderr)
-    SocketModeHandler(app, slack.app_token).start()
+    if not slack.app_token.startswith("xapp-"):
+        raise KpiError("SLACK_APP_TOKEN is not an app-level token: it starts with xapp- (Slack app > Basic "
+                       "Information > App-Level Tokens, with the connections:write scope)")
+    try:
+        app = build_app(ctx, slack)
+    except BoltError as exc:
+        if code := _refused(exc) or ("invalid" if "is invalid" in str(exc) else ""):
+            raise KpiError("Slack refused SLACK_BOT_TOKEN ({error}): use the Bot User OAuth Token (xoxb-...) "
+                           "of the installed app (Slack app > OAuth & Permissions); reinstall the app if it was "
+                           "revoked", error=code) from None
+        raise
+    handler = SocketModeHandler(app, slack.app_token)
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        if code := _refused(exc):
+            raise KpiError("Slack refused SLACK_APP_TOKEN ({error}): use an app-level token (xapp-...) with the "
+                           "connections:write scope (Slack app > Basic Information > App-Level Tokens), and turn "
+                           "Socket Mode on for the app", error=code) from None
+        raise KpiError("Slack did not open a Socket Mode connection ({error}): is Socket Mode on for the app "
+                       "(Slack app > Socket Mode)?", error=exc.response.get("error") or exc) from None
+    deadline = time.monotonic() + SOCKET_CONNECT_SECONDS
+    while not handler.client.is_connected():
+        if time.monotonic() > deadline:
+            handler.close()
+            raise KpiError("no Socket Mode connection to Slack after {seconds} s: check the network and "
+                           "SLACK_APP_TOKEN", seconds=SOCKET_CONNECT_SECONDS)
+        time.sleep(0.1)
+    print(tr(lang_for(ctx, args), "kpibot: connected to Slack in Socket Mode"), file=sys.stderr)
+    threading.Event().wait()  # the connection's threads do the work; Ctrl-C ends it (exit 130)
     return 0
 
 

@@ -282,3 +282,47 @@ def test_with_63_goals_every_goal_is_reachable_from_the_digest_and_the_home(rig)
 
     everyone = {g.id for g in Goals(rig.services.state(), TEAM).list()}  # the first visit seeded 3 examples
     assert len(everyone) == 66 and seen == everyone
+
+
+# -- (e) `kpibot socket`: 'connected' only once connected; a bad token is named ------------------------
+
+
+@pytest.fixture
+def socket_env(rig, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", rig.url)
+    monkeypatch.setenv("KPI_SOURCE_URL", rig.url)
+    monkeypatch.setenv("SLACK_API_URL", rig.standin.base_url)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", rig.standin.bot_token)
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A0KPI-1-0123456789abcdef")
+    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def _socket(capsys) -> tuple[int, str]:
+    from bot.cli import main
+
+    code = main(["socket"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_socket_with_a_bad_bot_token_exits_non_zero_and_names_the_token(socket_env, capsys):
+    socket_env.setenv("SLACK_BOT_TOKEN", "xoxb-0000-revoked")
+    code, out = _socket(capsys)
+    assert code != 0
+    assert "SLACK_BOT_TOKEN" in out and "invalid_auth" in out
+    assert "connected" not in out and "unexpected error" not in out
+
+
+def test_socket_with_a_bot_token_as_app_token_names_the_app_token(socket_env, capsys):
+    socket_env.setenv("SLACK_APP_TOKEN", "xoxb-not-an-app-token")
+    code, out = _socket(capsys)
+    assert code != 0 and "SLACK_APP_TOKEN" in out and "xapp-" in out and "connected" not in out
+
+
+def test_socket_says_connected_only_once_connected(socket_env, capsys):
+    # the stand-in has no Socket Mode: apps.connections.open fails, and nothing may claim a connection
+    code, out = _socket(capsys)
+    assert code != 0 and "connected to Slack" not in out and "unexpected error" not in out
+    assert "Socket Mode" in out
