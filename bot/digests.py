@@ -7,6 +7,7 @@ goes through ``DeliveryLog.claim``, so two workers, a restart or a retry never s
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -115,6 +116,10 @@ class DigestSender:
             if not_installed(exc):
                 pause_team(self.services.state(), schedule.team_id, "not_installed")
             return Outcome(schedule.id, schedule.team_id, day, "failed", "not_installed")
+        if names := owner_names(client, goals):  # owners are named, not pinged: their names, when Slack says
+            message = digest_message(digest, lang=lang, currency=self.services.settings.currency, names=names)
+            if resent:
+                message.text = tr(lang, "(sent again: the first attempt was interrupted) {text}", text=message.text)
         try:
             posted = client.chat_postMessage(channel=schedule.channel, text=message.text, blocks=message.blocks,
                                              unfurl_links=False)
@@ -185,3 +190,28 @@ def today_for(schedule: Schedule, now: datetime) -> date:
 
 
 __all__ = ["DigestSender", "Outcome", "Due", "REVOKED", "not_installed", "today_for"]
+
+
+_OWNER_ID = re.compile(r"^<?@?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
+MAX_OWNER_LOOKUPS = 50
+
+
+def owner_names(client, goals) -> dict[str, str]:
+    """The display names of the goals' owners (user id -> name), from ``users.info``; an owner Slack cannot
+    tell about is left out (the digest then shows what the goal was set with). Never raises."""
+    ids = []
+    for goal in goals:
+        m = _OWNER_ID.match((getattr(goal, "owner", None) or "").strip())
+        if m and m.group(1) not in ids:
+            ids.append(m.group(1))
+    names: dict[str, str] = {}
+    for user in ids[:MAX_OWNER_LOOKUPS]:
+        try:
+            info = client.users_info(user=user).get("user") or {}
+        except Exception:  # noqa: BLE001 - a name is a nicety: the digest goes out without it
+            continue
+        profile = info.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or info.get("name")
+        if name:
+            names[user] = name
+    return names
