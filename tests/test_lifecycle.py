@@ -21,13 +21,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from bot.alerts import AlertNotifier
-from bot.app import build_app, create_slack_tables, installation_stores, wsgi_app
+from bot.app import build_app, create_slack_tables, installation_stores
 from bot.config import SlackSettings
 from bot.digests import DigestSender
 from bot.installations import purge_expired_states
 from bot.listeners.deps import Deps, ResponseUrlRetry
-from bot.sandbox import AppServer, SlackSide, Workspace, app_home_opened, signed_headers
-from bot.standin import SlackStandIn
+from bot.sandbox import Workspace, app_home_opened, signed_headers
 from bot.teams import TeamClients
 from kpi.alerts.rules import RuleSpec
 from kpi.alerts.store import AlertRules, all_rules
@@ -40,29 +39,18 @@ from kpi.state.store import Schedules, all_schedules
 from kpi.state.tables import upgrade
 
 from .test_engine import NOW
-from .test_slack_app import CONFIG, SECRET, _fill
+from .test_slack_app import CONFIG, SECRET, Rig
 
 TEAM = "T0NEWSHOP"
 TOKEN = "xoxb-new-shop-1234567890-abcdefghijklmnop"
 
 
-class MultiRig:
-    """Several workspaces (OAuth): the app on a loopback port, T0NEWSHOP installed through the OAuth pages."""
+class MultiRig(Rig):
+    """Several workspaces (OAuth): the app on a loopback port, T0NEWSHOP (allow-listed) installed through the
+    OAuth pages."""
 
     def __init__(self, url: str):
-        upgrade(url)
-        _fill(url)
-        self.url = url
-        self.services = Services(Settings(database_url=url, source_url=url, timezone="Europe/Paris",
-                                          config_dir=CONFIG, currency="EUR"), clock=lambda: NOW)
-        self.standin = SlackStandIn().start()
-        extra = {"allowed_teams": (TEAM,)} if "allowed_teams" in {f.name for f in dataclasses.fields(SlackSettings)} else {}
-        self.slack = SlackSettings(signing_secret=SECRET, client_id="111.222", client_secret="standin-secret",
-                                   api_url=self.standin.base_url, **extra)
-        create_slack_tables(self.services, self.slack)
-        self.app = build_app(self.services, self.slack)
-        self.server = AppServer(wsgi_app(self.services, self.slack, self.app)).start()
-        self.side = SlackSide(self.server.url, SECRET)
+        super().__init__(url, multi=True)
 
     def install(self) -> None:
         with urllib.request.urlopen(self.server.url + "/slack/install", timeout=5) as resp:  # noqa: S310 - loopback
@@ -75,10 +63,6 @@ class MultiRig:
         with urllib.request.urlopen(callback, timeout=5) as r:  # noqa: S310 - loopback
             assert r.status == 200
         self.standin.add_channel("C1SALES", "sales", team_id=TEAM)
-
-    def close(self):
-        self.server.stop()
-        self.standin.stop()
 
 
 @pytest.fixture
