@@ -98,7 +98,7 @@ def test_a_goal_form_is_acknowledged_before_any_slow_work(rig):
         calls_at_ack = [c.method for c in rig.standin.calls[calls_before:]]
     finally:
         threading.Timer(1.5, lock.release).start()
-    assert reply.status == 200 and reply.seconds < 2.0, reply
+    assert reply.status == 200 and reply.seconds < 3.0, reply  # Slack's limit; waiting would take 4 s or more
     body = json.loads(reply.body)
     assert body["response_action"] == "update" and body["view"]["type"] == "modal"
     assert "submit" not in body["view"]  # "working on it": nothing to submit twice

@@ -161,7 +161,7 @@ class World:
     delays: dict[str, list[list[float]]] = field(default_factory=dict)  # method -> [[seconds, times]]
     # Slack processes an upload before an image block may show it (python-slack-sdk#1521): seconds of
     # World.clock() during which referencing the file is refused (invalid_blocks)
-    file_ready_delay: float = 0.5
+    file_ready_delay: float = 0.2
     dm_file_shares: list[dict[str, Any]] = field(default_factory=list)  # files shared into a DM with the bot
     counter: int = 0
     last_ts_us: int = 0

@@ -41,7 +41,7 @@ class SlackStandIn:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, team_id: str = DEFAULT_TEAM,
                  team_name: str = "Demo Shop", bot_token: str = "xoxb-standin-token", bot_user_id: str = "U0BOT",
                  app_id: str = "A0KPIBOT", client_id: str = "111.222", client_secret: str = "standin-secret",
-                 clock: Callable[[], float] | None = None, file_ready_delay: float = 0.5) -> None:
+                 clock: Callable[[], float] | None = None, file_ready_delay: float = 0.2) -> None:
         self._address = (host, port)
         self._world = World(clock=clock or time.monotonic, app_id=app_id, client_id=client_id,
                             client_secret=client_secret, file_ready_delay=file_ready_delay)
