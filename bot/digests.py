@@ -7,7 +7,6 @@ goes through ``DeliveryLog.claim``, so two workers, a restart or a retry never s
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +25,7 @@ from kpi.state.store import Goals, Schedule, Schedules, all_schedules
 
 from .answer import upload_chart
 from .drawing import draw_digest_chart
-from .render.digest import digest_message
+from .render.digest import digest_message, owner_id
 
 log = logging.getLogger("kpibot.digests")
 
@@ -192,18 +191,13 @@ def today_for(schedule: Schedule, now: datetime) -> date:
 __all__ = ["DigestSender", "Outcome", "Due", "REVOKED", "not_installed", "today_for"]
 
 
-_OWNER_ID = re.compile(r"^<?@?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
 MAX_OWNER_LOOKUPS = 50
 
 
 def owner_names(client, goals) -> dict[str, str]:
     """The display names of the goals' owners (user id -> name), from ``users.info``; an owner Slack cannot
     tell about is left out (the digest then shows what the goal was set with). Never raises."""
-    ids = []
-    for goal in goals:
-        m = _OWNER_ID.match((getattr(goal, "owner", None) or "").strip())
-        if m and m.group(1) not in ids:
-            ids.append(m.group(1))
+    ids = list(dict.fromkeys(user for user in map(owner_id, goals) if user))
     names: dict[str, str] = {}
     for user in ids[:MAX_OWNER_LOOKUPS]:
         try:

@@ -145,15 +145,20 @@ def _wants(digest: Digest, part: str) -> bool:
 _USER_ID = re.compile(r"^<?@?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
 
 
+def owner_id(goal) -> str | None:
+    """The goal owner's Slack user id ('U123' from 'U123', '@U123' or '<@U123|alice>'); None for a name."""
+    m = _USER_ID.match((getattr(goal, "owner", None) or "").strip())
+    return m.group(1) if m else None
+
+
 def owner_name(goal, names: Mapping[str, str] | None = None) -> str:
     """The goal owner's name as plain text, never a mention: from ``names`` (user id -> name) when it
     knows the owner, else from the Slack markup the goal was set with (``owner <@U123|alice>``), else
     '@' and what was stored (a bare name, or the user id)."""
     owner = (goal.owner or "").strip()
-    m = _USER_ID.match(owner)
-    if not m:
+    user = owner_id(goal)
+    if user is None:
         return owner if owner.startswith("@") else "@" + owner
-    user = m.group(1)
     if names and names.get(user):
         return "@" + names[user].lstrip("@")
     if found := re.search(r"<@" + re.escape(user) + r"\|([^>]+)>", goal.text or ""):
