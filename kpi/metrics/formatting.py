@@ -34,11 +34,6 @@ DIMENSION_NAMES = {"channel": N_("channel"), "device": N_("device"), "country": 
 GRANULARITY_NAMES = {"day": N_("daily"), "week": N_("weekly"), "month": N_("monthly")}
 
 
-def period_span(period, lang: str) -> str:
-    """The dates a period covers, as people write them: 'Nov 22 – 28', '22–28 nov.', '22.–28. Nov.'."""
-    return period.span(lang)
-
-
 NARROW_NBSP, NBSP = "\u202f", "\u00a0"
 
 
@@ -196,4 +191,4 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
 
 
 __all__ = ["DIMENSION_NAMES", "GRANULARITY_NAMES", "babel_locale", "change_arrow", "dimension_name",
-           "format_change", "format_value", "series_values", "lang_of", "no_data", "period_span", "points", "result_lines", "sample_text", "sparkline"]
+           "format_change", "format_value", "series_values", "lang_of", "no_data", "points", "result_lines", "sample_text", "sparkline"]
