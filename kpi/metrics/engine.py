@@ -196,14 +196,22 @@ def _covered(rows: list[BreakdownRow], period: Period, cmp_period: Period | None
     out = []
     for r in rows:
         if period.end <= history:
-            r = replace(r, value=replace(r.value, value=None), change=Change(None, None, None) if r.change else None)
+            r = replace(r, value=_before_data(r.value, period.end, history),
+                        change=Change(None, None, None) if r.change else None)
         if cmp_period is not None and r.comparison is not None:
             if cmp_period.end <= history:
-                r = replace(r, comparison=replace(r.comparison, value=None), change=Change(None, None, None))
+                r = replace(r, comparison=_before_data(r.comparison, cmp_period.end, history),
+                            change=Change(None, None, None))
             elif cmp_period.start < history and r.change is not None:
                 r = replace(r, change=replace(r.change, good=None))
         out.append(r)
     return out
+
+
+def _before_data(value: Value, end: datetime, history: datetime | None) -> Value:
+    """A value over a range that ends before the data starts is no data, never 0 (one rule for the headline,
+    its comparison, series points and breakdown rows)."""
+    return replace(value, value=None) if history is not None and end <= history else value
 
 
 def _history_measures(measures) -> list:
@@ -354,10 +362,11 @@ class KpiEngine:
         moves = [_minus(known[(p.start, p.end)], known[(c.start, c.end)]) for p, c in pairs]
         current = metric_value(self.catalog, metric, totals[0])
         comparison = metric_value(self.catalog, metric, totals[1]) if cmp_period else None
-        if period.empty or (history is not None and period.end <= history):
-            current = replace(current, value=None)  # not started in the data, or before it starts: no data, never 0
-        if comparison is not None and cmp_period is not None and history is not None and cmp_period.end <= history:
-            comparison = replace(comparison, value=None)
+        current = _before_data(current, period.end, history)  # before the data starts: no data, never 0
+        if period.empty:
+            current = replace(current, value=None)  # not started in the data yet
+        if comparison is not None and cmp_period is not None:
+            comparison = _before_data(comparison, cmp_period.end, history)
         change = change_between(metric, current, comparison, moves)
         comparison_partial = cmp_period is not None and history is not None and cmp_period.start < history
         if comparison_partial and change is not None:
@@ -375,10 +384,8 @@ class KpiEngine:
     def _point(self, metric: Metric, start: datetime, end: datetime, mv: dict, history: datetime | None,
                complete: bool = True) -> SeriesPoint:
         """A series point; a bucket that ends before the data starts is no data, never 0."""
-        value = metric_value(self.catalog, metric, mv)
-        if history is not None and end <= history:
-            value = replace(value, value=None)
-        return SeriesPoint(start, end, value, complete=complete)
+        return SeriesPoint(start, end, _before_data(metric_value(self.catalog, metric, mv), end, history),
+                           complete=complete)
 
     def so_far(self, period: Period, as_of: datetime | None, *, daily: bool) -> Period:
         """A period that is not over, ended at the data's "as of" and never in the future: today at 09:00
