@@ -74,9 +74,16 @@ class AlertNotifier:
         """Evaluate the rules that are due (all with ``force``); then send every alert notification in the
         outbox — those just decided, and any that an earlier pass could not send (Slack down, a worker
         killed between taking and sending it)."""
-        engine = self.services.kpi_engine()
         rules = all_rules(self.services.state()) if rules is None else rules
-        evaluate_rules(engine, self.services.state(), rules, self.clock(), force=force)
+        by_shop: dict[int, tuple[Services, list[StoredRule]]] = {}  # each team's rules on its own shop's numbers
+        for rule in rules:
+            shop = self.services.for_team(rule.team_id)
+            by_shop.setdefault(id(shop), (shop, []))[1].append(rule)
+        for shop, group in by_shop.values():
+            try:
+                evaluate_rules(shop.kpi_engine(), self.services.state(), group, self.clock(), force=force)
+            except Exception:  # noqa: BLE001 - one shop's source down: the others are evaluated, the outbox sent
+                log.exception("alert rules on %s not evaluated", shop.shop.team_id if shop.shop else "the shop's source")
         wanted = {r.id for r in rules}
         self.log.recover()
         sent = []
@@ -106,13 +113,14 @@ class AlertNotifier:
             if not_installed(exc):
                 pause_team(self.services.state(), rule.team_id, "not_installed")
             return Sent(rule_id, key, "failed", "not_installed")
-        engine = self.services.kpi_engine()
+        shop = self.services.for_team(rule.team_id)  # the team's shop (config/teams.yaml)
+        engine = shop.kpi_engine()
         metric = engine.catalog.metrics[rule.spec.metric]
         states = StateStore(self.services.state(), rule.team_id)
         stored = states.load(rule.id)
         state = stored.state
         lang = lang_of(self.services.settings.locale)
-        currency = self.services.settings.currency
+        currency = shop.settings.currency
         now = self.clock()
         posted = None
         try:
@@ -173,7 +181,8 @@ class AlertNotifier:
     def _chart(self, rule, metric, state, result, why, posted, client, *, lang: str, now) -> None:
         """The chart of the window with the threshold line, in the thread, then shown in the first message."""
         threshold = rule.spec.threshold if rule.spec.condition in ("above", "below") else None
-        png = (draw_chart(result, lang=lang, currency=self.services.settings.currency, threshold=threshold)
+        currency = self.services.for_team(rule.team_id).settings.currency
+        png = (draw_chart(result, lang=lang, currency=currency, threshold=threshold)
                if result.series else None)
         if not png:
             return
@@ -183,7 +192,7 @@ class AlertNotifier:
                                thread_ts=posted["ts"], wait=True)
         if file_id:
             chart = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,
-                                  currency=self.services.settings.currency, contributors=why, chart_file_id=file_id,
+                                  currency=currency, contributors=why, chart_file_id=file_id,
                                   now=now, significance=significance_of(rule.spec, result))
             client.chat_update(channel=posted["channel"], ts=posted["ts"], text=chart.text, blocks=chart.blocks)
 
@@ -192,7 +201,8 @@ class AlertNotifier:
         with the window's current numbers and contributors."""
         if not stored.message_ts:
             return
-        engine = self.services.kpi_engine()
+        shop = self.services.for_team(rule.team_id)
+        engine = shop.kpi_engine()
         metric = engine.catalog.metrics[rule.spec.metric]
         result = why = None
         try:
@@ -202,7 +212,7 @@ class AlertNotifier:
         except Exception:  # noqa: BLE001 - the status line matters more than the numbers
             log.exception("status of rule %s: numbers unavailable", rule.id)
         message = alert_message(rule.id, rule.spec, metric, state, result, kind="status", lang=lang,
-                                currency=self.services.settings.currency, contributors=why, now=self.clock(),
+                                currency=shop.settings.currency, contributors=why, now=self.clock(),
                                 fired_at=fired_at or state.fired_at, significance=significance_of(rule.spec, result))
         try:
             client.chat_update(channel=stored.message_channel, ts=stored.message_ts, text=message.text,

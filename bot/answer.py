@@ -140,6 +140,7 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
     reader never waits for it). Errors the user can fix become a helpful message; anything else an
     apology with a reference that the log carries with the details.
     """
+    services = services.for_team(who.team_id)  # the team's shop (config/teams.yaml), else the deployment's
     words = text.strip().lower()
     if words in HELP_WORDS:
         return Answer(help_message(lang=who.lang, examples=EXAMPLES.get(who.lang, EXAMPLES["en"])))
@@ -273,13 +274,21 @@ def publish_private_chart(client: WebClient, deps, who: Asked, reply: Answer, re
     if not png:
         return False
     links = getattr(deps, "chart_links", None)
-    if links is not None:
+    if links is not None and links.reachable():
         try:
             url = links.publish(png, team_id=who.team_id)
         except Exception:  # noqa: BLE001 - the state database refused it: the sparkline stays
             log.exception("chart of %s not stored", who.team_id)
             return False
-        return bool(deps.send(response_url, reply.render(chart_url=url).as_response("ephemeral", replace_original=True)))
+        refusals: list[str] = []
+        if deps.send(response_url, reply.render(chart_url=url).as_response("ephemeral", replace_original=True),
+                     refusals=refusals):
+            return True
+        if not any("downloading image failed" in r or "invalid_blocks" in r for r in refusals):
+            return False
+        # Slack could not download the image (KPIBOT_PUBLIC_URL not reachable from the internet): this
+        # chart, and the next ones for a while, go the upload way
+        links.unreachable()
     dm = deps.dms.channel(client, who.team_id, who.user_id)
     title = reply.result.metric.name(who.lang) if reply.result is not None else reply.chart_name
     file_id = dm and upload_chart(client, dm, png, reply.chart_name, title=title, wait=True, join=False)

@@ -51,7 +51,7 @@ class SlackSettings:
         except ValueError:
             raise KpiError("PORT={port} is not a port number", port=repr(env.get("PORT"))) from None
         admins = tuple(a.strip() for a in (env.get("KPIBOT_ADMINS") or "").split(",") if a.strip())
-        allowed = _split(env.get("KPIBOT_ALLOWED_TEAMS") or "") + access_file_teams(_config_dir(env))
+        allowed = _split(env.get("KPIBOT_ALLOWED_TEAMS") or "") + configured_teams(_config_dir(env), env)
         return cls(
             signing_secret=env.get("SLACK_SIGNING_SECRET", ""), bot_token=env.get("SLACK_BOT_TOKEN", ""),
             client_id=env.get("SLACK_CLIENT_ID", ""), client_secret=env.get("SLACK_CLIENT_SECRET", ""),
@@ -91,6 +91,14 @@ def _config_dir(env) -> Path:
         return Path(Settings.from_env(env).config_dir)
     except KpiError:
         return Path(env.get("KPIBOT_CONFIG") or "config")
+
+
+def configured_teams(config_dir: Path | str, environ=None) -> tuple[str, ...]:
+    """The teams the configuration names: ``allowed_teams`` in access.yaml, and the teams given a shop of
+    their own in teams.yaml (giving a team a shop is allowing it)."""
+    from kpi.shops import load_shops
+
+    return tuple(dict.fromkeys(access_file_teams(config_dir) + tuple(load_shops(config_dir, environ))))
 
 
 def access_file_teams(config_dir: Path | str) -> tuple[str, ...]:

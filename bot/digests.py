@@ -93,13 +93,14 @@ class DigestSender:
             return Outcome(schedule.id, schedule.team_id, day, "already")
         schedules = Schedules(self.services.state(), schedule.team_id)
         try:
-            engine = self.services.kpi_engine()
+            shop = self.services.for_team(schedule.team_id)  # the team's shop (config/teams.yaml)
+            engine = shop.kpi_engine()
             goals = Goals(self.services.state(), schedule.team_id).list()
             late_minutes = int(late_by.total_seconds() // 60) if late_by else 0
             digest = compose_digest(engine, goals, team_id=schedule.team_id, today=day, content=schedule.content,
                                     late_by_minutes=late_minutes, due_at=schedule.due_at(day).astimezone(schedule.tz))
             lang = lang_of(self.services.settings.locale)
-            message = digest_message(digest, lang=lang, currency=self.services.settings.currency)
+            message = digest_message(digest, lang=lang, currency=shop.settings.currency)
             if resent:
                 message.text = tr(lang, "(sent again: the first attempt was interrupted) {text}", text=message.text)
         except Exception as exc:  # noqa: BLE001 - the source or state database is down: retried next tick
@@ -116,7 +117,7 @@ class DigestSender:
                 pause_team(self.services.state(), schedule.team_id, "not_installed")
             return Outcome(schedule.id, schedule.team_id, day, "failed", "not_installed")
         if names := owner_names(client, goals):  # owners are named, not pinged: their names, when Slack says
-            message = digest_message(digest, lang=lang, currency=self.services.settings.currency, names=names)
+            message = digest_message(digest, lang=lang, currency=shop.settings.currency, names=names)
             if resent:
                 message.text = tr(lang, "(sent again: the first attempt was interrupted) {text}", text=message.text)
         try:

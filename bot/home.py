@@ -24,6 +24,7 @@ log = logging.getLogger("kpibot.home")
 
 def goal_items(services: Services, team_id: str, engine=None) -> list:
     """(goal, metric, progress) of each of the team's active goals, as the lists and the Home show them."""
+    services = services.for_team(team_id)
     engine = engine or services.kpi_engine()
     today = engine.now().date()
     cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
@@ -34,6 +35,7 @@ def goal_items(services: Services, team_id: str, engine=None) -> list:
 def build_home(services: Services, lang: str, team_id: str = "", *, notice: str = "", goals_offset: int = 0) -> dict:
     """The Home tab; for a team not set up yet, the onboarding card first (``notice``: a line under it).
     ``goals_offset``: the page of goals shown (the pager's buttons republish the Home with another)."""
+    services = services.for_team(team_id)
     lead = None
     if team_id:
         try:

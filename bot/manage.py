@@ -77,14 +77,16 @@ class Manage:
         self.services = services
         self.access = Access(services, slack)
 
-    def today(self):
-        """The shop's local date, by the engine's clock (injected in tests)."""
-        clock = self.services.clock or (lambda: datetime.now(UTC))
-        return clock().astimezone(self.services.settings.tz).date()
+    def today(self, team_id: str | None = None):
+        """The shop's local date (the team's shop, config/teams.yaml), by the engine's clock (injected in tests)."""
+        services = self.services.for_team(team_id)
+        clock = services.clock or (lambda: datetime.now(UTC))
+        return clock().astimezone(services.settings.tz).date()
 
     def seed(self, team_id: str) -> None:
-        ensure_seeded(self.services.state(), team_id, config_dir=self.services.settings.config_dir,
-                      catalog=self.services.catalog(), shop_tz=self.services.settings.timezone, today=self.today())
+        services = self.services.for_team(team_id)
+        ensure_seeded(services.state(), team_id, config_dir=services.settings.config_dir,
+                      catalog=services.catalog(), shop_tz=services.settings.timezone, today=self.today(team_id))
 
     def handles(self, text: str) -> bool:
         first = text.strip().split(" ", 1)[0].lower()
@@ -106,18 +108,19 @@ class Manage:
     # -- goals ---------------------------------------------------------------------------------------
     def goal(self, rest: str, who: Asked, client) -> Message | None:
         action, _, args = rest.partition(" ")
+        services = self.services.for_team(who.team_id)  # the team's shop (config/teams.yaml)
         action = action.lower()
-        store = Goals(self.services.state(), who.team_id)
-        engine = self.services.kpi_engine()
-        currency = self.services.settings.currency
+        store = Goals(services.state(), who.team_id)
+        engine = services.kpi_engine()
+        currency = services.settings.currency
         if action in LIST:
             cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
-            items = [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=self.today()))
+            items = [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=self.today(who.team_id)))
                      for g in store.list()]
             return goal_list_message(items, lang=who.lang, currency=currency)
         if action in SHOW:
             goal = store.get(_ident(args))
-            progress = goal_progress(engine, spec_of(goal), today=self.today())
+            progress = goal_progress(engine, spec_of(goal), today=self.today(who.team_id))
             return goal_detail_message(goal, engine.catalog.metrics[goal.metric], progress, lang=who.lang, currency=currency)
         if action in ADD + ARCHIVE:
             if not self.access.may_change(client, who.user_id):
@@ -129,9 +132,9 @@ class Manage:
                 return plain(tr(who.lang, "Goal #{id} archived.", id=goal.id))
             if not args.strip():
                 return None  # the listener opens the modal
-            spec = parse_goal(args, engine.catalog, today=self.today(), tz=self.services.settings.tz,
-                              values=self.services.dimension_values())
-            check = smart_check(engine, spec, today=self.today(), lang=who.lang, currency=currency)
+            spec = parse_goal(args, engine.catalog, today=self.today(who.team_id), tz=services.settings.tz,
+                              values=services.dimension_values())
+            check = smart_check(engine, spec, today=self.today(who.team_id), lang=who.lang, currency=currency)
             goal = store.add(spec, created_by=who.user_id)
             return smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
         return error_message(tr(who.lang, "Unknown goal command '{action}'. Try: /kpi goal add|list|show|archive",
@@ -140,8 +143,9 @@ class Manage:
     # -- digests -------------------------------------------------------------------------------------
     def digest(self, rest: str, who: Asked, client) -> Message | None:
         action, _, args = rest.partition(" ")
+        services = self.services.for_team(who.team_id)  # the team's shop (config/teams.yaml)
         action = action.lower()
-        store = Schedules(self.services.state(), who.team_id)
+        store = Schedules(services.state(), who.team_id)
         if action in LIST:
             lines = []
             for s in store.list():
@@ -157,9 +161,9 @@ class Manage:
             from .render.digest import digest_message
 
             content = store.get(_ident(args)).content if args.strip() else CONTENTS
-            digest = compose_digest(self.services.kpi_engine(), Goals(self.services.state(), who.team_id).list(),
-                                    team_id=who.team_id, today=self.today(), content=content)
-            return digest_message(digest, lang=who.lang, currency=self.services.settings.currency)
+            digest = compose_digest(services.kpi_engine(), Goals(services.state(), who.team_id).list(),
+                                    team_id=who.team_id, today=self.today(who.team_id), content=content)
+            return digest_message(digest, lang=who.lang, currency=services.settings.currency)
         if action in ADD + REMOVE:
             if not self.access.may_change(client, who.user_id):
                 return error_message(tr(who.lang, "Only workspace admins and the people listed in the bot's "
@@ -167,7 +171,7 @@ class Manage:
             if action in REMOVE:
                 s = store.remove(_ident(args))
                 return plain(tr(who.lang, "Digest #{id} removed.", id=s.id))
-            channel, local_time, days, tz = _digest_args(args, who, self.services.settings.timezone)
+            channel, local_time, days, tz = _digest_args(args, who, services.settings.timezone)
             s = store.add(channel, local_time=local_time, timezone=tz, days=days, created_by=who.user_id)
             return plain(tr(who.lang, "Digest #{id}: {channel} at {time} ({timezone}), {days}.", id=s.id,
                             channel=s.channel, time=s.local_time, timezone=s.timezone, days=",".join(s.days)))
@@ -183,11 +187,12 @@ class Manage:
         from .render.alerts import backtest_message, rules_list_message
 
         action, _, args = rest.partition(" ")
+        services = self.services.for_team(who.team_id)  # the team's shop (config/teams.yaml)
         action = action.lower()
-        rules = AlertRules(self.services.state(), who.team_id)
-        states = StateStore(self.services.state(), who.team_id)
-        catalog = self.services.catalog()
-        currency = self.services.settings.currency
+        rules = AlertRules(services.state(), who.team_id)
+        states = StateStore(services.state(), who.team_id)
+        catalog = services.catalog()
+        currency = services.settings.currency
         if action in LIST:
             items = [(r.id, r.spec, catalog.metrics[r.spec.metric], states.load(r.id).state) for r in rules.list()]
             return rules_list_message(items, lang=who.lang, currency=currency, now=datetime.now(UTC))
@@ -197,7 +202,7 @@ class Manage:
                                       lang=who.lang, currency=currency, now=datetime.now(UTC))
         if action in TEST:
             r = rules.get(_ident(args))
-            bt = run_backtest(self.services, r.spec)
+            bt = run_backtest(services, r.spec)
             return backtest_message(r.id, r.spec, catalog.metrics[r.spec.metric], bt.fires, bt.resolves, bt.evaluations,
                                     lang=who.lang, currency=currency)
         if action not in ADD + REMOVE + ("mute", "unmute"):
@@ -214,15 +219,15 @@ class Manage:
             until = None
             if action == "mute":
                 until = datetime.now(UTC) + parse_duration(args.split(" ", 1)[1] if " " in args else "24h")
-            set_mute(self.services, who.team_id, rule_id, until)
+            set_mute(services, who.team_id, rule_id, until)
             if until is None:
                 return plain(tr(who.lang, "Alert rule #{id} unmuted.", id=rule_id))
             when = format_datetime(until, tr(who.lang, MUTED_UNTIL), locale=babel_locale(who.lang))
             return plain(tr(who.lang, "Alert rule #{id} muted until {time}.", id=rule_id, time=when))
         if not args.strip():
             return None  # the form
-        spec = parse_rule(args, catalog, tz_name=self.services.settings.timezone,
-                          values=self.services.dimension_values())
+        spec = parse_rule(args, catalog, tz_name=services.settings.timezone,
+                          values=services.dimension_values())
         if not spec.channel:
             from dataclasses import replace
 

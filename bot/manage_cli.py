@@ -15,7 +15,8 @@ from .config import SlackSettings
 
 
 # -- goals and digests: scripts and cron rely on these (issue contract) -----------------------------------
-def team_of(ctx: Services, args) -> tuple[str, object]:
+def team_of(ctx: Services, args) -> tuple[Services, str, object]:
+    """(what the team reads: its shop's services, config/teams.yaml; the team id; its Web API clients)."""
     from kpi.seed import ensure_seeded
 
     from .teams import TeamClients
@@ -23,9 +24,10 @@ def team_of(ctx: Services, args) -> tuple[str, object]:
     slack = SlackSettings.from_env()
     clients = TeamClients(ctx, slack)
     team = clients.team(getattr(args, "team", None))
+    ctx = ctx.for_team(team)
     ensure_seeded(ctx.state(), team, config_dir=ctx.settings.config_dir, catalog=ctx.catalog(),
                   shop_tz=ctx.settings.timezone, today=_today(ctx))
-    return team, clients
+    return ctx, team, clients
 
 
 def _today(ctx: Services):
@@ -48,7 +50,7 @@ def cmd_goals_add(ctx: Services, args) -> int:
     from kpi.goals import parse_goal, smart_check
     from kpi.state.store import Goals
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     engine = ctx.kpi_engine()
     spec = parse_goal(" ".join(args.text), engine.catalog, today=_today(ctx), tz=ctx.settings.tz,
                       values=ctx.dimension_values())
@@ -76,7 +78,7 @@ def _goal_rows(ctx: Services, goals):
 def cmd_goals_list(ctx: Services, args) -> int:
     from kpi.state.store import Goals
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     lang = lang_for(ctx, args)
     rows = list(_goal_rows(ctx, Goals(ctx.state(), team).list(include_archived=args.all)))
     if args.json:
@@ -99,7 +101,7 @@ def cmd_goals_show(ctx: Services, args) -> int:
     from .render.goals import goal_detail_message
     from .terminal import render_message
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     [(goal, metric, progress)] = list(_goal_rows(ctx, [Goals(ctx.state(), team).get(args.id)]))
     lang = lang_for(ctx, args)
     message = goal_detail_message(goal, metric, progress, lang=lang, currency=ctx.settings.currency)
@@ -110,7 +112,7 @@ def cmd_goals_show(ctx: Services, args) -> int:
 def cmd_goals_archive(ctx: Services, args) -> int:
     from kpi.state.store import Goals
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     goal = Goals(ctx.state(), team).archive(args.id)
     print(tr(lang_for(ctx, args), "goal #{id} archived ({goal})", id=goal.id, goal=goal.text or goal.metric))
     return 0
@@ -122,7 +124,7 @@ def cmd_digest_list(ctx: Services, args) -> int:
     from kpi.digests.schedule import next_due
     from kpi.state.store import Schedules
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     lang = lang_for(ctx, args)
     schedules = Schedules(ctx.state(), team).list()
     if not schedules:
@@ -141,7 +143,7 @@ def cmd_digest_list(ctx: Services, args) -> int:
 def cmd_digest_add(ctx: Services, args) -> int:
     from kpi.state.store import Schedules, parse_days
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     s = Schedules(ctx.state(), team).add(args.channel, local_time=args.time, timezone=args.timezone or ctx.settings.timezone,
                                          days=parse_days(args.days), content=tuple(args.content.split(",")),
                                          created_by="cli")
@@ -153,7 +155,7 @@ def cmd_digest_add(ctx: Services, args) -> int:
 def cmd_digest_remove(ctx: Services, args) -> int:
     from kpi.state.store import Schedules
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     s = Schedules(ctx.state(), team).remove(args.id)
     print(tr(lang_for(ctx, args), "digest #{id} ({channel}) removed", id=s.id, channel=s.channel))
     return 0
@@ -172,7 +174,7 @@ def cmd_digest_preview(ctx: Services, args) -> int:
 
     from .render.digest import digest_text
 
-    team, _ = team_of(ctx, args)
+    ctx, team, _ = team_of(ctx, args)
     content = ("goals", "watch", "movers")
     if args.schedule:
         content = _schedules_for(ctx, team, args.schedule)[0].content
@@ -187,7 +189,7 @@ def cmd_digest_send(ctx: Services, args) -> int:
 
     from .digests import DigestSender, today_for
 
-    team, clients = team_of(ctx, args)
+    ctx, team, clients = team_of(ctx, args)
     lang = lang_for(ctx, args)
     sender = DigestSender(ctx, clients)
     failed = 0
@@ -207,14 +209,14 @@ def cmd_digest_send(ctx: Services, args) -> int:
 def _rules(ctx: Services, args):
     from kpi.alerts.store import AlertRules, StateStore
 
-    team, clients = team_of(ctx, args)
-    return team, clients, AlertRules(ctx.state(), team), StateStore(ctx.state(), team)
+    ctx, team, clients = team_of(ctx, args)
+    return ctx, team, clients, AlertRules(ctx.state(), team), StateStore(ctx.state(), team)
 
 
 def cmd_alerts_list(ctx: Services, args) -> int:
     from .render.alerts import condition_words
 
-    _, _, rules, states = _rules(ctx, args)
+    ctx, _, _, rules, states = _rules(ctx, args)
     lang = lang_for(ctx, args)
     catalog = ctx.catalog()
     rows = [(r, states.load(r.id).state) for r in rules.list()]
@@ -235,7 +237,7 @@ def cmd_alerts_list(ctx: Services, args) -> int:
 def cmd_alerts_add(ctx: Services, args) -> int:
     from kpi.alerts.rules import parse_rule
 
-    _, _, rules, _ = _rules(ctx, args)
+    ctx, _, _, rules, _ = _rules(ctx, args)
     spec = parse_rule(" ".join(args.text), ctx.catalog(), tz_name=ctx.settings.timezone,
                       values=ctx.dimension_values())
     if not spec.channel:
@@ -248,7 +250,7 @@ def cmd_alerts_add(ctx: Services, args) -> int:
 def cmd_alerts_check(ctx: Services, args) -> int:
     from .alerts import AlertNotifier
 
-    team, clients, rules, _ = _rules(ctx, args)
+    ctx, team, clients, rules, _ = _rules(ctx, args)
     sent = AlertNotifier(ctx, clients).check(force=True, rules=rules.list())
     for s in sent:
         print(f"#{s.rule_id} {s.key}: {s.status} {s.detail}".rstrip())
@@ -260,7 +262,7 @@ def cmd_alerts_check(ctx: Services, args) -> int:
 def cmd_alerts_test(ctx: Services, args) -> int:
     from .manage import run_backtest
 
-    _, _, rules, _ = _rules(ctx, args)
+    ctx, _, _, rules, _ = _rules(ctx, args)
     r = rules.get(args.id)
     bt = run_backtest(ctx, r.spec, days=args.days)
     lang = lang_for(ctx, args)
@@ -280,7 +282,7 @@ def cmd_alerts_mute(ctx: Services, args) -> int:
 
     from .manage import parse_duration, set_mute
 
-    team, _, rules, _ = _rules(ctx, args)
+    ctx, team, _, rules, _ = _rules(ctx, args)
     rules.get(args.id)
     until = None if args.unmute else datetime.now(UTC) + parse_duration(args.duration)
     set_mute(ctx, team, args.id, until)
@@ -293,7 +295,7 @@ def cmd_alerts_mute(ctx: Services, args) -> int:
 
 
 def cmd_alerts_remove(ctx: Services, args) -> int:
-    _, _, rules, _ = _rules(ctx, args)
+    ctx, _, _, rules, _ = _rules(ctx, args)
     r = rules.remove(args.id)
     print(tr(lang_for(ctx, args), "alert rule #{id} removed", id=r.id))
     return 0

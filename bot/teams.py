@@ -35,7 +35,7 @@ from kpi.errors import KpiError
 from kpi.i18n import N_, tr
 from kpi.services import Services
 
-from .config import SlackSettings, access_file_teams
+from .config import SlackSettings, configured_teams
 
 log = logging.getLogger("kpibot.teams")
 
@@ -99,7 +99,7 @@ class TeamGate(Middleware):
 
     def __init__(self, slack: SlackSettings, *, config_dir, lang: str = "en"):
         self.multi = slack.multi_workspace
-        self.allowed = frozenset(slack.allowed_teams) | frozenset(access_file_teams(config_dir))
+        self.allowed = frozenset(slack.allowed_teams) | frozenset(configured_teams(config_dir))
         self.lang = lang
         self.own_team: Callable[[], str] | None = None  # single-workspace mode: set by ``bind``
         self._own: str | None = None
@@ -163,8 +163,18 @@ class AllowListOAuthFlow(OAuthFlow):
 
     def store_installation(self, request: BoltRequest, installation: Installation):
         if not self.gate.allows(installation.team_id, installation.enterprise_id):
+            self._revoke(installation)
             raise TeamNotAllowed(installation.team_id or installation.enterprise_id or "?")
         return super().store_installation(request, installation)
+
+    def _revoke(self, installation: Installation) -> None:
+        """Slack issued the refused team a token when it approved the install: revoke it (``auth.revoke``),
+        so no usable token of this app is left behind in a workspace it does not serve."""
+        for token in filter(None, (installation.bot_token, installation.user_token)):
+            try:
+                self.client.auth_revoke(token=token)
+            except Exception as exc:  # noqa: BLE001 - never stored either way; the refusal page still shows
+                log.warning("the refused installation's token could not be revoked: %s", type(exc).__name__)
 
     def _failure(self, args: FailureArgs) -> BoltResponse:
         if not isinstance(args.error, TeamNotAllowed):

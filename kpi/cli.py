@@ -40,12 +40,20 @@ def cmd_db_upgrade(ctx: Context, args) -> int:
     upgrade(ctx.settings.database_url)
     print(tr(lang, "state database up to date ({url})", url=_safe_url(ctx.settings.database_url)))
     if not args.no_source:
-        created = create_source_tables(ctx.source())
-        url = _safe_url(ctx.settings.source_url)
-        if created:
-            print(tr(lang, "source database ({url}): {tables}", url=url, tables=", ".join(created)))
-        else:
-            print(tr(lang, "source database ({url}): nothing to create", url=url))
+        # the deployment's shop, then each shop of config/teams.yaml (one line each; a shop's source once)
+        shops = [ctx] if getattr(args, "team", None) else [ctx, *{ctx.for_team(t).settings.source_url: ctx.for_team(t)
+                                                                  for t in ctx.shops()}.values()]
+        done = set()
+        for shop in shops:
+            if shop.settings.source_url in done:
+                continue
+            done.add(shop.settings.source_url)
+            created = create_source_tables(shop.source())
+            url = _safe_url(shop.settings.source_url)
+            if created:
+                print(tr(lang, "source database ({url}): {tables}", url=url, tables=", ".join(created)))
+            else:
+                print(tr(lang, "source database ({url}): nothing to create", url=url))
     return 0
 
 
@@ -217,7 +225,8 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="migrate the state database and create the missing shop tables in the source")
-    up.add_argument("--no-source", action="store_true", help="leave the source database alone")
+    up.add_argument("--no-source", action="store_true", help="leave the source databases alone")
+    _team_option(up, "only that team's shop (config/teams.yaml); default: every shop")
     up.set_defaults(func=cmd_db_upgrade)
     sub.db_upgrade = up  # other layers chain their own tables to it
 
@@ -230,6 +239,7 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help='answer a question, e.g. kpibot ask "aov by channel this month"')
     a.add_argument("text", nargs="+", help="KPI [period] [vs previous|vs last year] [by dimension] [dim=value] [top N]")
     a.add_argument("--json", action="store_true", help="machine-readable answer")
+    _team_option(a, "ask that team's shop (config/teams.yaml); default: the deployment's shop (KPI_SOURCE_URL)")
     a.set_defaults(func=cmd_ask)
 
     i = sub.add_parser("import", help="load a CSV file into the shop data (all rows or none)")
@@ -237,7 +247,9 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     i.add_argument("--table", choices=["orders", "returns", "traffic", "spend", "campaigns", "customers"])
     i.add_argument("--format", choices=["shopify-orders"], help="a known export format instead of --table")
     i.add_argument("--map", action="append", metavar="COLUMN=FIELD", help="file column to canonical field; repeatable")
-    i.add_argument("--currency", help="currency of the amounts when the file has no currency column (default KPIBOT_CURRENCY)")
+    i.add_argument("--currency", help="currency of the amounts when the file has no currency column "
+                                      "(default: the shop's, KPIBOT_CURRENCY or config/teams.yaml)")
+    _team_option(i, "load into that team's shop (config/teams.yaml); default: the deployment's shop (KPI_SOURCE_URL)")
     i.set_defaults(func=cmd_import)
 
     d = sub.add_parser("demo-data", help="fill the source with a realistic synthetic shop")
@@ -245,6 +257,7 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     d.add_argument("--orders-per-day", type=_positive, default=300)
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--replace", action="store_true", help="delete the existing shop data first")
+    _team_option(d, "fill that team's shop (config/teams.yaml); default: the deployment's shop (KPI_SOURCE_URL)")
     d.set_defaults(func=cmd_demo_data)
     if extend is not None:
         extend(sub)
@@ -262,6 +275,10 @@ def _lang_after_commands(parser: argparse.ArgumentParser) -> None:
                     child.add_argument("--lang", default=argparse.SUPPRESS, choices=list(LANGUAGES),
                                        help="as the global --lang")
                 _lang_after_commands(child)
+
+
+def _team_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--team", metavar="T...", help=help_text)
 
 
 def _positive(text: str) -> int:
@@ -282,7 +299,10 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
     try:
         ctx = Context()
         args.lang = lang = args.lang or lang_of(ctx.settings.locale)
-        if getattr(args, "currency", "x") is None and os.environ.get("KPIBOT_CURRENCY"):
+        if getattr(args, "team", None):  # the shop that team reads (config/teams.yaml), else the deployment's
+            ctx = ctx.for_team(args.team)
+        if getattr(args, "currency", "x") is None and (os.environ.get("KPIBOT_CURRENCY")
+                                                       or (ctx.shop and ctx.shop.currency)):
             args.currency = ctx.settings.currency  # a shop currency set explicitly; never the USD default
         return args.func(ctx, args)
     except KpiError as exc:  # the user's input or data: one line saying what to do

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from kpi.errors import KpiError
+from kpi.shops import normalise_url as _normalise_url
 
 DEFAULT_DATABASE_URL = "sqlite:///kpibot.db"
 
@@ -49,11 +50,3 @@ class Settings:
             currency=(env.get("KPIBOT_CURRENCY") or "USD").upper(),
             locale=env.get("KPIBOT_LOCALE") or "en",
         )
-
-
-def _normalise_url(url: str) -> str:
-    """Heroku-style ``postgres://`` URLs and bare ``postgresql://`` ones use the psycopg 3 driver."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url

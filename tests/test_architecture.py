@@ -13,7 +13,7 @@ PACKAGES = ("kpi", "bot")
 
 # kpi's layers, lowest first: a module may import its own layer and the ones before it
 LAYERS = [
-    {"kpi.errors", "kpi.i18n", "kpi.refs", "kpi.settings", "kpi.db"},
+    {"kpi.errors", "kpi.i18n", "kpi.refs", "kpi.settings", "kpi.db", "kpi.shops"},
     {"kpi.data"},
     {"kpi.metrics"},
     {"kpi.state"},

@@ -67,8 +67,8 @@ def reask(body, client, deps: Deps) -> None:
 
 def alert_button(body, client, action, deps: Deps) -> None:
     """Acknowledge, Snooze or Explain on a firing message. A double click acts once."""
-    services = deps.services
     team = (body.get("team") or {}).get("id", "")
+    services = deps.services.for_team(team)
     user = body["user"]["id"]
     lang = deps.lang(client, team, user)
     rule_id, _, episode = (action.get("value") or "0:0").partition(":")
@@ -117,13 +117,14 @@ def snooze_until(action_id: str, now: datetime, tz: ZoneInfo) -> datetime:
 
 def explain(body, deps: Deps, rule, lang: str, now: datetime) -> None:
     """The rule's KPI broken down by every dimension it has, biggest movers first (ephemeral)."""
-    engine = deps.services.kpi_engine()
+    services = deps.services.for_team(rule.team_id)  # the team's shop (config/teams.yaml)
+    engine = services.kpi_engine()
     request = rule_request(engine, rule.spec, now)
     metric = engine.catalog.metrics[rule.spec.metric]
     dims = [d for d in ("channel", "device", "country") if d in engine.catalog.dimensions_of(metric)]
     breakdowns = [engine.ask(KpiRequest(rule.spec.metric, request.period, compare="previous", filters=rule.spec.filters,
                                         breakdown=d, series=False, top=8)) for d in dims]
-    msg = explain_message(rule.spec, metric, breakdowns, lang=lang, currency=deps.services.settings.currency)
+    msg = explain_message(rule.spec, metric, breakdowns, lang=lang, currency=services.settings.currency)
     deps.send(body["response_url"], {**msg.as_response("ephemeral"), "replace_original": False})
 
 
@@ -158,7 +159,7 @@ def _onboard(body, client, context, deps: Deps, create, *args) -> None:
 def _create_digest(deps: Deps, team: str, user: str, channel: str) -> None:
     from kpi.seed import create_default_digest
 
-    settings = deps.services.settings
+    settings = deps.services.for_team(team).settings
     create_default_digest(deps.services.state(), team, channel, config_dir=settings.config_dir,
                           shop_tz=settings.timezone, created_by=user)
 
@@ -166,7 +167,7 @@ def _create_digest(deps: Deps, team: str, user: str, channel: str) -> None:
 def _create_alerts(deps: Deps, team: str, user: str) -> None:
     from kpi.seed import enable_default_alerts, onboarding
 
-    settings = deps.services.settings
+    settings = deps.services.for_team(team).settings
     enable_default_alerts(deps.services.state(), team, config_dir=settings.config_dir, catalog=deps.services.catalog(),
                           shop_tz=settings.timezone, channel=onboarding(deps.services.state(), team).digest_channel,
                           created_by=user)
@@ -204,7 +205,7 @@ def goals_page(body, client, context, deps: Deps) -> None:
     if container.get("type") == "view":
         client.views_publish(user_id=user, view=build_home(deps.services, lang, team, goals_offset=offset))
         return
-    msg = goal_list_message(goal_items(deps.services, team), lang=lang, currency=deps.services.settings.currency,
+    msg = goal_list_message(goal_items(deps.services, team), lang=lang, currency=deps.services.for_team(team).settings.currency,
                             offset=offset)
     deps.send(body["response_url"], msg.as_response("ephemeral", replace_original=bool(container.get("is_ephemeral"))))
 

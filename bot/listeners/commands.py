@@ -57,7 +57,7 @@ def _known_lang(deps: Deps, team_id: str, user_id: str) -> str | None:
 def _form(deps: Deps, who: Asked, text: str) -> dict:
     if text.strip().split(" ", 1)[0].lower() in ALERT_WORDS:
         return alert_modal(deps.services.catalog(), lang=who.lang, channel_id=who.channel_id)
-    return goal_modal(deps.services.catalog(), lang=who.lang, today=deps.manage.today().isoformat(),
+    return goal_modal(deps.services.catalog(), lang=who.lang, today=deps.manage.today(who.team_id).isoformat(),
                       channel_id=who.channel_id)
 
 

@@ -55,26 +55,28 @@ def _field_errors(exc: KpiError, lang: str, fields, default_field: str) -> dict:
 # -- the acknowledgements: pure checks only ----------------------------------------------------------------
 
 
-def parse_goal_form(deps: Deps, view, values=None):
-    """The submitted goal parsed as ``/kpi goal add`` would; with ``values`` (the data's, a query) the
-    filter values are checked too. Without them: the catalog and the clock only."""
-    return parse_goal(goal_text(view["state"]["values"]), deps.services.catalog(), today=deps.manage.today(),
-                      tz=deps.services.settings.tz, values=values)
+def parse_goal_form(deps: Deps, view, team: str, values=None):
+    """The submitted goal parsed as ``/kpi goal add`` would, in the team's shop's time zone; with ``values``
+    (the data's, a query) the filter values are checked too. Without them: the catalog and the clock only."""
+    return parse_goal(goal_text(view["state"]["values"]), deps.services.catalog(), today=deps.manage.today(team),
+                      tz=deps.services.for_team(team).settings.tz, values=values)
 
 
-def parse_alert_form(deps: Deps, view, values=None):
+def parse_alert_form(deps: Deps, view, team: str, values=None):
     return parse_rule(alert_text(view["state"]["values"]), deps.services.catalog(),
-                      tz_name=deps.services.settings.timezone, values=values)
+                      tz_name=deps.services.for_team(team).settings.timezone, values=values)
 
 
-def goal_submitted_ack(ack, view, deps: Deps) -> None:
-    acknowledge(ack, view, check=lambda: parse_goal_form(deps, view), fields=GOAL_FIELDS, default_field="target",
+def goal_submitted_ack(ack, body, view, deps: Deps) -> None:
+    team = _who(body, view).team_id
+    acknowledge(ack, view, check=lambda: parse_goal_form(deps, view, team), fields=GOAL_FIELDS, default_field="target",
                 kind="goal")
 
 
-def alert_submitted_ack(ack, view, deps: Deps) -> None:
-    acknowledge(ack, view, check=lambda: parse_alert_form(deps, view), fields=RULE_FIELDS, default_field="threshold",
-                kind="alert")
+def alert_submitted_ack(ack, body, view, deps: Deps) -> None:
+    team = _who(body, view).team_id
+    acknowledge(ack, view, check=lambda: parse_alert_form(deps, view, team), fields=RULE_FIELDS,
+                default_field="threshold", kind="alert")
 
 
 def acknowledge(ack, view, *, check, fields, default_field: str, kind: str) -> None:
@@ -117,10 +119,11 @@ def create_goal(view, client, deps: Deps, who: Asked):
 
     if not deps.manage.access.may_change(client, who.user_id):
         return None, tr(who.lang, "Only workspace admins may change goals.")
-    engine = deps.services.kpi_engine()
-    spec = parse_goal_form(deps, view, values=deps.services.dimension_values())
-    currency = deps.services.settings.currency
-    check = smart_check(engine, spec, today=deps.manage.today(), lang=who.lang, currency=currency)
+    services = deps.services.for_team(who.team_id)  # the team's shop (config/teams.yaml)
+    engine = services.kpi_engine()
+    spec = parse_goal_form(deps, view, who.team_id, values=services.dimension_values())
+    currency = services.settings.currency
+    check = smart_check(engine, spec, today=deps.manage.today(who.team_id), lang=who.lang, currency=currency)
     goal = Goals(deps.services.state(), who.team_id).add(spec, created_by=who.user_id)
     return goal.id, smart_message(goal, engine.catalog.metrics[goal.metric], check, lang=who.lang)
 
@@ -132,7 +135,7 @@ def create_alert(view, client, deps: Deps, who: Asked):
 
     if not deps.manage.access.may_change(client, who.user_id):
         return None, tr(who.lang, "Only workspace admins may change alert rules.")
-    spec = parse_alert_form(deps, view, values=deps.services.dimension_values())
+    spec = parse_alert_form(deps, view, who.team_id, values=deps.services.for_team(who.team_id).dimension_values())
     if not spec.channel:  # the form asks for one; a rule without is posted to its author
         spec = replace(spec, channel=who.user_id)
     state = deps.services.state()

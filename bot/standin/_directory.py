@@ -32,6 +32,15 @@ def auth_test(req: Req) -> dict[str, Any]:
             "is_enterprise_install": False}
 
 
+def auth_revoke(req: Req) -> dict[str, Any]:
+    """auth.revoke: the calling token stops working (``token_revoked`` afterwards); ``test=1`` changes nothing."""
+    if req.flag("test"):
+        return {"revoked": False}
+    req.world.tokens.pop(req.token or "", None)
+    req.world.revoked_tokens.add(req.token or "")
+    return {"revoked": True}
+
+
 def api_test(req: Req) -> dict[str, Any]:
     return {"args": {k: v for k, v in req.params.items() if k != "token"}}
 
@@ -121,6 +130,7 @@ def oauth_v2_access(req: Req) -> dict[str, Any]:
 
 METHODS = {
     "auth.test": auth_test,
+    "auth.revoke": auth_revoke,
     "users.info": users_info,
     "conversations.info": conversations_info,
     "conversations.open": conversations_open,

@@ -249,6 +249,8 @@ def _dispatch(world: World, root_url: str, method: str, params: dict[str, Any], 
     if method in METHODS:
         if not token:
             return {"ok": False, "error": "not_authed"}
+        if token in world.revoked_tokens:
+            return {"ok": False, "error": "token_revoked"}
         team_id = world.tokens.get(token)
         if team_id is None:
             return {"ok": False, "error": "invalid_auth"}

@@ -146,6 +146,7 @@ class World:
     lock: threading.RLock = field(default_factory=threading.RLock)
     teams: dict[str, Team] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # bot token -> team id
+    revoked_tokens: set[str] = field(default_factory=set)  # by auth.revoke: answered token_revoked, as Slack does
     calls: list[Call] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
