@@ -27,6 +27,7 @@ from kpi.state.tables import chart_images
 log = logging.getLogger("kpibot.charts")
 
 LIFETIME = timedelta(days=1)  # Slack fetches (and caches) the image within seconds; a day is ample
+UNREACHABLE_PAUSE = timedelta(minutes=10)  # after Slack could not download a chart: upload instead meanwhile
 PATH_PREFIX = "/charts/"
 _TOKEN = re.compile(r"([A-Za-z0-9_-]{16,64})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})\.png")
 
@@ -55,6 +56,19 @@ class ChartLinks:
         self._key = key
         self.lifetime = lifetime
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._unreachable_until: datetime | None = None
+
+    def reachable(self) -> bool:
+        """False for a while after Slack said it could not download one of these URLs."""
+        return self._unreachable_until is None or self.clock() >= self._unreachable_until
+
+    def unreachable(self) -> None:
+        """Slack could not download a chart from ``public_url``: charts are uploaded instead for
+        ``UNREACHABLE_PAUSE``, then the URL is tried again (the operator may have fixed it)."""
+        self._unreachable_until = self.clock() + UNREACHABLE_PAUSE
+        log.warning("Slack could not download a chart from %s (KPIBOT_PUBLIC_URL): the web process must be "
+                    "reachable from the internet at that address. Charts are uploaded instead for the next %d "
+                    "minutes.", self.public_url, int(UNREACHABLE_PAUSE.total_seconds() // 60))
 
     def _sign(self, chart_id: str, expires: int) -> str:
         mac = hmac.new(self._key, f"{chart_id}.{expires}".encode(), hashlib.sha256).digest()

@@ -118,6 +118,37 @@ def test_private_answer_shows_its_chart_from_a_signed_url_and_leaves_no_file(pub
     assert links.purge() >= 1
 
 
+def test_a_public_url_slack_cannot_reach_falls_back_to_uploads(database_url, caplog):
+    """Slack downloads an ``image_url`` when the message is posted and refuses the message when it cannot
+    (``invalid_blocks``, "downloading image failed"); the stand-in does the same. With KPIBOT_PUBLIC_URL
+    pointing where nothing answers, the chart still shows (uploaded, as without a public URL), the
+    operator is told, and the next answers skip the dead URL."""
+    rig = PublicRig(database_url)
+    try:
+        rig.server.stop()
+        dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+        rig.slack = SlackSettings(signing_secret=SECRET, bot_token=rig.standin.bot_token,
+                                  api_url=rig.standin.base_url, public_url=dead)
+        rig.app = build_app(rig.services, rig.slack)
+        rig.server = AppServer(wsgi_app(rig.services, rig.slack, rig.app)).start()
+        rig.side = SlackSide(rig.server.url, SECRET)
+        _, first = rig.ask("conversion")
+        assert "2.0%" in first.text + json.dumps(first.blocks)  # the numbers never wait for the chart
+        _, image = chart_reply(rig, timeout=60)
+        assert "slack_file" in image and "image_url" not in image  # uploaded, once the file was ready
+        refused = [c for c in rig.standin.calls if c.method == "response_url" and c.status != 200]
+        assert len(refused) == 1 and "image_url" in json.dumps(refused[0].params)
+        assert refused[0].response["error"] == "invalid_blocks"
+        assert dead in caplog.text and "KPIBOT_PUBLIC_URL" in caplog.text
+        # the next answer goes the upload way at once: no second message refused for its image
+        seen = len(rig.standin.messages)
+        rig.ask("orders")
+        rig.standin.wait_for(lambda: any(m.replace_original for m in rig.standin.messages[seen:]), timeout=60)
+        assert len([c for c in rig.standin.calls if c.method == "response_url" and c.status != 200]) == 1
+    finally:
+        rig.close()
+
+
 def test_a_chart_url_from_another_secret_is_refused(public_rig):
     from bot.chart_urls import ChartLinks, chart_key
 

@@ -123,9 +123,10 @@ class Deps:
     def lang(self, client, team_id: str, user_id: str) -> str:
         return self.locales.lang(client, team_id, user_id)
 
-    def send(self, response_url: str, body: dict) -> bool:
+    def send(self, response_url: str, body: dict, *, refusals: list[str] | None = None) -> bool:
         """Post to a response_url; False (and a log line) when Slack refuses it or may not have got it. Retried
-        only when the request never reached Slack: after a timeout Slack may have posted it already."""
+        only when the request never reached Slack: after a timeout Slack may have posted it already.
+        ``refusals`` gets Slack's answer when it refused the message (``invalid_blocks``...)."""
         try:
             resp = WebhookClient(response_url, retry_handlers=self.response_url_retries,
                                  timeout=self.response_url_timeout).send_dict(body)
@@ -134,6 +135,8 @@ class Deps:
             return False
         if resp.status_code != 200:
             log.warning("response_url answered %s: %s", resp.status_code, (resp.body or "")[:200])
+            if refusals is not None:
+                refusals.append(resp.body or "")
             return False
         return True
 

@@ -158,7 +158,7 @@ def message_content(req: Req, *, visible: set[str] | None, surface: str = "messa
         raise ApiError("msg_too_long")
     check = file_check_for(req, visible)
     if blocks:
-        errors = validate_blocks(blocks, surface=surface, file_check=check)
+        errors = validate_blocks(blocks, surface=surface, file_check=check) or image_download_errors(blocks)
         if errors:
             raise ApiError("invalid_blocks", messages=errors)
     for i, attachment in enumerate(attachments or []):
@@ -169,6 +169,43 @@ def message_content(req: Req, *, visible: set[str] | None, surface: str = "messa
             if errors:
                 raise ApiError("invalid_attachments", messages=errors)
     return text, blocks or None, attachments or None
+
+
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+IMAGE_FETCH_TIMEOUT = 5.0
+
+
+def image_download_errors(blocks: list, pointer: str = "/blocks") -> list[str]:
+    """Slack downloads every ``image_url`` of a message when it is posted, and refuses the message
+    (``invalid_blocks``, "downloading image failed [json-pointer:.../image_url]") when it cannot: an
+    address Slack cannot reach, an error status, or a body that is not an image. So does the stand-in
+    (python-slack-sdk#1782)."""
+    import urllib.error
+    import urllib.request
+
+    found = []
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "image" and isinstance(block.get("image_url"), str):
+            found.append((block["image_url"], f"{pointer}/{i}/image_url"))
+        accessory = block.get("accessory")
+        if isinstance(accessory, dict) and accessory.get("type") == "image" and isinstance(accessory.get("image_url"), str):
+            found.append((accessory["image_url"], f"{pointer}/{i}/accessory/image_url"))
+        if block.get("type") == "context":
+            for j, el in enumerate(block.get("elements") or []):
+                if isinstance(el, dict) and el.get("type") == "image" and isinstance(el.get("image_url"), str):
+                    found.append((el["image_url"], f"{pointer}/{i}/elements/{j}/image_url"))
+    errors = []
+    for url, where in found:
+        try:
+            with urllib.request.urlopen(url, timeout=IMAGE_FETCH_TIMEOUT) as resp:  # noqa: S310 - as Slack fetches
+                ok = resp.status == 200 and resp.read(16).startswith(IMAGE_MAGIC)
+        except (OSError, ValueError, urllib.error.URLError):
+            ok = False
+        if not ok:
+            errors.append(f"[ERROR] downloading image failed [json-pointer:{where}]")
+    return errors
 
 
 def metadata_arg(req: Req) -> dict[str, Any] | None:
