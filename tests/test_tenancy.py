@@ -248,7 +248,12 @@ def post_bytes(rig: Rig, body: bytes, *, content_type: str = FORM, timestamp: st
         for k, v in h.items():
             conn.putheader(k, v.encode("latin-1"))
         conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
+        try:
+            conn.endheaders(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # the server answered (413) and closed before the whole body was sent, as it should for a
+            # body it refuses unread: its answer is still there to read
+            pass
         resp = conn.getresponse()
         return resp.status, resp.read().decode("utf-8", "replace"), time.perf_counter() - started
     finally:
