@@ -50,6 +50,14 @@ class Outcome:
     ts: str | None = None
 
 
+def previous_run(schedule: Schedule, day: date) -> date:
+    """The last day before ``day`` on which ``schedule`` sends a digest (the day before when it never does)."""
+    for back in range(1, 8):
+        if schedule.runs_on(day - timedelta(days=back)):
+            return day - timedelta(days=back)
+    return day - timedelta(days=1)
+
+
 class DigestSender:
     def __init__(self, services: Services, client_for: Callable[[str], WebClient], *,
                  clock: Callable[[], datetime] | None = None, worker: str | None = None):
@@ -97,7 +105,10 @@ class DigestSender:
             engine = shop.kpi_engine()
             goals = Goals(self.services.state(), schedule.team_id).list()
             late_minutes = int(late_by.total_seconds() // 60) if late_by else 0
+            # "turned off track" (the one time an owner is pinged) is against the schedule's previous digest:
+            # Monday's, of a weekday schedule, against Friday's, not against the Sunday nobody read
             digest = compose_digest(engine, goals, team_id=schedule.team_id, today=day, content=schedule.content,
+                                    previous_day=previous_run(schedule, day),
                                     late_by_minutes=late_minutes, due_at=schedule.due_at(day).astimezone(schedule.tz))
             lang = lang_of(self.services.settings.locale)
             message = digest_message(digest, lang=lang, currency=shop.settings.currency)

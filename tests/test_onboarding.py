@@ -43,7 +43,7 @@ def test_a_eur_shop_sees_euros_in_alert_lists_goal_restatements_and_backtests(ri
 TEAM = "T0STANDIN"
 
 
-def _send_digest(rig, channel: str = "C0GROWTH"):
+def _send_digest(rig, channel: str = "C0GROWTH", days=("mon", "tue", "wed", "thu", "fri")):
     from datetime import date, timedelta
 
     from bot.digests import DigestSender
@@ -53,7 +53,7 @@ def _send_digest(rig, channel: str = "C0GROWTH"):
     from .test_engine import NOW
 
     schedule = Schedules(rig.services.state(), TEAM).add(channel, local_time="08:00", timezone="Europe/Paris",
-                                                         days=("mon", "tue", "wed", "thu", "fri"), created_by="test")
+                                                         days=days, created_by="test")
     seen = len(rig.standin.messages)
     outcome = DigestSender(rig.services, TeamClients(rig.services, rig.slack),
                            clock=lambda: NOW + timedelta(minutes=1)).send(schedule, date(2026, 11, 24))
@@ -82,6 +82,32 @@ def test_the_digest_names_owners_and_pings_only_a_goal_that_just_turned_off_trac
     assert "<@U0BRUNO" not in seen and "<@U0CARLA" not in seen  # the others are named, not pinged
     assert "@bruno" in seen  # by the name Slack gives (users.info), as plain text
     assert "@U0CARLA" in seen  # someone Slack does not know keeps the id the goal was set with
+
+
+@pytest.mark.parametrize("days, pinged", [(("mon", "tue", "wed", "thu", "fri"), False), (("tue",), True)])
+def test_turned_off_track_is_against_the_schedules_previous_digest(rig, days, pinged):
+    """Off track since Monday 23 (it started on the 18th): a weekday digest told it on Monday, so Tuesday's
+    only names its owner; a Tuesdays-only digest last ran on the 17th, before the goal existed, so
+    Tuesday's is the first to tell it and pings the owner."""
+    _add_goals(rig, ["orders 1000 from 2026-11-18 to 2026-12-02 owner @U0ALICE"])
+    seen = text_of(_send_digest(rig, days=days))
+    assert ("<@U0ALICE>" in seen) is pinged
+    assert ("@alice" in seen) is not pinged  # otherwise named, not pinged
+
+
+def test_previous_run_of_a_schedule():
+    from datetime import date
+
+    from bot.digests import previous_run
+    from kpi.state.store import Schedule
+
+    def schedule(days):
+        return Schedule(id=1, team_id=TEAM, channel="C0GROWTH", timezone="Europe/Paris", days=days)
+
+    monday = date(2026, 11, 30)
+    assert previous_run(schedule(("mon", "tue", "wed", "thu", "fri")), monday) == date(2026, 11, 27)  # Friday
+    assert previous_run(schedule(("mon", "tue", "wed", "thu", "fri", "sat", "sun")), monday) == date(2026, 11, 29)
+    assert previous_run(schedule(("mon",)), monday) == date(2026, 11, 23)
 
 
 def test_digest_owner_names_come_from_the_names_given(rig):
