@@ -124,6 +124,9 @@ deliveries = Table(
     Column("channel", String(64), nullable=True),
     Column("slack_ts", String(32), nullable=True),
     Column("error", Text, nullable=True),
+    # the claim is held until then; its worker renews it while composing and sending (kpi.state.delivery)
+    Column("lease_until", DateTime(), nullable=True),  # UTC
+    Column("notes", Text, nullable=True),  # every step of the delivery, one line each, in order (never overwritten)
     UniqueConstraint("key", name="uq_deliveries_key"),
     Index("ix_deliveries_status", "status", "claimed_at"),
     sqlite_autoincrement=True,
