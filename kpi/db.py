@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, event
+import os
+
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file behind a SQLite URL; None for in-memory databases and ``file:`` URIs."""
+    database = make_url(url).database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def create_private(path: str) -> None:
+    """Create ``path`` empty and owner-only (0600) unless it exists; SQLite then opens it as a new database
+    and creates its ``-wal`` and ``-shm`` files with the same mode. ``O_EXCL`` makes this safe when
+    several threads or processes get there at once (the losers find the file made), and no umask is
+    touched (it is process-wide)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _private_companions(path: str) -> None:
+    """The ``-wal``/``-shm`` files of a database created owner-only stay owner-only (SQLite gives them the
+    database's mode; this also closes a gap left by files made before the database was)."""
+    try:
+        if os.stat(path).st_mode & 0o077:
+            return  # a database the operator opened to others on purpose: its companions follow SQLite's rule
+    except OSError:
+        return
+    for suffix in ("-wal", "-shm"):
+        try:
+            if os.stat(path + suffix).st_mode & 0o077:
+                os.chmod(path + suffix, 0o600)
+        except OSError:
+            pass
 
 
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout and foreign keys, so that a web process
-    and a worker can share the embedded default file."""
+    and a worker can share the embedded default file; a new database file (and so its WAL and shared-memory
+    files) is created owner-only: the state database holds OAuth tokens."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        path = sqlite_path(url)
+        if path is not None and os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            create_private(path)
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -21,6 +63,8 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            if path is not None:
+                _private_companions(path)
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
