@@ -24,7 +24,7 @@ from kpi.state.tables import upgrade
 
 from .app import build_app, create_slack_tables, wsgi_app
 from .config import SlackSettings
-from .sandbox import AppServer, SlackSide, app_home_opened, block_action
+from .sandbox import AppServer, LazyWork, SlackSide, app_home_opened, block_action
 from .standin import SlackStandIn
 from .terminal import render_message, render_view
 
@@ -37,6 +37,7 @@ Type a slash command as in Slack: /kpi conversion, /kpi aov last month by channe
 Then: share (share the last answer in #general), home (the App Home),
 lang en|fr|de (ask as alice, bruno or greta, in their language), quit.
 """)
+WAIT = 60  # seconds for an answer (or a Home tab), then as long again for the rest of its work (a chart)
 
 
 class Sandbox:
@@ -48,6 +49,7 @@ class Sandbox:
         secret = secrets.token_hex(16)
         self.slack = SlackSettings(signing_secret=secret, bot_token=self.standin.bot_token, api_url=self.standin.base_url)
         app = build_app(services, self.slack)
+        self.work = LazyWork(app)  # what the app does after each acknowledgement: done before we move on
         self.server = AppServer(wsgi_app(services, self.slack, app)).start()
         self.side = SlackSide(self.server.url, secret)
         self.lang = lang_of(lang)  # who asks (USERS), and the language of the sandbox's own notes
@@ -87,7 +89,6 @@ class Sandbox:
         command, _, text = line.partition(" ")
         user_id, user_name = USERS[self.lang]
         url = self.standin.new_response_url(user_id=user_id)
-        seen = len(self.standin.messages)
         reply = self.side.command(text, response_url=url, user_id=user_id, user_name=user_name, command=command)
         if reply.status != 200:
             self.print(tr(self.lang, "(the app answered HTTP {status}: {body})", status=reply.status,
@@ -97,15 +98,16 @@ class Sandbox:
             self.print(tr(self.lang, "(Slack would say: {command} is not a valid command)", command=command))
             return
         self.print(tr(self.lang, "(acknowledged in {ms} ms)", ms=format(reply.seconds * 1000, ".0f")))
-        message = self._wait_message(seen, lambda m: m.kind == "response_url")
-        if message is None:
+        # the answer is what came through this command's own response_url (never a message of another
+        # request that happened to arrive meanwhile); its chart, if any, replaces it in place, by the end
+        # of the request's work: that end is waited for, so nothing of this request lands after we move on
+        try:
+            self.standin.wait_for(lambda: self.standin.response_url_answer(url)[0] > 0, timeout=WAIT)
+        except AssertionError:
+            self.print(tr(self.lang, "(no answer within 60 s)"))
             return
-        if _find_button({"blocks": message.blocks or []}, "kpi_share"):  # an answer: its chart follows
-            try:
-                self.standin.wait_for(lambda: any(m.replace_original for m in self.standin.messages[seen:]), timeout=10)
-                message = next(m for m in self.standin.messages[seen:] if m.replace_original)
-            except AssertionError:
-                pass  # no chart (the upload failed): the answer keeps its text sparkline
+        self.work.wait_idle(WAIT)  # (still drawing after that: the answer keeps its text sparkline)
+        message = self.standin.response_url_answer(url)[1]
         self.last_answer = {"text": message.text, "blocks": message.blocks or []}
         self.print(render_message(self.last_answer, lang=self.lang))
         self._show_charts()
@@ -139,18 +141,22 @@ class Sandbox:
             return
         try:
             self.standin.wait_for(lambda: self.standin.home_views.get((self.standin.team_id, user_id)) not in (None, before),
-                                  timeout=60)
+                                  timeout=WAIT)
         except AssertionError:
             self.print(tr(self.lang, "(no Home tab was published within 60 s)"))
             return
+        self.work.wait_idle(WAIT)  # the rest of the event's work ends before we move on
         self.print(render_view(self.standin.home_views[(self.standin.team_id, user_id)], lang=self.lang))
 
     def _wait_message(self, seen: int, match):
+        """The first message since ``seen`` that ``match``es, once the work it belongs to has ended (the
+        earlier requests' work ended before this one was sent: nothing of theirs arrives after ``seen``)."""
         try:
-            self.standin.wait_for(lambda: any(match(m) for m in self.standin.messages[seen:]), timeout=60)
+            self.standin.wait_for(lambda: any(match(m) for m in self.standin.messages[seen:]), timeout=WAIT)
         except AssertionError:
             self.print(tr(self.lang, "(no answer within 60 s)"))
             return None
+        self.work.wait_idle(WAIT)  # the rest of it (a chart in the thread) lands before we move on
         return next(m for m in self.standin.messages[seen:] if match(m))
 
     def _show_charts(self) -> None:

@@ -142,6 +142,45 @@ class AppServer:
         self.stop()
 
 
+class LazyWork:
+    """The work a Bolt app does after its acknowledgements (its lazy listeners: an answer, then the chart
+    that replaces it), counted. Bolt queues a request's lazy work before the request's HTTP reply is
+    sent, so once ``idle`` holds, every request answered so far has been processed to the end: whatever
+    it was going to post to Slack is posted. A positive signal, where a quiet period would be a guess."""
+
+    def __init__(self, app):
+        self._executor = app.listener_runner.lazy_listener_runner.executor
+        self._lock = threading.Lock()
+        self._pending: list = []
+        submit = self._executor.submit
+
+        def counted(*args, **kwargs):
+            future = submit(*args, **kwargs)
+            with self._lock:
+                self._pending.append(future)
+            return future
+
+        self._executor.submit = counted
+
+    def busy(self) -> int:
+        """How many pieces of work are queued or running."""
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            return len(self._pending)
+
+    def idle(self) -> bool:
+        return self.busy() == 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every piece of work queued so far has ended; False if some still runs after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self.busy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+
 @dataclass
 class Reply:
     status: int

@@ -262,6 +262,14 @@ class SlackStandIn:
         with self._world.lock:
             return [m for m in self._world.messages if m.channel == channel and m.kind != "update"]
 
+    def response_url_answer(self, response_url: str) -> tuple[int, Message | None]:
+        """How many times the app posted to ``response_url`` (as ``new_response_url`` made it), and the
+        message it shows now: the first answer, with any ``replace_original`` applied to it."""
+        path = response_url[len(self.root_url):] if response_url.startswith(self.root_url) else response_url
+        with self._world.lock:
+            state = self._world.response_urls.get(path)
+            return (state.uses, state.last_message) if state else (0, None)
+
     def calls_to(self, method: str) -> list[Call]:
         with self._world.lock:
             return [c for c in self._world.calls if c.method == method]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import MetaData, func, select
 
+from bot.sandbox import LazyWork
 from kpi.db import make_engine
 
 from ..test_blocks import assert_within_limits
@@ -31,7 +31,8 @@ from ..test_slack_app import Rig
 ADMIN, NON_ADMIN = "U0ALICE", "U0BRUNO"
 SOURCE_TABLES = {"orders", "returns", "customers", "traffic", "marketing_spend", "email_campaigns"}
 MAX_EXAMPLES = int(os.environ.get("KPIBOT_RELIABILITY_EXAMPLES", "200"))
-REPLY_TIMEOUT = 5.0  # answers take ~50 ms here; a listener that died never answers at all
+REPLY_TIMEOUT = 60.0  # answers take ~50 ms here, seconds on a busy machine; a listener that died never answers
+SETTLE_TIMEOUT = 60.0
 
 # What a reply must never show (unless the asker typed it: the bot may quote the question back).
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3")
@@ -113,6 +114,7 @@ class Probe:
 
     def __init__(self, url: str):
         self.rig = Rig(url)
+        self.work = LazyWork(self.rig.app)  # a positive signal that every request sent has been processed
         self.engine = make_engine(url)
         self.meta = MetaData()
         self.meta.reflect(self.engine)
@@ -149,17 +151,12 @@ class Probe:
         self.urls.append((path, text))
         return reply, path
 
-    def settle(self, timeout: float = 30) -> None:
-        """Wait until every chart that will replace an answer has done so (answers come first)."""
-        deadline = time.monotonic() + timeout
-        quiet_since, last = time.monotonic(), None
-        while time.monotonic() < deadline:
-            now = [self.uses(p)[0] for p, _ in self.urls]
-            if now != last:
-                quiet_since, last = time.monotonic(), now
-            elif time.monotonic() - quiet_since > 0.5:
-                return
-            time.sleep(0.05)
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait until every request sent has been processed to the end: answered, and any chart that
+        replaces an answer has done so (answers come first). The seeds' first-contact writes are then
+        in the database too, before the baseline is taken."""
+        if not self.work.wait_idle(timeout):
+            raise AssertionError(f"{self.work.busy()} requests still being processed after {timeout:.0f} s")
 
     def close(self):
         self.engine.dispose()
