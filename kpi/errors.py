@@ -5,12 +5,15 @@ KpiError                    anything the user can be told about in one clear lin
 ├── QueryError              a request the engine cannot answer as asked
 │   ├── UnknownMetric       a KPI name that is not in the catalog (carries suggestions)
 │   ├── UnknownDimension    a breakdown or filter the KPI does not support
-│   └── PeriodError         a period text that could not be parsed (carries the accepted forms)
+│   ├── PeriodError         a period text that could not be parsed (carries the accepted forms)
+│   ├── KpiUnavailable      a KPI whose tables or columns the shop's data lacks (the others still answer)
+│   └── NonNumericValues    a numeric column holding values that are not numbers (never counted as 0)
 └── ImportRefused           an import that was refused as a whole (carries every bad line)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .i18n import N_, tr, trn
@@ -75,6 +78,64 @@ class PeriodError(QueryError):
         self.accepted = accepted
         super().__init__(self.GENERIC, text=text,
                          accepted=", ".join(accepted))
+
+
+class KpiUnavailable(QueryError):
+    """A KPI the source cannot give: a table or column it reads is missing. ``missing``: ``table`` or
+    ``table.column`` names (nothing else: no path, URL or host, so the message may be shown to anyone)."""
+
+    def __init__(self, metric, key: str, missing: list[str] | tuple[str, ...]):
+        """``metric``: the KPI's name, or a callable giving it in a language (``Metric.name``)."""
+        self.metric = key
+        self.missing = tuple(missing)
+        super().__init__(N_("{metric} is unavailable: the shop's data has no {missing}."), metric=metric,
+                         missing=lambda lang: missing_text(self.missing, lang))
+
+
+class NonNumericValues(QueryError):
+    """Values that are not numbers in a numeric column (text such as "n/a", which SQLite keeps as text and
+    would sum as 0): the KPI is refused rather than computed from a wrong sum."""
+
+    def __init__(self, column: str, rows: int, metric=None, key: str | None = None):
+        """``column``: ``table.column``; ``rows``: how many values are not numbers; ``metric``: the KPI's name
+        (or a callable giving it), when known."""
+        self.column, self.rows, self.metric = column, rows, key
+        if metric is None:
+            KpiError.__init__(self, N_("{column} holds values that are not numbers (rows: {rows}): refused rather than "
+                                       "counted as 0. Fix the data (`kpibot source check` lists them)."),
+                              column=column, rows=rows)
+        else:
+            KpiError.__init__(self, N_("{metric} is refused: {column} holds values that are not numbers (rows: {rows}), "
+                                       "which would be counted as 0. Fix the data (`kpibot source check` lists them)."),
+                              metric=metric, column=column, rows=rows)
+
+    def for_metric(self, metric, key: str) -> NonNumericValues:
+        return NonNumericValues(self.column, self.rows, metric, key)
+
+
+def missing_text(missing, lang: str | None) -> str:
+    """``('traffic.carts', 'returns')`` -> "column traffic.carts, table returns" in ``lang``."""
+    return ", ".join(tr(lang, "column {column}", column=m) if "." in m else tr(lang, "table {table}", table=m)
+                     for m in missing)
+
+
+# what must never reach a chat: URLs, hosts, file paths (the log keeps them, with a reference)
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s)'\"]+")
+_IP = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])")
+_HOST_PORT = re.compile(r"(?<![\w.])(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+):\d{2,5}\b|\blocalhost\b")
+_ABS_PATH = re.compile(r"(?<![\w.`])(?:~|[A-Za-z]:)?(?:[/\\][\w.@+-]+){2,}[/\\]?")
+_FILE = re.compile(r"(?<![\w])[\w.@+-]*(?:[/\\][\w.@+-]+)*\.(?:ya?ml|db|sqlite3?|json|py|csv|toml|ini|cfg|conf|env|"
+                   r"log|pem|key|txt)\b", re.IGNORECASE)
+HIDDEN = "…"
+
+
+def redact(text: str) -> tuple[str, bool]:
+    """``text`` without URLs, hosts and file paths (each replaced by "…"), and whether anything was hidden.
+    For what a chat shows: the full text goes to the log, with a reference the user can quote."""
+    out = text
+    for pattern in (_URL, _IP, _HOST_PORT, _ABS_PATH, _FILE):
+        out = pattern.sub(HIDDEN, out)
+    return out, out != text
 
 
 @dataclass

@@ -16,6 +16,9 @@ would have to be agreed across files.
 from __future__ import annotations
 
 import ast
+import logging
+import threading
+import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,10 +27,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from kpi.errors import QueryError, UnknownDimension
+from kpi.errors import CatalogError, KpiUnavailable, NonNumericValues, QueryError, UnknownDimension
 
 from .catalog import Catalog, Metric, evaluate, expression_names
 from .days import unit_start
+from .model import source_columns
 from .periods import GRANULARITIES, Period
 from .significance import (
     HISTORY_DAYS,
@@ -42,6 +46,12 @@ from .sql import MeasureQuery, SqlLayer, TimeRange, Values
 
 COMPARISONS = ("previous", "year")
 OTHER = "other"
+# seconds the source's tables and columns are trusted: a missing one is looked for again this often (a source
+# fixed while the bot runs brings its KPIs back without a restart); a complete source is looked at again rarely
+SCHEMA_TTL_MISSING = 30.0
+SCHEMA_TTL = 600.0
+
+log = logging.getLogger("kpibot.engine")
 
 
 @dataclass(frozen=True)
@@ -277,12 +287,77 @@ def auto_granularity(period: Period) -> str:
 class KpiEngine:
     def __init__(self, catalog: Catalog, source: Engine, *, tz: ZoneInfo,
                  clock: Callable[[], datetime] | None = None, check_source: bool = True):
-        if check_source:
-            catalog.check_source(source)
+        """With ``check_source``, the catalog is checked against the source: a KPI whose table or column is
+        missing is unavailable (asking it raises ``KpiUnavailable``), the others answer; a source holding none
+        of the catalog's tables is refused (``CatalogError``: the shop's data is not there yet)."""
         self.catalog = catalog
+        self._check_source = check_source
+        self._schema: tuple[float, dict[str, set[str]], dict[str, list[str]]] | None = None
+        self._schema_lock = threading.Lock()
+        if check_source:
+            present = self._read_schema(source)
+            if not present:
+                log.warning("source %s holds none of the catalog's tables (%s)",
+                            source.url.render_as_string(hide_password=True), catalog.path)
+                raise CatalogError(catalog.source_problems(present))
+            problems = catalog.source_problems(present)
+            if problems:
+                log.warning("source %s: KPIs unavailable: %s", source.url.render_as_string(hide_password=True),
+                            "; ".join(problems))
         self.sql = SqlLayer(catalog, source)
         self.tz = tz
         self._clock = clock or (lambda: datetime.now(UTC))
+
+    # -- which KPIs the source can give --------------------------------------------------------
+    def _read_schema(self, source: Engine | None = None) -> dict[str, set[str]]:
+        present = source_columns(source or self.sql.engine, self.catalog.tables())
+        missing = {key: self.catalog.missing_for(m, present) for key, m in self.catalog.metrics.items()}
+        self._schema = (_time.monotonic(), present, {k: v for k, v in missing.items() if v})
+        return present
+
+    def _known(self) -> tuple[float, dict[str, set[str]], dict[str, list[str]]] | None:
+        """(when read, the catalog's tables in the source with their columns, KPI -> what it lacks); None when
+        the source is not checked. Read again after ``SCHEMA_TTL_MISSING`` seconds while something is missing,
+        ``SCHEMA_TTL`` otherwise."""
+        if not self._check_source:
+            return None
+        hit = self._schema
+        if hit is not None and _time.monotonic() - hit[0] < (SCHEMA_TTL_MISSING if hit[2] else SCHEMA_TTL):
+            return hit
+        with self._schema_lock:
+            if self._schema is not hit:
+                return self._schema
+            try:
+                self._read_schema()
+            except Exception:  # noqa: BLE001 - the source is down: what was known stays (the query will tell)
+                log.warning("could not read the source's tables", exc_info=True)
+            return self._schema
+
+    def source_schema(self) -> dict[str, set[str]] | None:
+        """The catalog's tables in the source, with their columns (None: not checked)."""
+        known = self._known()
+        return known[1] if known is not None else None
+
+    def missing(self, metric: Metric | str) -> list[str]:
+        """The tables and ``table.column`` the KPI reads that the source lacks (empty: available)."""
+        key = metric if isinstance(metric, str) else metric.key
+        known = self._known()
+        return list(known[2].get(self.catalog.metric(key).key, [])) if known is not None else []
+
+    def unavailable(self) -> dict[str, KpiUnavailable]:
+        """Every KPI the source cannot give, and why (no query beyond the cached look at the source)."""
+        known = self._known()
+        if known is None:
+            return {}
+        return {key: KpiUnavailable(self.catalog.metrics[key].name, key, missing)
+                for key, missing in known[2].items()}
+
+    def check_available(self, metric: Metric) -> None:
+        """Raise ``KpiUnavailable`` when a table or column the KPI reads is missing from the source."""
+        known = self._known()
+        missing = known[2].get(metric.key) if known is not None else None
+        if missing:
+            raise KpiUnavailable(metric.name, metric.key, missing)
 
     def now(self) -> datetime:
         return self._clock().astimezone(self.tz)
@@ -290,6 +365,13 @@ class KpiEngine:
     # -- the one public question ----------------------------------------------------------------
     def ask(self, req: KpiRequest) -> KpiResult:
         metric = self.catalog.metric(req.metric)
+        self.check_available(metric)
+        try:
+            return self._ask(metric, req)
+        except NonNumericValues as exc:  # told with the KPI it refuses
+            raise exc.for_metric(metric.name, metric.key) from None
+
+    def _ask(self, metric: Metric, req: KpiRequest) -> KpiResult:
         dims = self.catalog.dimensions_of(metric)
         for dim, _ in req.filters:
             if dim not in dims:
@@ -429,7 +511,9 @@ class KpiEngine:
     def history_start(self, metric_key: str) -> datetime | None:
         """Where the data a KPI needs starts (the local midnight of its tables' first day; remembered for a
         while), without asking for a value."""
-        measures = tuple(self.catalog.measures_of(self.catalog.metric(metric_key)))
+        metric = self.catalog.metric(metric_key)
+        self.check_available(metric)
+        measures = tuple(self.catalog.measures_of(metric))
         with self.sql.engine.connect() as conn:
             return self._history_start(self.sql.earliest(_history_measures(measures), conn))
 

@@ -195,22 +195,46 @@ class Catalog:
 
     # -- validation against a live database ----------------------------------------------------
     def check_source(self, engine: Engine) -> None:
-        """Check that every table and column the catalog names exists in the source (tables or views)."""
-        insp = inspect(engine)
-        present = set(insp.get_table_names()) | set(insp.get_view_names())
-        problems: list[str] = []
-        columns: dict[str, set[str]] = {}
-        for t in sorted(self.tables()):
-            if t not in present:
-                problems.append(f"{self.path}: table '{t}' is not in the source database ({engine.url.render_as_string(hide_password=True)})")
-                continue
-            columns[t] = {c["name"] for c in insp.get_columns(t)}
-        for m in self.measures.values():
-            for t, c in _columns_used(m):
-                if t in columns and c not in columns[t]:
-                    problems.append(f"{self.path}: measure '{m.key}': column '{t}.{c}' is not in the source database")
+        """Check that every table and column the catalog names exists in the source (tables or views).
+        The problems name tables and columns only (they may be shown to anyone); where the source is, is for
+        the log."""
+        problems = self.source_problems(source_columns(engine, self.tables()))
         if problems:
             raise CatalogError(problems)
+
+    def source_problems(self, present: dict[str, set[str]]) -> list[str]:
+        """What ``check_source`` reports, given the source's tables and their columns."""
+        problems: list[str] = []
+        for t in sorted(self.tables()):
+            if t not in present:
+                problems.append(f"table '{t}' is not in the source database")
+        for m in self.measures.values():
+            for t, c in _columns_used(m):
+                if t in present and c not in present[t]:
+                    problems.append(f"measure '{m.key}': column '{t}.{c}' is not in the source database")
+        return problems
+
+    def missing_for(self, metric: Metric, present: dict[str, set[str]] | None) -> list[str]:
+        """The tables (``traffic``) and columns (``traffic.carts``) a KPI reads that the source lacks, in
+        the order the KPI reads them; empty when it is available (or when ``present`` is unknown)."""
+        if present is None:
+            return []
+        out: list[str] = []
+        for m in self.measures_of(metric):
+            for t, c in _columns_used(m):
+                name = t if t not in present else f"{t}.{c}" if c not in present[t] else None
+                if name is not None and name not in out:
+                    out.append(name)
+        return out
+
+
+def source_columns(engine: Engine, only: set[str] | None = None) -> dict[str, set[str]]:
+    """The source's tables and views (those in ``only``, when given), each with its column names."""
+    insp = inspect(engine)
+    names = set(insp.get_table_names()) | set(insp.get_view_names())
+    if only is not None:
+        names &= set(only)
+    return {t: {c["name"] for c in insp.get_columns(t)} for t in sorted(names)}
 
 
 def _columns_used(m: Measure) -> list[tuple[str, str]]:

@@ -17,8 +17,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     Date,
     DateTime,
+    Float,
     Integer,
     MetaData,
+    Numeric,
     Table,
     and_,
     column,
@@ -34,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from kpi.data.schema import SOURCE_TABLES
+from kpi.errors import NonNumericValues
 
 from .catalog import Catalog, Condition, Measure
 
@@ -59,6 +62,7 @@ class MeasureQuery:
 
 LATEST_TTL = 30.0  # seconds an "as of" stays cached
 EARLIEST_TTL = 600.0  # seconds a history's start stays cached (it moves only with an import of older data)
+NUMBERS_TTL = 600.0  # seconds a column's count of values that are not numbers stays cached (as dimension values)
 
 # result: (range index, group value or None) -> measure key -> value
 Values = dict[tuple[int, str | None], dict[str, float | None]]
@@ -71,17 +75,71 @@ class SqlLayer:
         self._tables: dict[str, Table] = {}
         self._latest: dict[tuple[str, str], tuple[float, object]] = {}
         self._earliest: dict[tuple[str, str], tuple[float, object]] = {}
-        meta = MetaData()
+        self._meta = MetaData()
+        # SQLite keeps a text such as "n/a" in a numeric column as text, and SUM counts it as 0: there, the
+        # values that are not numbers of each numeric column summed are counted (one query per column, cached)
+        self.checks_numbers = engine.dialect.name == "sqlite"
+        self._not_numbers: dict[str, tuple[float, int]] = {}
+        self._numeric: dict[tuple[str, ...], list[str]] = {}  # measure keys -> numeric columns they sum
         for name in sorted(catalog.tables()):
             if name in SOURCE_TABLES:
                 self._tables[name] = SOURCE_TABLES[name]
             else:  # a table or view of the user's own: its columns as the database has them
-                self._tables[name] = Table(name, meta, autoload_with=engine)
+                try:
+                    self._table(name)
+                except Exception:  # noqa: BLE001 - not in the source (yet): its KPIs are unavailable, read when asked
+                    continue
 
     # -- compiling --------------------------------------------------------------------------------
+    def _table(self, name: str) -> Table:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = Table(name, self._meta, autoload_with=self.engine)
+        return table
+
     def _col(self, m: Measure, ref: str):
         table, col = ref.split(".", 1) if "." in ref else (m.table, ref)
-        return self._tables[table].c[col]
+        return self._table(table).c[col]
+
+    def numeric_columns(self, measures: Iterable[Measure]) -> list[str]:
+        """The numeric columns (``table.column``) the measures aggregate by value (sum, min, max)."""
+        out: list[str] = []
+        for ms in measures:
+            if ms.agg not in ("sum", "min", "max") or not ms.column:
+                continue
+            col = self._col(ms, ms.column)
+            name = f"{col.table.name}.{col.name}"
+            if isinstance(col.type, Integer | Numeric | Float) and name not in out:
+                out.append(name)
+        return out
+
+    def count_not_numbers(self, name: str, conn: Connection) -> int:
+        """How many values of the column ``table.column`` are not numbers (stored as text or bytes): SQLite
+        only, where a column's type does not refuse them; 0 elsewhere. One scan of the column."""
+        if not self.checks_numbers:
+            return 0
+        table, col = name.split(".", 1)
+        kind = func.typeof(self._table(table).c[col])
+        stmt = select(func.count()).where(kind.in_([literal_column("'text'"), literal_column("'blob'")]))
+        return int(conn.execute(stmt).scalar() or 0)
+
+    def check_numbers(self, measures: Iterable[Measure], conn: Connection) -> None:
+        """Raise ``NonNumericValues`` when a numeric column the measures sum holds values that are not numbers
+        (SQLite would count them as 0). Counted once per column every ``NUMBERS_TTL`` seconds."""
+        if not self.checks_numbers:
+            return
+        measures = tuple(measures)
+        key = tuple(m.key for m in measures)
+        names = self._numeric.get(key)
+        if names is None:
+            names = self._numeric[key] = self.numeric_columns(measures)
+        now = time.monotonic()
+        for name in names:
+            hit = self._not_numbers.get(name)
+            if hit is None or now - hit[0] > NUMBERS_TTL:
+                hit = self._not_numbers[name] = (now, self.count_not_numbers(name, conn))
+            if hit[1]:
+                raise NonNumericValues(name, hit[1])
 
     def is_daily(self, m: Measure) -> bool:
         """The measure's time column holds days, not times: a day is in it only once it is over."""
@@ -116,9 +174,9 @@ class SqlLayer:
         return any(r.startswith(m.join_table + ".") for r in refs)
 
     def _source(self, q: MeasureQuery, m: Measure):
-        base = self._tables[m.table]
+        base = self._table(m.table)
         if self._needs_join(q, m):
-            other = self._tables[m.join_table]
+            other = self._table(m.join_table)
             return base.join(other, base.c[m.join_on] == other.c[m.join_on])
         return base
 
@@ -230,6 +288,7 @@ class SqlLayer:
         if conn is None:
             with self.engine.connect() as c:
                 return self.run(q, c)
+        self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
         for group, stmt in self.statements(q):
             for row in conn.execute(stmt).mappings():
                 g = row.get("g", None) if q.group_by else None

@@ -21,9 +21,10 @@ from babel import Locale
 from sqlalchemy import MetaData, Table, select
 from sqlalchemy.engine import Engine
 
+from kpi.errors import missing_text
 from kpi.i18n import LANGUAGES, N_, tr
 
-from .model import Catalog, normalise
+from .model import Catalog, normalise, source_columns
 
 TTL = 600  # seconds: how long the values read from the source are trusted
 VERSION_EVERY = 30  # seconds between two looks at the data's last change (an import)
@@ -57,10 +58,14 @@ class DimensionValues:
 
     def __init__(self, loader: Callable[[], Mapping[str, Sequence[str]]], *,
                  aliases: Mapping[str, Mapping[str, Sequence[str]]] | None = None, ttl: float = TTL,
-                 clock: Callable[[], float] = time.monotonic, version: Callable[[], object] | None = None):
+                 clock: Callable[[], float] = time.monotonic, version: Callable[[], object] | None = None,
+                 schema: Callable[[], Mapping[str, set[str]]] | None = None):
         """``version``: a cheap marker of the data's last change (the last import), looked at every
-        ``VERSION_EVERY`` seconds: when it changes, the values are read again before the TTL."""
+        ``VERSION_EVERY`` seconds: when it changes, the values are read again before the TTL. ``schema``: the
+        source's tables and their columns, read with the values (which KPIs the data can give)."""
         self._loader = loader
+        self._schema_loader = schema
+        self._schema: Mapping[str, set[str]] | None = None
         self._version = version
         self._seen_version: object = None
         self._version_checked: float | None = None
@@ -108,7 +113,8 @@ class DimensionValues:
                         found.setdefault(dim, set()).update(str(r[0]) for r in rows)
             return {d: tuple(sorted(v)) for d, v in found.items()}
 
-        return cls(load, aliases=load_aliases(aliases_path), ttl=ttl, version=version)
+        return cls(load, aliases=load_aliases(aliases_path), ttl=ttl, version=version,
+                   schema=lambda: source_columns(source, catalog.tables()))
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -129,6 +135,11 @@ class DimensionValues:
             if self._loaded_at is not None and now - self._loaded_at < self._ttl:
                 return
             values = {d: tuple(v) for d, v in self._loader().items()}
+            if self._schema_loader is not None:
+                try:
+                    self._schema = self._schema_loader()
+                except Exception:  # noqa: BLE001 - not known: nothing is refused for it (the engine will tell)
+                    self._schema = None
             self._values = values
             self._words = self._build_words(values)
             self._phrases = sorted(self._words, key=lambda w: (-len(w.split()), -len(w)))
@@ -147,6 +158,11 @@ class DimensionValues:
     def values(self, dimension: str) -> tuple[str, ...]:
         self._ensure()
         return self._values.get(dimension, ())
+
+    def missing(self, catalog: Catalog, metric) -> list[str]:
+        """The tables and ``table.column`` the KPI reads that the source lacks (empty: available, or not known)."""
+        self._ensure()
+        return catalog.missing_for(metric, None if self._schema is None else dict(self._schema))
 
     def dimensions(self) -> tuple[str, ...]:
         self._ensure()
@@ -231,7 +247,12 @@ def checked_filters(catalog: Catalog, metric, filters, values: DimensionValues |
                     dimension_field: str = "filters"):
     """The filters of a goal or an alert rule, each dimension one the KPI has and each value one the data
     holds (any word for it: 'france' -> 'FR'). ``error(msgid, field, **values)`` builds the exception to raise;
-    without ``values`` (no source at hand) only the dimensions are checked."""
+    without ``values`` (no source at hand) only the dimensions are checked. With them, a KPI whose table or
+    column the source lacks is refused (nothing could ever be measured for it)."""
+    missing = values.missing(catalog, metric) if values is not None else []
+    if missing:
+        raise error(N_("{metric} is unavailable: the shop's data has no {missing}."), "metric", metric=metric.name,
+                    missing=lambda lang: missing_text(missing, lang))
     allowed = catalog.dimensions_of(metric)
     out = []
     for dim, vals in filters:
