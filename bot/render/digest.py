@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from kpi.digests.compose import CHART_GOALS, Digest, GoalLine, behind_first, progress_series
+from kpi.errors import KpiUnavailable, NonNumericValues, missing_text, redact
 from kpi.i18n import N_, babel_locale, lang_of, tr
 from kpi.metrics.engine import KpiResult
 from kpi.metrics.formatting import change_arrow, format_value
@@ -69,6 +70,10 @@ STRINGS: dict[str, str] = {
     "no_movers": N_("No headline KPI moved."),
     "chart_alt": N_("Goals: progress against the expected path"),
     "errors": N_(":warning: Not computed: {goals}"),
+    "unavailable": N_(":warning: Unavailable: {kpis}"),
+    "unavailable_plain": N_("Unavailable: {kpis}"),
+    "no_data_for": N_("no {missing}"),
+    "not_numbers": N_("{column} holds values that are not numbers (rows: {rows})"),
     "more_goals": N_("…and {n} more goals: see the KPI Bot Home tab."),
     "all_goals": N_("All {n} goals"),
     "more_goals_nohint": N_("…and {n} more goals."),
@@ -132,7 +137,7 @@ def mover_plain(result: KpiResult, lang: str, currency: str) -> str:
 def _errors_text(digest: Digest, lang: str) -> str:
     if not digest.errors:
         return ""
-    items = ", ".join(f"#{g.id} ({esc(clip(exc.localized(lang), 120))})" for g, exc in digest.errors[:10])
+    items = ", ".join(f"#{g.id} ({esc(clip(redact(exc.localized(lang))[0], 120))})" for g, exc in digest.errors[:10])
     if len(digest.errors) > 10:
         items += f", +{len(digest.errors) - 10}"
     return s(lang, "errors", goals=items)
@@ -182,6 +187,18 @@ def _more(n: int, lang: str, home_hint: bool) -> str:
 # -- Block Kit -------------------------------------------------------------------------------------
 
 
+def unavailable_items(digest: Digest, lang: str) -> list[str]:
+    """'Cart abandonment rate (no column traffic.carts)' for each KPI the shop's data cannot give."""
+    out = []
+    for key, exc in sorted(getattr(digest, "unavailable", {}).items()):
+        name = exc.values.get("metric", key)
+        why = (s(lang, "no_data_for", missing=missing_text(exc.missing, lang)) if isinstance(exc, KpiUnavailable)
+               else s(lang, "not_numbers", column=exc.column, rows=exc.rows) if isinstance(exc, NonNumericValues)
+               else redact(exc.localized(lang))[0])
+        out.append(f"{name(lang) if callable(name) else name} ({why})")
+    return out
+
+
 def digest_message(digest: Digest, *, lang: str = "en", currency: str = "USD", chart_file_id: str | None = None,
                    home_hint: bool = True, names: Mapping[str, str] | None = None) -> Message:
     """The digest as a Slack message, within every Block Kit limit whatever the number of goals. Owners are
@@ -195,6 +212,8 @@ def digest_message(digest: Digest, *, lang: str = "en", currency: str = "USD", c
         top.append(context(late))
     if errors := _errors_text(digest, lang):
         top.append(context(errors))
+    if items := unavailable_items(digest, lang):  # the KPIs the data cannot give, in one short line
+        top.append(context(s(lang, "unavailable", kpis=", ".join(esc(clip(i, 120)) for i in items))))
 
     tail: list[dict] = []
     if digest.movers:
@@ -290,7 +309,9 @@ def digest_text(digest: Digest, *, lang: str = "en", currency: str = "USD", all_
     if len(shown) < len(ordered):
         out.append("  " + _more(len(ordered) - len(shown), lang, home_hint))
     for g, exc in digest.errors:
-        out.append(f"  ⚠ #{g.id} {g.metric}: {exc.localized(lang)}")
+        out.append(f"  ⚠ #{g.id} {g.metric}: {redact(exc.localized(lang))[0]}")
+    if items := unavailable_items(digest, lang):
+        out += ["", "⚠ " + s(lang, "unavailable_plain", kpis=", ".join(items))]
     if digest.movers:
         out += ["", f"{s(lang, 'movers')} ({s(lang, 'movers_note')})"]
         out += ["  " + mover_plain(r, lang, currency) for r in digest.movers]

@@ -7,12 +7,14 @@ evaluating many rules costs about the distinct questions, not the rules (bench/a
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from kpi.errors import KpiError, redact
 from kpi.metrics.engine import KpiEngine, KpiRequest, KpiResult
 from kpi.metrics.periods import parse_period
 from kpi.metrics.significance import Significance, beyond_threshold, is_proportion
@@ -54,6 +56,22 @@ class Asker:
         return hit
 
 
+def error_reason(spec: RuleSpec, exc: Exception) -> str:
+    """Why a rule could not be evaluated, as its ``error`` state keeps and the channel is told it: a domain
+    error says it (a KPI unavailable: which table or column the data lacks; values that are not numbers:
+    which column and how many); anything else is named by its kind, without URLs, hosts or paths (the log has
+    the whole message, with a reference)."""
+    if isinstance(exc, KpiError):
+        log.warning("alert query for %s refused: %s", spec.metric, exc)
+        return redact(str(exc))[0][:ERROR_CHARS]
+    ref = uuid.uuid4().hex[:8]
+    log.warning("alert query for %s failed [ref %s]: %s: %s", spec.metric, ref, type(exc).__name__, exc)
+    return f"{type(exc).__name__}: {redact(str(exc))[0][:200]} [ref {ref}]"
+
+
+ERROR_CHARS = 300
+
+
 def breach_significance(spec: RuleSpec, result: KpiResult | None) -> Significance | None:
     """The test a rule that requires significance is held to (None: it cannot be run, so not significant).
 
@@ -75,8 +93,7 @@ def observe(asker: Asker, spec: RuleSpec, now: datetime) -> tuple[Observation, K
     try:
         result = asker.ask(rule_request(asker.engine, spec, now))
     except Exception as exc:  # noqa: BLE001 - a failed query is the rule's `error` state, reported once
-        log.warning("alert query for %s failed: %s: %s", spec.metric, type(exc).__name__, exc)
-        return Observation(value=None, sample=None, at=now, error=f"{type(exc).__name__}: {str(exc)[:200]}"), None
+        return Observation(value=None, sample=None, at=now, error=error_reason(spec, exc)), None
     significant = None
     if spec.significant:
         test = breach_significance(spec, result)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 
-from kpi.errors import KpiError
+from kpi.errors import KpiError, KpiUnavailable, NonNumericValues
 from kpi.goals import GoalSpec, Progress, expected_path, goal_progress, measure
 from kpi.goals.spec import last_year_span
 from kpi.metrics.catalog import Metric
@@ -59,6 +59,9 @@ class Digest:
     due_at: datetime | None = None  # when the digest was due (aware): "sent at 09:12 instead of 08:00"
     errors: list[tuple[StoredGoal, KpiError]] = field(default_factory=list)  # goals that could not be computed, and why
     content: tuple[str, ...] = CONTENTS  # the parts asked for (goals, watch, movers)
+    # KPIs the shop's data cannot give (a table or column missing, values that are not numbers), by key, and
+    # why: the digest shows the rest and names these in one short line
+    unavailable: dict[str, KpiError] = field(default_factory=dict)
 
 
 class CachingEngine:
@@ -137,6 +140,7 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
 
     lines: list[GoalLine] = []
     errors: list[tuple[StoredGoal, KpiError]] = []
+    unavailable = _unavailable(cached)
     if "goals" in content:
         active = [g for g in goals if g.team_id == team_id and g.archived_at is None]
         progress_of = _memo(lambda key: goal_progress(cached, key[0], today=key[1]) if isinstance(key, tuple)
@@ -151,13 +155,14 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
             except KpiError as exc:
                 log.warning("digest %s: goal #%s skipped: %s", team_id, goal.id, exc)
                 errors.append((goal, exc))  # told in the reader's language: exc.localized(lang)
+                _refused(unavailable, exc)
                 continue
-            watch = _watch(cached, goal, week, now, requests) if "watch" in content else []
+            watch = _watch(cached, goal, week, now, requests, unavailable) if "watch" in content else []
             turned = bool(goal.owner) and progress.status == "off_track" and _status_before(
                 progress_of, goal, previous_day or today - timedelta(days=1)) != "off_track"
             lines.append(GoalLine(goal=goal, metric=metric, progress=progress, watch=watch, turned_off_track=turned))
 
-    movers = _movers(cached, week) if "movers" in content else []
+    movers = _movers(cached, week, unavailable) if "movers" in content else []
     trajectories = {}
     for line in behind_first(lines)[:CHART_GOALS]:
         try:
@@ -167,7 +172,24 @@ def compose_digest(engine: KpiEngine, goals: list[StoredGoal], *, team_id: str, 
     log.debug("digest %s: %d requests, %d computed", team_id, cached.asked, cached.computed)
     return Digest(team_id=team_id, day=today, tz=str(cached.tz), goals=lines, movers=movers,
                   trajectories=trajectories, late=late_by_minutes > 0 if late is None else late,
-                  late_by_minutes=late_by_minutes, due_at=due_at, errors=errors, content=content)
+                  late_by_minutes=late_by_minutes, due_at=due_at, errors=errors, content=content,
+                  unavailable=unavailable)
+
+
+def _unavailable(engine) -> dict[str, KpiError]:
+    """The KPIs the engine knows it cannot give (its cached look at the source's tables: no query)."""
+    look = getattr(engine, "unavailable", None)
+    try:
+        return dict(look()) if callable(look) else {}
+    except KpiError:
+        return {}
+
+
+def _refused(unavailable: dict[str, KpiError], exc: KpiError) -> None:
+    """A KPI refused because of the data (a table or column missing, values that are not numbers) is named in
+    the digest's line of what is unavailable."""
+    if isinstance(exc, KpiUnavailable | NonNumericValues) and exc.metric:
+        unavailable.setdefault(exc.metric, exc)
 
 
 def _status_before(progress_of, goal: StoredGoal, day: date) -> str | None:
@@ -205,7 +227,8 @@ def _memo(fn: Callable):
 
 
 def _watch(engine: CachingEngine, goal: StoredGoal, week, now: datetime,
-           requests: dict[tuple, KpiRequest | KpiError]) -> list[KpiResult]:
+           requests: dict[tuple, KpiRequest | KpiError], unavailable: dict[str, KpiError] | None = None
+           ) -> list[KpiResult]:
     out = []
     for text in goal.watch:
         key = (text, _frozen(goal.filters))
@@ -219,8 +242,10 @@ def _watch(engine: CachingEngine, goal: StoredGoal, week, now: datetime,
             if isinstance(req, KpiError):
                 raise req
             out.append(engine.ask(req))
-        except KpiError as exc:  # a KPI dropped from the catalog: the goal is still shown
+        except KpiError as exc:  # a KPI dropped from the catalog, or unavailable: the goal is still shown
             log.info("goal #%s: KPI to watch %r skipped: %s", goal.id, text, exc)
+            if unavailable is not None:
+                _refused(unavailable, exc)
     return out
 
 
@@ -241,15 +266,17 @@ def watch_request(engine, text: str, filters, week, now: datetime) -> KpiRequest
                       breakdown=breakdown, top=WATCH_TOP, series=False)
 
 
-def _movers(engine: CachingEngine, week) -> list[KpiResult]:
+def _movers(engine: CachingEngine, week, unavailable: dict[str, KpiError] | None = None) -> list[KpiResult]:
     results = []
     for metric in engine.catalog.metrics.values():
-        if not metric.headline:
+        if not metric.headline or (unavailable and metric.key in unavailable):
             continue
         try:
             results.append(engine.ask(KpiRequest(metric=metric.key, period=week, compare="previous", series=False)))
         except KpiError as exc:
             log.info("top movers: %s skipped: %s", metric.key, exc)
+            if unavailable is not None:
+                _refused(unavailable, exc)
 
     def size(r: KpiResult) -> float:
         """How far it moved; a move that is noise (within normal variation) or measured against a comparison
