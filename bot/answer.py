@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from kpi.errors import KpiError, PeriodError, UnknownMetric
+from kpi.errors import KpiError, PeriodError, UnknownMetric, redact
 from kpi.i18n import tr
 from kpi.metrics.definitions import define
 from kpi.metrics.engine import KpiResult
@@ -135,6 +135,18 @@ def define_answer(services: Services, asked: str, lang: str) -> Message:
     return definition_message(define(catalog, metric, lang), lang=lang)
 
 
+def public_text(exc: KpiError, lang: str, team_id: str = "") -> tuple[str, str | None]:
+    """What a chat may be told of an error: KPIs, tables and columns, never a URL, host or file path. When
+    something had to be hidden, the whole message goes to the log with a reference, returned to be shown."""
+    text = exc.localized(lang)
+    said, hidden = redact(text)
+    if not hidden:
+        return text, None
+    ref = uuid.uuid4().hex[:8]
+    log.warning("error shown without its details [ref %s] team=%s: %s", ref, team_id, exc.localized("en"))
+    return said, ref
+
+
 def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -> Answer:
     """The answer to ``/kpi <text>``: numbers first (the chart is drawn and uploaded afterwards, so the
     reader never waits for it). Errors the user can fix become a helpful message; anything else an
@@ -162,9 +174,11 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
         short = period_problem(exc, who.lang)
         return Answer(error_message(short, lang=who.lang, accepted=ACCEPTED_FORMS.get(who.lang, ACCEPTED_FORMS["en"])))
     except ReadingError as exc:  # a filter value the data does not hold, a comparison that cannot be made
-        return Answer(error_message(exc.localized(who.lang), lang=who.lang, suggestions=exc.suggestions))
-    except KpiError as exc:  # unknown dimension, a catalog or data problem: said as it is
-        return Answer(error_message(exc.localized(who.lang), lang=who.lang))
+        said, ref = public_text(exc, who.lang, who.team_id)
+        return Answer(error_message(said, lang=who.lang, suggestions=exc.suggestions, ref=ref))
+    except KpiError as exc:  # unknown dimension, a KPI the data cannot give, a catalog problem: said as it is
+        said, ref = public_text(exc, who.lang, who.team_id)
+        return Answer(error_message(said, lang=who.lang, ref=ref))
     except Exception:  # noqa: BLE001 - the user gets an apology and a reference, the log the details
         ref = uuid.uuid4().hex[:8]
         log.exception("query failed [ref %s] team=%s text=%r", ref, who.team_id, text[:200])
