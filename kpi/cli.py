@@ -182,6 +182,37 @@ def cmd_demo_data(ctx: Context, args) -> int:
     return 0
 
 
+def cmd_source_check(ctx: Context, args) -> int:
+    """Which KPIs the shop's data can give: exit 0 when every one is, 2 otherwise."""
+    from kpi.errors import missing_text
+    from kpi.metrics.availability import check_source
+
+    lang = args.lang
+    report = check_source(ctx.catalog(), ctx.source(), lang=lang)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        return 0 if report.available else 2
+    ok = sum(k.available for k in report.kpis)
+    print(tr(lang, "KPIs available: {ok} of {n}", ok=ok, n=len(report.kpis)))
+    for k in report.kpis:
+        if k.available:
+            print(f"  ✓ {k.name}")
+            continue
+        why = []
+        if k.missing:
+            why.append(tr(lang, "missing {missing}", missing=missing_text(k.missing, lang)))
+        why += [tr(lang, "{column} holds values that are not numbers (rows: {rows})", column=c, rows=n)
+                for c, n in k.not_numbers.items() if n]
+        print(f"  ✗ {k.name}: {'; '.join(why)}")
+    if report.not_numbers:
+        print(tr(lang, "Values that are not numbers, per numeric column:"))
+        for column, n in report.not_numbers.items():
+            print(f"  {column}: {n}")
+    if report.missing:
+        print(tr(lang, "Missing from the shop's data: {missing}", missing=missing_text(report.missing, lang)))
+    return 0 if report.available else 2
+
+
 # -- plumbing ------------------------------------------------------------------------------------------
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -259,6 +290,14 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     d.add_argument("--replace", action="store_true", help="delete the existing shop data first")
     _team_option(d, "fill that team's shop (config/teams.yaml); default: the deployment's shop (KPI_SOURCE_URL)")
     d.set_defaults(func=cmd_demo_data)
+
+    src = sub.add_parser("source", help="the shop's data (the source)")
+    srcsub = src.add_subparsers(dest="source_command", required=True, metavar="ACTION")
+    chk = srcsub.add_parser("check", help="which KPIs the source can give: missing tables and columns, values that "
+                                          "are not numbers (exit 0: all, 2: not all)")
+    chk.add_argument("--json", action="store_true", help="machine-readable report")
+    _team_option(chk, "check that team's shop (config/teams.yaml); default: the deployment's shop (KPI_SOURCE_URL)")
+    chk.set_defaults(func=cmd_source_check)
     if extend is not None:
         extend(sub)
     _lang_after_commands(p)
