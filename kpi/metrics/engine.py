@@ -297,12 +297,12 @@ class KpiEngine:
         if check_source:
             present = self._read_schema(source)
             if not present:
-                log.warning("source %s holds none of the catalog's tables (%s)",
+                log.info("source %s holds none of the catalog's tables (%s)",
                             source.url.render_as_string(hide_password=True), catalog.path)
                 raise CatalogError(catalog.source_problems(present))
             problems = catalog.source_problems(present)
             if problems:
-                log.warning("source %s: KPIs unavailable: %s", source.url.render_as_string(hide_password=True),
+                log.info("source %s: KPIs unavailable: %s", source.url.render_as_string(hide_password=True),
                             "; ".join(problems))
         self.sql = SqlLayer(catalog, source)
         self.tz = tz
