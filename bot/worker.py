@@ -8,21 +8,30 @@ the alert rules' evaluations (``kpibot-alerts``, every minute: each rule on its 
 - ``kpibot-tick`` every minute: the safety net that sends anything due and not yet sent (a digest
   missed while no worker ran goes out late, within the grace time) and reports interrupted sends.
 
-Every send goes through the delivery log, so several workers may run side by side.
+Every send goes through the delivery log, so several workers may run side by side. They may also start
+together: the job store's table is made by ``kpibot db upgrade`` (state migration 0008); a worker that
+finds it missing creates it, and one that loses that race to another worker uses the table the winner made.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
+import uuid
 from datetime import UTC, datetime
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import BaseJobStore, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kpi.digests.schedule import GRACE, digest_key
+from kpi.i18n import N_, lang_of, tr
 from kpi.services import Services
 from kpi.state.lifecycle import forget_old_events
 from kpi.state.store import Schedules, all_schedules
@@ -90,7 +99,10 @@ def sync(scheduler, services: Services) -> None:
     wanted = {f"digest-{s.id}": s for s in all_schedules(services.state())}
     for job in scheduler.get_jobs():
         if job.id.startswith("digest-") and job.id not in wanted:
-            scheduler.remove_job(job.id)
+            try:
+                scheduler.remove_job(job.id)
+            except JobLookupError:  # another worker removed it first
+                pass
     for job_id, s in wanted.items():
         job = scheduler.get_job(job_id)
         if job is not None and job.kwargs.get("signature") == job_signature(s):
@@ -106,13 +118,48 @@ def run_schedule_job(team_id: str, schedule_id: int, signature: str = "") -> Non
     run_schedule(team_id, schedule_id)
 
 
+class StateJobStore(SQLAlchemyJobStore):
+    """APScheduler's SQLAlchemy job store on the state database. Its table comes from ``kpibot db upgrade``;
+    when it is missing, the store creates it as APScheduler does, and a creation that fails because another
+    worker created it at the same moment (PostgreSQL: ``UniqueViolation`` on ``pg_type``, or
+    ``DuplicateTable``) is not an error: the table is there."""
+
+    def start(self, scheduler, alias):
+        BaseJobStore.start(self, scheduler, alias)
+        try:
+            self.jobs_t.create(self.engine, checkfirst=True)
+        except DBAPIError:
+            if not inspect(self.engine).has_table(self.jobs_t.name, schema=self.jobs_t.schema):
+                raise
+            log.info("the job store's table was created by another worker meanwhile")
+
+
+class JobThreads(ThreadPoolExecutor):
+    """APScheduler's thread pool, which can be waited for without the scheduler's locks: its
+    ``shutdown(wait=True)`` holds the job store lock while it waits, and a running job that asks the
+    scheduler for its jobs (``kpibot-sync``) then waits for that lock forever (a worker stopped during
+    a sync hung)."""
+
+    def drain(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def stop_scheduler(scheduler: BackgroundScheduler) -> None:
+    """No new job starts; the running ones finish (a digest being sent is sent)."""
+    scheduler.shutdown(wait=False)
+    executor = scheduler._executors.get("default")  # noqa: SLF001 - ours (build_scheduler)
+    if isinstance(executor, JobThreads):
+        executor.drain()
+
+
 def build_scheduler(services: Services, slack: SlackSettings, *, clients: TeamClients | None = None) -> BackgroundScheduler:
     from .alerts import AlertNotifier
 
     clients = clients or TeamClients(services, slack)
     sender = DigestSender(services, clients)
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=services.state(), tablename="apscheduler_jobs")},
+        jobstores={"default": StateJobStore(engine=services.state(), tablename="apscheduler_jobs")},
+        executors={"default": JobThreads(10)},
         job_defaults={"coalesce": True, "misfire_grace_time": int(GRACE.total_seconds()), "max_instances": 1},
         timezone=UTC,
     )
@@ -120,15 +167,44 @@ def build_scheduler(services: Services, slack: SlackSettings, *, clients: TeamCl
     return scheduler
 
 
+# TRANSLATORS: printed when `kpibot worker` cannot start because other workers kept changing the same rows
+START_CONFLICT = N_("the worker could not start: other workers starting at the same moment changed the same "
+                    "rows ({error}); start it again [ref {ref}]")
+START_TRIES = 5
+
+
+def start_scheduler(services: Services, slack: SlackSettings) -> BackgroundScheduler:
+    """The scheduler started with its three interval jobs. Workers starting together insert the same job
+    rows; one that loses such a race (a unique violation) stops its scheduler and starts again, where the
+    rows now exist and are replaced."""
+    for attempt in range(1, START_TRIES + 1):
+        scheduler = build_scheduler(services, slack)
+        try:
+            scheduler.start()
+            now = datetime.now(UTC)
+            for func, job_id, interval in (("bot.worker:tick", "kpibot-tick", {"minutes": 1}),
+                                           ("bot.worker:sync_jobs", "kpibot-sync", {"seconds": 30}),
+                                           ("bot.worker:alerts_tick", "kpibot-alerts", {"minutes": 1})):
+                scheduler.add_job(func, "interval", id=job_id, replace_existing=True, next_run_time=now, **interval)
+            return scheduler
+        except IntegrityError:
+            if scheduler.running:
+                stop_scheduler(scheduler)
+            if attempt == START_TRIES:
+                raise
+            log.info("another worker was starting at the same moment: starting again (%d)", attempt)
+    raise AssertionError("unreachable")
+
+
 def run_worker(services: Services, slack: SlackSettings, *, stop: threading.Event | None = None) -> int:
-    scheduler = build_scheduler(services, slack)
-    scheduler.start()
-    now = datetime.now(UTC)
-    scheduler.add_job("bot.worker:tick", "interval", minutes=1, id="kpibot-tick", replace_existing=True, next_run_time=now)
-    scheduler.add_job("bot.worker:sync_jobs", "interval", seconds=30, id="kpibot-sync", replace_existing=True,
-                      next_run_time=now)
-    scheduler.add_job("bot.worker:alerts_tick", "interval", minutes=1, id="kpibot-alerts", replace_existing=True,
-                      next_run_time=now)
+    try:
+        scheduler = start_scheduler(services, slack)
+    except IntegrityError as exc:  # not a connection problem: DATABASE_URL is not to blame
+        ref = uuid.uuid4().hex[:8]
+        log.error("worker start failed [ref %s]", ref, exc_info=True)
+        error = type(exc.orig if exc.orig is not None else exc).__name__
+        print("kpibot: " + tr(lang_of(services.settings.locale), START_CONFLICT, error=error, ref=ref), file=sys.stderr)
+        return 1
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -137,5 +213,5 @@ def run_worker(services: Services, slack: SlackSettings, *, stop: threading.Even
             pass
     log.warning("worker started: %d digest schedules", len(all_schedules(services.state())))
     stop.wait()
-    scheduler.shutdown(wait=True)
+    stop_scheduler(scheduler)
     return 0

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Unicode,
     UniqueConstraint,
     false,
 )
@@ -218,6 +219,18 @@ chart_images = Table(
     Column("created_at", DateTime(), nullable=False),
     Column("expires_at", DateTime(), nullable=False),
     Index("ix_chart_images_expires", "expires_at"),
+)
+
+
+# APScheduler 3's job store (``SQLAlchemyJobStore(tablename="apscheduler_jobs")`` in ``bot/worker.py``), exactly
+# as it defines it: created here, by ``kpibot db upgrade``, so that workers started together never race to
+# create it (migration 0008)
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    state_metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
 )
 
 
