@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
@@ -21,10 +21,11 @@ from kpi.errors import KpiError
 from kpi.i18n import lang_of
 from kpi.metrics.engine import KpiEngine, KpiRequest
 from kpi.services import Services
-from kpi.state.delivery import DeliveryLog
+from kpi.state.delivery import Claim, DeliveryLog
 from kpi.state.lifecycle import pause_team
 
 from .answer import upload_chart
+from .delivery import NotConfirmed, deliver
 from .digests import PERMANENT, REVOKED, not_installed
 from .drawing import draw_chart
 from .render.alerts import alert_message
@@ -62,13 +63,19 @@ def contributors(engine: KpiEngine, request: KpiRequest):
     return None
 
 
+def repeated(text: str) -> str:
+    """The fallback text of an alert posted again when its channel could not be checked for the first."""
+    return f":repeat: {text}"
+
+
 class AlertNotifier:
     def __init__(self, services: Services, client_for: Callable, *, clock: Callable[[], datetime] | None = None,
-                 worker: str | None = None):
+                 worker: str | None = None, settle: float | None = None, lease: timedelta | None = None):
         self.services = services
         self.client_for = client_for
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.log = DeliveryLog(services.state(), worker=worker, clock=self.clock)
+        self.log = DeliveryLog(services.state(), worker=worker, clock=self.clock, lease=lease)
+        self.settle = settle  # seconds to wait after Slack did not answer before looking (bot.delivery)
 
     def check(self, *, force: bool = False, rules: list[StoredRule] | None = None) -> list[Sent]:
         """Evaluate the rules that are due (all with ``force``); then send every alert notification in the
@@ -97,6 +104,10 @@ class AlertNotifier:
         claim = self.log.claim_due(key)
         if claim is None:
             return Sent(rule_id, key, "already")
+        with self.log.hold(claim):  # the lease is renewed however long the source or Slack takes
+            return self._send(claim, key, team_id, rule_id, step)
+
+    def _send(self, claim: Claim, key: str, team_id: str, rule_id: int, step: str) -> Sent:
         kind = step.rstrip("0123456789")  # fire, repeatN, resolve, errorN, no_dataN
         try:
             rule = AlertRules(self.services.state(), team_id).get(rule_id)
@@ -135,25 +146,35 @@ class AlertNotifier:
                 message = alert_message(rule.id, rule.spec, metric, state, result, kind="fire", lang=lang,
                                         currency=currency, contributors=why, now=now,
                                         significance=significance_of(rule.spec, result))
-                posted = client.chat_postMessage(channel=rule.spec.channel, text=message.text, blocks=message.blocks)
+                delivered = deliver(client, self.log, claim, channel=rule.spec.channel, text=message.text,
+                                    blocks=message.blocks, settle=self.settle, repeated_text=repeated(message.text))
+                posted = {"channel": delivered.channel, "ts": delivered.ts}
                 states.set_message(rule.id, posted["channel"], posted["ts"])
-                self.log.sent(claim, ts=posted["ts"], channel=posted["channel"])
+                self.log.sent(claim, ts=posted["ts"], channel=posted["channel"],
+                              note="recorded as sent" if delivered.found else "sent")
+                # (found: an earlier attempt's message whose follow-ups never ran: its chart is attached now)
                 self._chart(rule, metric, state, result, why, posted, client, lang=lang, now=now)
                 return Sent(rule.id, key, "sent")
             fired_at = states.episode_started(rule.id, now)
             if kind in ("repeat", "resolve") and stored.message_ts:
                 message = alert_message(rule.id, rule.spec, metric, state, result, kind=kind, lang=lang,
                                         currency=currency, now=now, fired_at=fired_at)
-                posted = client.chat_postMessage(channel=stored.message_channel, thread_ts=stored.message_ts,
-                                                 text=message.text, blocks=message.blocks,
-                                                 reply_broadcast=kind == "resolve")
-                self.log.sent(claim, ts=posted["ts"], channel=stored.message_channel)
+                delivered = deliver(client, self.log, claim, channel=stored.message_channel,
+                                    thread_ts=stored.message_ts, text=message.text, blocks=message.blocks,
+                                    settle=self.settle, repeated_text=repeated(message.text),
+                                    reply_broadcast=kind == "resolve")
+                posted = {"channel": delivered.channel, "ts": delivered.ts}
+                self.log.sent(claim, ts=posted["ts"], channel=stored.message_channel,
+                              note="recorded as sent" if delivered.found else "sent")
                 self.update_status(rule, stored, state, client, lang=lang, fired_at=fired_at)
                 return Sent(rule.id, key, "sent")
             message = alert_message(rule.id, rule.spec, metric, state, result, kind=kind, lang=lang,
                                     currency=currency, now=now, fired_at=fired_at)
-            posted = client.chat_postMessage(channel=rule.spec.channel, text=message.text, blocks=message.blocks)
-            self.log.sent(claim, ts=posted["ts"], channel=posted["channel"])
+            delivered = deliver(client, self.log, claim, channel=rule.spec.channel, text=message.text,
+                                blocks=message.blocks, settle=self.settle, repeated_text=repeated(message.text))
+            posted = {"channel": delivered.channel, "ts": delivered.ts}
+            self.log.sent(claim, ts=posted["ts"], channel=posted["channel"],
+                          note="recorded as sent" if delivered.found else "sent")
             return Sent(rule.id, key, "sent")
         except SlackApiError as exc:
             error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
@@ -170,6 +191,9 @@ class AlertNotifier:
                 return Sent(rule.id, key, "failed", error)
             self.log.release(claim, error)
             return Sent(rule.id, key, "retry", error)
+        except NotConfirmed as exc:  # no answer from Slack, and not in the channel after waiting
+            self.log.release(claim, str(exc))
+            return Sent(rule.id, key, "retry", str(exc))
         except Exception as exc:  # noqa: BLE001 - the source or Slack is unreachable: back to the outbox
             if posted is not None:
                 log.exception("alert %s sent, but a follow-up failed", key)

@@ -13,7 +13,10 @@ from kpi.errors import KpiError
 SLACK_API_DEFAULT = "https://slack.com/api/"
 MAX_BODY_BYTES = 1_000_000  # Slack's requests are a few kB; anything bigger is refused with 413 unread
 # channels:join: a chart is attached in a public channel the bot was not invited to (conversations.join)
-BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "channels:join", "files:write", "im:write", "users:read"]
+# *:history: before a delivery is posted again, the channel is looked at for the first attempt (bot.delivery);
+# channels:read, groups:read: the id of a channel given by name (a rule or schedule set with "#growth")
+BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "channels:join", "channels:read", "groups:read",
+              "channels:history", "groups:history", "im:history", "mpim:history", "files:write", "im:write", "users:read"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,11 +19,12 @@ from kpi.digests.schedule import GRACE, Due, digest_key, due_digests
 from kpi.errors import KpiError
 from kpi.i18n import lang_of, tr
 from kpi.services import Services
-from kpi.state.delivery import DeliveryLog
+from kpi.state.delivery import Claim, DeliveryLog
 from kpi.state.lifecycle import pause_team
 from kpi.state.store import Goals, Schedule, Schedules, all_schedules
 
 from .answer import upload_chart
+from .delivery import Delivered, NotConfirmed, deliver
 from .drawing import draw_digest_chart
 from .render.digest import digest_message, owner_id
 
@@ -60,11 +61,13 @@ def previous_run(schedule: Schedule, day: date) -> date:
 
 class DigestSender:
     def __init__(self, services: Services, client_for: Callable[[str], WebClient], *,
-                 clock: Callable[[], datetime] | None = None, worker: str | None = None):
+                 clock: Callable[[], datetime] | None = None, worker: str | None = None, settle: float | None = None,
+                 lease: timedelta | None = None):
         self.services = services
         self.client_for = client_for  # team id -> a WebClient with that team's bot token
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.log = DeliveryLog(services.state(), worker=worker, clock=self.clock)
+        self.log = DeliveryLog(services.state(), worker=worker, clock=self.clock, lease=lease)
+        self.settle = settle  # seconds to wait after Slack did not answer before looking (bot.delivery)
 
     def tick(self) -> list[Outcome]:
         """What the worker does every minute: report interrupted sends, then send what is due."""
@@ -99,6 +102,12 @@ class DigestSender:
                                late=late_by is not None, channel=schedule.channel)
         if claim is None:
             return Outcome(schedule.id, schedule.team_id, day, "already")
+        with self.log.hold(claim):  # the lease is renewed however long the source or Slack takes
+            return self._send(schedule, day, claim, late_by=late_by, resent=resent)
+
+    def _send(self, schedule: Schedule, day: date, claim: Claim, *, late_by: timedelta | None,
+              resent: bool) -> Outcome:
+        key = claim.key
         schedules = Schedules(self.services.state(), schedule.team_id)
         try:
             shop = self.services.for_team(schedule.team_id)  # the team's shop (config/teams.yaml)
@@ -111,9 +120,6 @@ class DigestSender:
                                     previous_day=previous_run(schedule, day),
                                     late_by_minutes=late_minutes, due_at=schedule.due_at(day).astimezone(schedule.tz))
             lang = lang_of(self.services.settings.locale)
-            message = digest_message(digest, lang=lang, currency=shop.settings.currency)
-            if resent:
-                message.text = tr(lang, "(sent again: the first attempt was interrupted) {text}", text=message.text)
         except Exception as exc:  # noqa: BLE001 - the source or state database is down: retried next tick
             log.exception("digest %s could not be composed", key)
             self.log.release(claim, f"{type(exc).__name__}: {exc}")
@@ -127,13 +133,12 @@ class DigestSender:
             if not_installed(exc):
                 pause_team(self.services.state(), schedule.team_id, "not_installed")
             return Outcome(schedule.id, schedule.team_id, day, "failed", "not_installed")
-        if names := owner_names(client, goals):  # owners are named, not pinged: their names, when Slack says
-            message = digest_message(digest, lang=lang, currency=shop.settings.currency, names=names)
-            if resent:
-                message.text = tr(lang, "(sent again: the first attempt was interrupted) {text}", text=message.text)
+        # owners are named, not pinged: their names, when Slack says
+        message = digest_message(digest, lang=lang, currency=shop.settings.currency, names=owner_names(client, goals))
+        repeated = tr(lang, "(sent again: the first attempt was interrupted) {text}", text=message.text)
         try:
-            posted = client.chat_postMessage(channel=schedule.channel, text=message.text, blocks=message.blocks,
-                                             unfurl_links=False)
+            delivered = deliver(client, self.log, claim, channel=schedule.channel, text=message.text,
+                                blocks=message.blocks, settle=self.settle, repeated_text=repeated, unfurl_links=False)
         except SlackApiError as exc:
             error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
             if error in PERMANENT:
@@ -147,29 +152,45 @@ class DigestSender:
                 log.error("digest %s to %s failed: %s", key, schedule.channel, error)
                 return Outcome(schedule.id, schedule.team_id, day, "failed", error)
             self.log.release(claim, error)
-            schedules.record_error(schedule.id, f"Slack answered {error}; retrying")
+            schedules.record_error(schedule.id, f"digest of {day}: Slack answered {error}; retrying")
             return Outcome(schedule.id, schedule.team_id, day, "retry", error)
-        except OSError as exc:  # Slack unreachable after the client's own retries
-            self.log.release(claim, str(exc))
-            return Outcome(schedule.id, schedule.team_id, day, "retry", type(exc).__name__)
-        channel_id = posted.get("channel") or schedule.channel
-        self.log.sent(claim, ts=posted.get("ts"), channel=channel_id)
-        if resent:  # the interruption stays on record, with what was done about it
-            schedules.record_error(schedule.id, f"digest of {day} was interrupted (a worker stopped between claim "
-                                                f"and send); sent again at {self.clock():%Y-%m-%d %H:%M} UTC")
-        else:
-            schedules.record_error(schedule.id, None)
-        try:  # the digest is out and marked sent: its chart is a bonus that never undoes that
-            png = draw_digest_chart(digest, lang=lang)
-            if png:
-                upload_chart(client, channel_id, png, f"goals-{day.isoformat()}-{lang}.png", title=tr(lang, "Goals"),
-                             thread_ts=posted.get("ts"))
-        except Exception:  # noqa: BLE001 - logged; the outcome stays "sent"
-            log.exception("digest %s: chart not attached", key)
-        return Outcome(schedule.id, schedule.team_id, day, "sent", ts=posted.get("ts"))
+        except (NotConfirmed, OSError) as exc:  # Slack unreachable, or no answer and nothing in the channel
+            detail = str(exc) if isinstance(exc, NotConfirmed) else type(exc).__name__
+            self.log.release(claim, detail)
+            schedules.record_error(schedule.id, f"digest of {day} not confirmed by Slack ({detail}); retrying")
+            return Outcome(schedule.id, schedule.team_id, day, "retry", detail)
+        self.log.sent(claim, ts=delivered.ts, channel=delivered.channel,
+                      note="recorded as sent" if delivered.found else "sent")
+        schedules.record_error(schedule.id, self._story(schedule, day, claim, delivered, resent=resent))
+        if not delivered.found:  # (a message found in the channel was its earlier attempt's, chart and all)
+            try:  # the digest is out and marked sent: its chart is a bonus that never undoes that
+                png = draw_digest_chart(digest, lang=lang)
+                if png:
+                    upload_chart(client, delivered.channel, png, f"goals-{day.isoformat()}-{lang}.png",
+                                 title=tr(lang, "Goals"), thread_ts=delivered.ts)
+            except Exception:  # noqa: BLE001 - logged; the outcome stays "sent"
+                log.exception("digest %s: chart not attached", key)
+        return Outcome(schedule.id, schedule.team_id, day, "sent", ts=delivered.ts)
+
+    def _story(self, schedule: Schedule, day: date, claim: Claim, delivered: Delivered, *, resent: bool) -> str | None:
+        """The schedule's note after a send: none when it simply went out; otherwise what happened, so
+        that an interruption or a retry stays on record with how it ended."""
+        if not (claim.retry or resent or delivered.found or claim.late):
+            return None
+        when = f"{self.clock():%Y-%m-%d %H:%M} UTC"
+        if delivered.found:
+            return (f"digest of {day}: an earlier attempt had reached Slack (ts {delivered.ts}); recorded at {when}, "
+                    f"not posted again")
+        if resent:
+            return (f"digest of {day} was interrupted (a worker stopped between claim and send); "
+                    f"sent at {when}, once")
+        if claim.retry:
+            return f"digest of {day}: sent at {when} after an earlier attempt failed"
+        return f"digest of {day}: sent late, at {when}"
 
     def recover(self) -> list[Outcome]:
-        """Sends interrupted by a dead worker: reported on the schedule, then sent once more if still in time."""
+        """Sends whose worker's lease expired: reported on the schedule, then sent if still in time (the
+        channel is looked at first: nothing is posted twice)."""
         outcomes = []
         for lost in self.log.recover():
             if lost.kind != "digest" or "#" in lost.key:
@@ -184,9 +205,10 @@ class DigestSender:
             schedules.record_error(schedule.id, f"digest of {day} was interrupted (worker {lost.claimed_by} stopped "
                                                 f"between claim and send)")
             if lost.due_at and self.clock() - lost.due_at <= GRACE:
-                outcomes.append(self.send(schedule, day, key=f"{lost.key}#resent", resent=True,
-                                          late_by=self.clock() - lost.due_at))
+                outcomes.append(self.send(schedule, day, key=lost.key, resent=True, late_by=self.clock() - lost.due_at))
             else:
+                self.log.skip(lost.key, team_id=lost.team_id, kind="digest", reason="interrupted beyond the grace time",
+                              due_at=lost.due_at)
                 outcomes.append(Outcome(schedule.id, lost.team_id, day, "skipped", "interrupted beyond the grace time"))
         return outcomes
 

@@ -34,7 +34,7 @@ def post_message(req: Req) -> dict[str, Any]:
     thread_ts = thread_arg(req, channel)
     metadata = metadata_arg(req)
     message = Message(req.team.id, channel.id, req.world.next_ts(), text, blocks, thread_ts, None, "message",
-                      metadata=metadata, attachments=attachments)
+                      metadata=metadata, attachments=attachments, broadcast=bool(thread_ts and req.flag("reply_broadcast")))
     req.world.messages.append(message)
     return {"channel": channel.id, "ts": message.ts, "message": message_json(req, message)}
 

@@ -6,11 +6,12 @@ import base64
 import hashlib
 from typing import Any
 
-from ._common import ApiError, Req, channel_json, dm_channel, find_channel, find_user, user_json
+from ._common import ApiError, Req, channel_json, dm_channel, find_channel, find_user, message_json, user_json
 from ._records import Channel, Team, User, World
 
 OAUTH_CODE_LIFETIME = 10 * 60
-BOT_SCOPES = "commands,chat:write,chat:write.public,channels:join,files:write,im:write,users:read"
+BOT_SCOPES = ("commands,chat:write,chat:write.public,channels:join,channels:read,groups:read,channels:history,"
+              "groups:history,im:history,mpim:history,files:write,im:write,users:read")
 
 
 def register_team(world: World, team_id: str, name: str, bot_token: str, bot_user_id: str) -> Team:
@@ -95,6 +96,96 @@ def conversations_join(req: Req) -> dict[str, Any]:
     return {"channel": channel_json(channel)} | answer
 
 
+MAX_HISTORY_LIMIT = 999
+
+
+def _history_window(req: Req) -> tuple[float, float, int, int]:
+    def number(key: str, default: float) -> float:
+        value = req.arg(key)
+        if value is None:
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            raise ApiError("invalid_ts_" + key) from None
+
+    oldest, latest = number("oldest", 0.0), number("latest", float("inf"))
+    try:
+        limit = int(req.arg("limit") or 100)
+    except ValueError:
+        raise ApiError("invalid_limit") from None
+    cursor = req.arg("cursor")
+    try:
+        offset = int(cursor.removeprefix("page:")) if cursor else 0
+    except ValueError:
+        raise ApiError("invalid_cursor") from None
+    return oldest, latest, max(1, min(limit, MAX_HISTORY_LIMIT)), offset
+
+
+def _page(req: Req, found: list, offset: int, limit: int) -> dict[str, Any]:
+    page = found[offset:offset + limit]
+    with_metadata = req.flag("include_all_metadata")
+    messages = []
+    for m in page:
+        out = message_json(req, m)
+        if not with_metadata:  # as Slack: a message's metadata only with include_all_metadata
+            out.pop("metadata", None)
+        messages.append(out)
+    more = offset + limit < len(found)
+    return {"messages": messages, "has_more": more,
+            "response_metadata": {"next_cursor": f"page:{offset + limit}" if more else ""}}
+
+
+def _readable(req: Req):
+    channel = find_channel(req, req.arg("channel"))
+    if not channel.is_member and not channel.im_user:  # posting needs only chat:write.public; reading, membership
+        raise ApiError("not_in_channel")
+    return channel
+
+
+def conversations_list(req: Req) -> dict[str, Any]:
+    """``channels:read`` / ``groups:read``: the public channels, and the private ones the bot is in."""
+    types = set((req.arg("types") or "public_channel").split(","))
+    try:
+        limit = max(1, min(int(req.arg("limit") or 100), 1000))
+        offset = int((req.arg("cursor") or "page:0").removeprefix("page:"))
+    except ValueError:
+        raise ApiError("invalid_cursor") from None
+    found = [c for c in req.team.channels.values() if c.im_user is None and (
+        ("public_channel" in types and not c.is_private) or ("private_channel" in types and c.is_private and c.is_member))]
+    page = found[offset:offset + limit]
+    more = offset + limit < len(found)
+    return {"channels": [channel_json(c) for c in page],
+            "response_metadata": {"next_cursor": f"page:{offset + limit}" if more else ""}}
+
+
+def conversations_history(req: Req) -> dict[str, Any]:
+    """``channels:history`` (and groups:, im:, mpim:): the channel's messages, newest first; thread replies
+    are not in it (only their parents, and replies broadcast to the channel)."""
+    channel = _readable(req)
+    oldest, latest, limit, offset = _history_window(req)
+    found = [m for m in req.world.messages
+             if m.kind == "message" and m.team_id == req.team.id and m.channel == channel.id
+             and (m.thread_ts is None or m.thread_ts == m.ts or m.broadcast) and oldest < float(m.ts) <= latest]
+    found.sort(key=lambda m: float(m.ts), reverse=True)
+    return _page(req, found, offset, limit)
+
+
+def conversations_replies(req: Req) -> dict[str, Any]:
+    """A thread: its parent first, then its replies, oldest first."""
+    channel = _readable(req)
+    ts = req.require("ts")
+    parent = req.world.find_message(req.team.id, channel.id, ts)
+    if parent is None:
+        raise ApiError("thread_not_found")
+    oldest, latest, limit, offset = _history_window(req)
+    replies = sorted((m for m in req.world.messages
+                      if m.kind == "message" and m.team_id == req.team.id and m.channel == channel.id
+                      and m.thread_ts == ts and m.ts != ts and oldest < float(m.ts) <= latest),
+                     key=lambda m: float(m.ts))
+    return _page(req, [parent, *replies], offset, limit)
+
+
 def _client_credentials(req: Req) -> tuple[str | None, str | None]:
     header = next((v for k, v in req.headers.items() if k.lower() == "authorization"), "")
     if header.startswith("Basic "):
@@ -135,6 +226,9 @@ METHODS = {
     "conversations.info": conversations_info,
     "conversations.open": conversations_open,
     "conversations.join": conversations_join,
+    "conversations.history": conversations_history,
+    "conversations.list": conversations_list,
+    "conversations.replies": conversations_replies,
 }
 NO_TOKEN_METHODS = {
     "api.test": api_test,

@@ -51,10 +51,20 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the default logs paths, which hold secrets; _handle logs method names only
 
     def do_GET(self) -> None:  # noqa: N802
-        self._handle()
+        self._counted()
 
     def do_POST(self) -> None:  # noqa: N802
-        self._handle()
+        self._counted()
+
+    def _counted(self) -> None:
+        world = self.server.world
+        with world.lock:
+            world.in_flight += 1
+        try:
+            self._handle()
+        finally:
+            with world.lock:
+                world.in_flight -= 1
 
     # -- plumbing -------------------------------------------------------------------------------------
 

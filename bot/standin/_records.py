@@ -40,6 +40,7 @@ class Message:
     files: list[str] = field(default_factory=list)  # ids of files shared with this message
     delete_original: bool = False
     attachments: list[dict[str, Any]] | None = None
+    broadcast: bool = False  # a thread reply also sent to the channel (reply_broadcast)
 
 
 @dataclass
@@ -160,6 +161,7 @@ class World:
     oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     delays: dict[str, list[list[float]]] = field(default_factory=dict)  # method -> [[seconds, times]]
+    in_flight: int = 0  # requests received and not answered yet (a delayed call still to take effect)
     # Slack processes an upload before an image block may show it (python-slack-sdk#1521): seconds of
     # World.clock() during which referencing the file is refused (invalid_blocks)
     file_ready_delay: float = 0.2

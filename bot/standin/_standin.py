@@ -274,6 +274,11 @@ class SlackStandIn:
         with self._world.lock:
             return [c for c in self._world.calls if c.method == method]
 
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until every request received has been answered (a delayed call has taken effect, as Slack
+        posts a message it accepted after the client stopped waiting): count what Slack got after that."""
+        self.wait_for(lambda: self._world.in_flight == 0, timeout=timeout)
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Poll ``predicate`` until it holds; on timeout fail with the calls the stand-in saw."""
         deadline = time.monotonic() + timeout
