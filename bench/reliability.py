@@ -3,7 +3,8 @@
     KPIBOT_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python bench/reliability.py [--clients 50] [--seconds 60]
 
 The suite (tests/reliability) writes what it tried and what held as JSON into a temporary directory
-(``KPIBOT_RELIABILITY_REPORT_DIR``); bench/load.py adds throughput, latencies and the web process's memory.
+(``KPIBOT_RELIABILITY_REPORT_DIR``); issue 12's Slack probes (``SLACK_PROBES``) run with it and are read
+from its JUnit XML; bench/load.py adds throughput, latencies and the web process's memory.
 """
 
 from __future__ import annotations
@@ -23,6 +24,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# issue 12's probes: Slack as it really behaves (escaping, file readiness, image downloads, retries,
+# authorization) and workspaces that should not see the shop; each file's tests, on SQLite and PostgreSQL
+SLACK_PROBES = {
+    "tests/test_tenancy.py": "other workspaces, allow-list, OAuth refusal, signature first, body cap",
+    "tests/test_shops.py": "several shops, one per workspace: no number crosses; refused installs revoked",
+    "tests/test_ack_first.py": "acknowledge first: forms, views.open, cached authorization, a 429 not slept on",
+    "tests/test_chart_delivery.py": "charts: signed expiring URLs, upload readiness, unreachable public URL, failed uploads",
+    "tests/test_lifecycle.py": "uninstall, revoked tokens, tokens encrypted at rest, retried events, response_url retries",
+    "tests/test_onboarding.py": "first contact, owners named not pinged, every goal reachable, currency, socket mode",
+}
+
+
+def probe_results(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """(test id, outcome) per probe file, from the suite's JUnit XML."""
+    import xml.etree.ElementTree as ET
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    if not path.exists():
+        return out
+    for case in ET.parse(path).getroot().iter("testcase"):
+        file = "tests/" + case.get("classname", "").split(".")[-1] + ".py"
+        if file not in SLACK_PROBES:
+            continue
+        outcome = ("failed" if case.find("failure") is not None or case.find("error") is not None
+                   else "skipped" if case.find("skipped") is not None else "held")
+        out.setdefault(file, []).append((case.get("name", "?"), outcome))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=50)
@@ -39,7 +69,8 @@ def main() -> int:
         # the report's run generates more inputs than the everyday suite (200 per database)
         env = {"KPIBOT_RELIABILITY_EXAMPLES": "1000", **os.environ, "KPIBOT_RELIABILITY_REPORT_DIR": str(report)}
         started = time.perf_counter()
-        suite = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider"],
+        suite = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", *SLACK_PROBES, "-q",
+                                "-p", "no:cacheprovider", f"--junitxml={report / 'probes.xml'}"],
                                cwd=ROOT, env=env, capture_output=True, text=True)
         suite_seconds = time.perf_counter() - started
         output = (suite.stdout + "\n" + suite.stderr).splitlines()
@@ -56,7 +87,7 @@ def main() -> int:
         "",
         "What was tried against KPI Bot, and what held. Regenerate with",
         "`KPIBOT_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test python bench/reliability.py`",
-        "(the suite in `tests/reliability`, which is also part of the README's test command, then `bench/load.py`).",
+        "(the suite in `tests/reliability` and the Slack probes of issue 12, all part of the README's test command, then `bench/load.py`).",
         "",
         f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} vCPUs, "
         f"Python {platform.python_version()}; every case on SQLite and on PostgreSQL unless said otherwise.",
@@ -86,6 +117,16 @@ def main() -> int:
         lines.append(f"| files through the importer | {files.get('files')} | {held} | loaded whole: {files.get('loaded')}, "
                      f"refused with every bad line named and the database unchanged: {files.get('refused')}; "
                      f"1M-row file (SQLite): {files.get('million_rows_seconds')} s |")
+    probes = probe_results(report / "probes.xml")
+    for file, cases in probes.items():
+        ran = [c for c in cases if c[1] != "skipped"]
+        lines.append(f"| {SLACK_PROBES[file]} (`{file}`) | {len(ran)} | {sum(c[1] == 'held' for c in ran)} | "
+                     f"see \"Slack and workspaces\" below |")
+    once_rows = parts.get("exactly_once", {}).get("scenarios", [])
+    if once_rows:
+        right = sum(o["seen"] == o["expected"] for o in once_rows)
+        lines.append(f"| nothing twice: slow Slack, killed and slow workers, database blips | {len(once_rows)} | {right} | "
+                     f"see \"Nothing twice\" below |")
     faults = parts.get("faults", {}).get("faults", [])
     if faults:
         lines.append(f"| faults (databases, Slack, workers) | {len(faults)} | {sum(f['held'] for f in faults)} | see below |")
@@ -94,6 +135,22 @@ def main() -> int:
                      f"{int(bool(parts['state_restart'].get('state_restart')))} | /healthz 503 then 200, digest sent once after |")
     if faults:
         lines += ["", "## Faults", ""] + [f"- {'held' if f['held'] else 'FAILED'}: {f['fault']}" for f in faults]
+    once = parts.get("exactly_once", {}).get("scenarios", [])
+    if once:
+        lines += ["", "## Nothing twice (issue 14)", "",
+                  "What Slack (the stand-in) had received once everything settled: every call it was still holding "
+                  "had taken effect, as Slack posts a message it accepted after the client stopped waiting.", "",
+                  "| scenario | tries | posts expected | posts seen |", "|---|---:|---:|---:|"]
+        lines += [f"| {o['scenario']} ({', '.join(o.get('databases', []))}) | {o['tries']} | {o['expected']} | "
+                  f"{o['seen']} |" for o in once]
+    if probes:
+        lines += ["", "## Slack and workspaces (issue 12)", "",
+                  "Each test drives the running app through signed HTTP against the Slack stand-in, which behaves as "
+                  "Slack's documentation says in what these depend on (escaping with `should_escape`, file readiness "
+                  "after upload, image downloads, `auth.revoke`, retries).", ""]
+        for file, cases in probes.items():
+            lines += [f"- `{file}`: {SLACK_PROBES[file]}"]
+            lines += [f"  - {'held' if o == 'held' else o.upper()}: {name}" for name, o in cases]
     if files.get("cases"):
         lines += ["", "## Files", "", "| case | database | outcome | lines named |", "|---|---|---|---|"]
         for c in files["cases"]:
