@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,21 +46,64 @@ PREVIEW = ("preview", "apercu", "aperçu", "vorschau")
 TEST = ("test", "backtest")
 # TRANSLATORS: a Babel date pattern (https://babel.pocoo.org/en/latest/dates.html#date-fields), in UTC
 MUTED_UNTIL = N_("yyyy-MM-dd HH:mm 'UTC'")
+# what was not done when a command fails on something other than the user's input (the state database down
+# or locked, a bug); said after "Sorry, something went wrong (ref …)."; each change is one transaction, so
+# nothing is half-saved
+NOT_READ = N_("Nothing could be read right now, and nothing was changed. Try again in a moment.")
+NOT_CHANGED = N_("Nothing was saved or changed. Try again in a moment.")
+GOAL_NOT_SAVED = N_("Your goal was not saved. Try again in a moment.")
+CHANGES = ADD + ARCHIVE + REMOVE + ("mute", "unmute")
+
+
+def new_ref() -> str:
+    """A short reference, said to the user and logged with the details."""
+    return uuid.uuid4().hex[:8]
+
+
+def failure_message(lang: str, not_done: str, ref: str) -> Message:
+    """"Sorry, something went wrong (ref …)." and what was not done (a msgid)."""
+    return error_message(tr(lang, not_done), lang=lang, ref=ref)
+
+
+def not_done(text: str) -> str:
+    """What a failed ``/kpi goal|digest|alert …`` did not do: a goal added says "not saved", any other
+    change "nothing saved or changed", a listing or a preview "nothing could be read"."""
+    words = text.strip().lower().split()
+    first, action = (words + ["", ""])[:2]
+    if action not in CHANGES:
+        return NOT_READ
+    return GOAL_NOT_SAVED if first in GOAL_WORDS and action in ADD else NOT_CHANGED
 
 
 def plain(text: str) -> Message:
     return Message(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}])
 
 
+# who may press an alert message's buttons (config/access.yaml ``alert_buttons``): ``anyone`` in the workspace, or
+# ``admins`` (workspace admins and owners, KPIBOT_ADMINS, access.yaml ``admins``). Snoozing is muting for a
+# while, and ``/kpi alert mute`` is for admins: so is Snooze, unless configured otherwise
+BUTTON_RULES = ("anyone", "admins")
+BUTTON_DEFAULTS = {"acknowledge": "anyone", "snooze": "admins", "explain": "anyone"}
+
+
 class Access:
-    """Who may change goals, rules and schedules."""
+    """Who may change goals, rules and schedules, and press an alert's buttons."""
 
     def __init__(self, services: Services, slack: SlackSettings):
         self.listed = set(slack.admins)
+        self.buttons = dict(BUTTON_DEFAULTS)
         path = Path(services.settings.config_dir) / "access.yaml"
         if path.exists():
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             self.listed |= {str(u) for u in data.get("admins") or []}
+            buttons = data.get("alert_buttons") or {}
+            if not isinstance(buttons, dict):
+                buttons = {"alert_buttons": buttons}
+            for button, rule in buttons.items():
+                if button not in ("acknowledge", "snooze") or str(rule) not in BUTTON_RULES:
+                    raise KpiError("{path}: alert_buttons.{button} may be 'acknowledge' or 'snooze', set to 'anyone' or "
+                                   "'admins', not '{value}'", path="config/access.yaml", button=button, value=rule)
+                self.buttons[button] = str(rule)
 
     def may_change(self, client, user_id: str) -> bool:
         if user_id in self.listed:
@@ -70,6 +114,21 @@ class Access:
             log.warning("users.info %s failed: %s", user_id, exc.response.get("error"))
             return False
         return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+
+    def may_press(self, client, team_id: str, user_id: str, button: str) -> str:
+        """"yes"; "elsewhere" when the user is not a member of ``team_id`` as that workspace's Slack says
+        (``users.info`` with its token: a user of another workspace is not found there); or "admins only"."""
+        try:
+            user = client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            log.warning("users.info %s in %s failed: %s", user_id, team_id, exc.response.get("error"))
+            return "elsewhere"
+        teams = {user.get("team_id")} | set((user.get("enterprise_user") or {}).get("teams") or ())
+        if user.get("deleted") or team_id not in teams:
+            return "elsewhere"
+        if self.buttons.get(button, "admins") == "anyone" or user_id in self.listed:
+            return "yes"
+        return "yes" if user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner") else "admins only"
 
 
 class Manage:
@@ -93,10 +152,12 @@ class Manage:
         return first in GOAL_WORDS + DIGEST_WORDS + ALERT_WORDS
 
     def run(self, text: str, who: Asked, client) -> Message | None:
-        """The reply to ``/kpi goal ...`` or ``/kpi digest ...``; None when a modal was opened instead."""
-        self.seed(who.team_id)
+        """The reply to ``/kpi goal ...`` or ``/kpi digest ...``; None when a modal was opened instead. A
+        failure that is not the user's (the state database down or locked) is said with what was not done
+        and a reference the log carries with the details."""
         first, _, rest = text.strip().partition(" ")  # (Slack's markup was read at the entry: bot.markup)
         try:
+            self.seed(who.team_id)
             if first.lower() in GOAL_WORDS:
                 return self.goal(rest.strip(), who, client)
             if first.lower() in ALERT_WORDS:
@@ -104,6 +165,10 @@ class Manage:
             return self.digest(rest.strip(), who, client)
         except (NotFound, GoalError, KpiError) as exc:
             return error_message(exc.localized(who.lang), lang=who.lang)
+        except Exception:  # noqa: BLE001 - the user is told what was not done; the log has the details
+            ref = new_ref()
+            log.exception("/kpi %s failed [ref %s] team=%s user=%s", text.strip()[:60], ref, who.team_id, who.user_id)
+            return failure_message(who.lang, not_done(text), ref)
 
     # -- goals ---------------------------------------------------------------------------------------
     def goal(self, rest: str, who: Asked, client) -> Message | None:

@@ -31,6 +31,7 @@ from kpi.state.submissions import Submissions
 
 from ..answer import Asked
 from ..blocks import Message, error_message
+from ..manage import new_ref
 from ..modals import alert_text, form_again, goal_text, result_view, working_view
 from .deps import Deps
 
@@ -147,26 +148,49 @@ def create_alert(view, client, deps: Deps, who: Asked):
 
 def create_once(body, view, client, deps: Deps, who: Asked, kind: str, create) -> None:
     """Claim the submission, ``create(view, client, deps, who)`` (-> (id, Message) or (None, refusal)), record or release the
-    claim, and tell the submitter in the modal (or, when the modal is gone, in a DM)."""
-    deps.manage.seed(who.team_id)
+    claim, and tell the submitter in the modal (or, when the modal is gone, in a DM). When the database fails
+    (down, locked), nothing is created and the form comes back, filled in, saying so with a reference that
+    the log carries with the details."""
     claims, key = Submissions(deps.services.state(), who.team_id), submission_key(view)
-    if not claims.claim(key, kind):
+    try:
+        deps.manage.seed(who.team_id)
+        claimed = claims.claim(key, kind)
+    except Exception:  # noqa: BLE001 - no claim, nothing created: the form again, to submit later
+        not_saved(client, who, view, kind, "claim")
+        return
+    if not claimed:
         log.info("%s form %s submitted again: already being saved", kind, view.get("id"))
         return
     try:
         object_id, outcome = create(view, client, deps, who)
     except KpiError as exc:
         object_id, outcome = None, exc.localized(who.lang)
-    except Exception as exc:  # noqa: BLE001 - the database is down or locked: say so, let them resubmit
-        log.warning("%s form %s not saved: %s", kind, view.get("id"), type(exc).__name__)
-        object_id, outcome = None, tr(who.lang, BUSY, error=type(exc).__name__)
+    except Exception:  # noqa: BLE001 - the database is down or locked: say so, let them resubmit
+        object_id, outcome = None, None
     if object_id is None:
-        claims.release(key)
+        try:
+            claims.release(key)
+        except Exception:  # noqa: BLE001 - the same form sent unchanged is then taken for a duplicate
+            log.warning("%s form %s: its claim could not be released (the database failed again)", kind, view.get("id"))
+        if outcome is None:
+            not_saved(client, who, view, kind, "create")
+            return
         show(client, who, view, form_again(view, view["state"]["values"], outcome),
              error_message(outcome, lang=who.lang))
         return
-    claims.done(key, object_id)
+    try:
+        claims.done(key, object_id)
+    except Exception:  # noqa: BLE001 - it is saved: said so; only a resubmission's deduplication is weaker
+        log.warning("%s form %s: #%s saved, its claim not marked done", kind, view.get("id"), object_id)
     show(client, who, view, result_view(outcome, lang=who.lang, kind=kind), outcome)
+
+
+def not_saved(client, who: Asked, view, kind: str, step: str) -> None:
+    """The form back, filled in as sent, with "not saved (ref …), submit again"; the details in the log."""
+    ref = new_ref()
+    log.exception("%s form %s not saved at %s [ref %s] team=%s", kind, view.get("id"), step, ref, who.team_id)
+    outcome = tr(who.lang, BUSY, error=f"ref {ref}")
+    show(client, who, view, form_again(view, view["state"]["values"], outcome), error_message(outcome, lang=who.lang))
 
 
 def show(client, who: Asked, view, new_view: dict, message: Message) -> None:
