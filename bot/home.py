@@ -7,6 +7,7 @@ import logging
 
 from kpi.alerts.store import AlertRules, StateStore
 from kpi.digests.compose import CachingEngine, spec_of
+from kpi.errors import KpiError
 from kpi.goals import goal_progress
 from kpi.metrics.engine import KpiRequest
 from kpi.metrics.periods import default_period
@@ -28,8 +29,15 @@ def goal_items(services: Services, team_id: str, engine=None) -> list:
     engine = engine or services.kpi_engine()
     today = engine.now().date()
     cached = CachingEngine(engine)  # goals on the same KPI share its questions, as in the digest
-    return [(g, engine.catalog.metrics[g.metric], goal_progress(cached, spec_of(g), today=today))
-            for g in Goals(services.state(), team_id).list()]
+    items = []
+    for g in Goals(services.state(), team_id).list():
+        try:
+            progress = goal_progress(cached, spec_of(g), today=today)
+        except KpiError as exc:  # its KPI is one the data cannot give: listed, marked not computed
+            log.info("goal #%s not computed: %s", g.id, exc)
+            progress = None
+        items.append((g, engine.catalog.metrics[g.metric], progress))
+    return items
 
 
 def build_home(services: Services, lang: str, team_id: str = "", *, notice: str = "", goals_offset: int = 0) -> dict:
@@ -47,7 +55,14 @@ def build_home(services: Services, lang: str, team_id: str = "", *, notice: str 
     try:
         engine = services.kpi_engine()
         period = default_period(now=engine.now(), tz=services.settings.tz)
-        headline = [engine.ask(KpiRequest(m.key, period)) for m in engine.catalog.metrics.values() if m.headline]
+        headline = []
+        for m in engine.catalog.metrics.values():
+            if not m.headline:
+                continue
+            try:
+                headline.append(engine.ask(KpiRequest(m.key, period)))
+            except KpiError as exc:  # one KPI the data cannot give (a missing column...): the others still show
+                log.info("home tab: %s left out: %s", m.key, exc)
         sections = []
         if team_id:
             sections.append(goal_list_message(goal_items(services, team_id, engine), lang=lang, home_hint=False,

@@ -308,3 +308,25 @@ def test_source_check_reports_the_text_in_a_numeric_column(text_in_subtotal, mon
     report = json.loads(capsys.readouterr().out)
     assert report["not_numbers"]["orders.subtotal"] == 1
     assert {k["key"]: k for k in report["kpis"]}["revenue"]["not_numbers"] == {"orders.subtotal": 1}
+
+
+def test_the_home_tab_shows_the_kpis_the_data_can_give(database_url):
+    """The Home tab asks each headline KPI on its own: one the data cannot give (conversion, without
+    traffic.sessions) is left out, and the others show, instead of an apology for the whole tab."""
+    from bot.sandbox import app_home_opened
+
+    from .test_slack_app import Rig
+
+    rig = Rig(database_url)
+    try:
+        engine = make_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE traffic DROP COLUMN sessions"))
+        engine.dispose()
+        assert rig.side.post(app_home_opened("U0ALICE"), "application/json").status == 200
+        rig.standin.wait_for(lambda: (rig.standin.team_id, "U0ALICE") in rig.standin.home_views, timeout=60)
+        seen = json.dumps(rig.standin.home_views[(rig.standin.team_id, "U0ALICE")], ensure_ascii=False)
+        assert "Orders" in seen and "Average order value" in seen
+        assert "Sorry" not in seen and "ref home" not in seen  # (the seeded conversion goal: listed, not computed)
+    finally:
+        rig.close()
