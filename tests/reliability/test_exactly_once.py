@@ -10,15 +10,12 @@ expected, posts seen.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
@@ -30,6 +27,7 @@ from kpi.alerts.evaluation import evaluate_rules
 from kpi.alerts.store import StateStore
 from kpi.state.store import Schedules
 
+from . import write_report
 from .test_faults import CLIENT_TIMEOUT, DUE, SETTLE, SLOW_SLACK, T0, TEAM, Clock, FaultRig
 
 SCENARIOS: dict[str, dict] = {}
@@ -38,11 +36,7 @@ SCENARIOS: dict[str, dict] = {}
 @pytest.fixture(scope="module", autouse=True)
 def _report():
     yield
-    out = os.environ.get("KPIBOT_RELIABILITY_REPORT_DIR")
-    if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "exactly_once.json").write_text(json.dumps(
-            {"scenarios": [{"scenario": k, **v} for k, v in sorted(SCENARIOS.items())]}, indent=2))
+    write_report("exactly_once", {"scenarios": [{"scenario": k, **v} for k, v in sorted(SCENARIOS.items())]})
 
 
 def seen(name: str, backend: str, expected: int, posts: int) -> None:

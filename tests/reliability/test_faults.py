@@ -8,14 +8,11 @@ With KPIBOT_RELIABILITY_REPORT_DIR set, ``<dir>/faults.json`` gets each fault an
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from slack_sdk import WebClient
@@ -23,7 +20,6 @@ from sqlalchemy import insert, select, text
 
 from bot.alerts import AlertNotifier
 from bot.app import retry_handlers
-from bot.delivery import key_of
 from bot.digests import DigestSender
 from bot.teams import TeamClients
 from kpi.alerts.rules import parse_rule
@@ -35,6 +31,7 @@ from kpi.state.store import Schedules
 from kpi.state.tables import deliveries
 
 from ..test_slack_app import Rig, _text
+from . import write_report
 
 TEAM = "T0STANDIN"
 DUE = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # Tuesday 24 November, 08:00 in Paris
@@ -51,11 +48,7 @@ FAULTS: dict[str, bool] = {}
 @pytest.fixture(scope="module", autouse=True)
 def _report():
     yield
-    out = os.environ.get("KPIBOT_RELIABILITY_REPORT_DIR")
-    if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "faults.json").write_text(json.dumps(
-            {"faults": [{"fault": k, "held": v} for k, v in sorted(FAULTS.items())]}, indent=2))
+    write_report("faults", {"faults": [{"fault": k, "held": v} for k, v in sorted(FAULTS.items())]})
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -27,6 +26,7 @@ from kpi.db import make_engine
 
 from ..test_blocks import assert_within_limits
 from ..test_slack_app import Rig
+from . import write_report
 
 ADMIN, NON_ADMIN = "U0ALICE", "U0BRUNO"
 SOURCE_TABLES = {"orders", "returns", "customers", "traffic", "marketing_spend", "email_campaigns"}
@@ -182,11 +182,7 @@ def probe(database_url, request):
 @pytest.fixture(scope="module", autouse=True)
 def _report():
     yield
-    target = os.environ.get("KPIBOT_RELIABILITY_REPORT_DIR")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        report = dict(STATS, passed=bool(STATS["tests"]) and all(v == "passed" for v in STATS["tests"].values()))
-        Path(target, "inputs.json").write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
+    write_report("inputs", dict(STATS, passed=bool(STATS["tests"]) and all(v == "passed" for v in STATS["tests"].values())))
 
 
 def seen_in(message) -> str:

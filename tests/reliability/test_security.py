@@ -10,13 +10,11 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import re
 import time
 import traceback
 import urllib.request
 from datetime import date
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -27,6 +25,7 @@ from kpi.state.store import Goals, NotFound
 
 from ..test_slack_app import SECRET, Rig
 from ..test_tenancy import MALFORMED, OTHER, multi_rig, post_bytes, sign_bytes, state_rows
+from . import write_report
 from .test_inputs import NON_ADMIN, REPLY_TIMEOUT, Probe, check_message
 
 STATS = {"probes": 0, "refusals": 0, "leaks": 0, "log_records_checked": 0, "tests": {}}
@@ -35,11 +34,7 @@ STATS = {"probes": 0, "refusals": 0, "leaks": 0, "log_records_checked": 0, "test
 @pytest.fixture(scope="module", autouse=True)
 def _report():
     yield
-    target = os.environ.get("KPIBOT_RELIABILITY_REPORT_DIR")
-    if target:
-        Path(target).mkdir(parents=True, exist_ok=True)
-        report = dict(STATS, passed=bool(STATS["tests"]) and all(v == "passed" for v in STATS["tests"].values()))
-        Path(target, "security.json").write_text(json.dumps(report, indent=2, sort_keys=True), encoding="utf-8")
+    write_report("security", dict(STATS, passed=bool(STATS["tests"]) and all(v == "passed" for v in STATS["tests"].values())))
 
 
 @pytest.fixture
