@@ -189,7 +189,8 @@ def not_saved(client, who: Asked, view, kind: str, step: str) -> None:
     """The form back, filled in as sent, with "not saved (ref …), submit again"; the details in the log."""
     ref = new_ref()
     log.exception("%s form %s not saved at %s [ref %s] team=%s", kind, view.get("id"), step, ref, who.team_id)
-    outcome = tr(who.lang, BUSY, error=f"ref {ref}")
+    reference = "ref " + ref  # in place of the error's name, which the log has
+    outcome = tr(who.lang, BUSY, error=reference)
     show(client, who, view, form_again(view, view["state"]["values"], outcome), error_message(outcome, lang=who.lang))
 
 
