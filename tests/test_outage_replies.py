@@ -175,10 +175,11 @@ def goal_submission(view: dict) -> str:
 def test_every_command_button_and_form_gets_one_reply_saying_what_was_not_done(outage):
     rig = outage
     # before: the team seeded, a rule (firing or not, its buttons reach the database), the goal form opened
-    rig.command("goal list")
-    rig.standin.wait_for(lambda: rig.standin.messages, timeout=WAIT)
-    rig.command("alert add conversion below 1.5% over 3 days min 100 sessions in #general")
-    rig.standin.wait_for(lambda: rig.counts()["alert_rules"] == 1, timeout=WAIT)
+    seeded = rig.command("goal list")
+    rig.standin.wait_for(lambda: rig.replies(seeded), timeout=WAIT)
+    added = rig.command("alert add conversion below 1.5% over 3 days min 100 sessions in #general")
+    rig.standin.wait_for(lambda: rig.replies(added), timeout=WAIT)
+    assert rig.counts()["alert_rules"] == 1
     rig.side.command("goal add", response_url=rig.standin.new_response_url(), trigger_id=rig.standin.new_trigger_id())
     rig.standin.wait_for(lambda: rig.standin.opened_views, timeout=WAIT)
     view = rig.standin.opened_views[-1]
@@ -227,8 +228,8 @@ def test_every_command_button_and_form_gets_one_reply_saying_what_was_not_done(o
 def test_goal_add_after_the_outage_saves_it(outage):
     """The apology said "try again": once the database is back, the same command saves the goal."""
     rig = outage
-    rig.command("goal list")
-    rig.standin.wait_for(lambda: rig.standin.messages, timeout=WAIT)
+    seeded = rig.command("goal list")
+    rig.standin.wait_for(lambda: rig.replies(seeded), timeout=WAIT)
     goals = rig.counts()["goals"]
     rig.down()
     try:
@@ -245,8 +246,8 @@ def test_goal_add_after_the_outage_saves_it(outage):
 
 def test_the_log_carries_the_reference_with_the_details(outage, caplog):
     rig = outage
-    rig.command("goal list")
-    rig.standin.wait_for(lambda: rig.standin.messages, timeout=WAIT)
+    seeded = rig.command("goal list")
+    rig.standin.wait_for(lambda: rig.replies(seeded), timeout=WAIT)
     rig.down()
     try:
         channel = rig.command("alert list")
@@ -265,3 +266,36 @@ def test_the_log_carries_the_reference_with_the_details(outage, caplog):
 def _no_leftover(tmp_path):
     yield
     assert not (Path(tmp_path) / "away").exists()
+
+
+def test_the_form_sent_again_after_the_outage_saves_the_goal(outage):
+    rig = outage
+    rig.side.command("goal add", response_url=rig.standin.new_response_url(), trigger_id=rig.standin.new_trigger_id())
+    rig.standin.wait_for(lambda: rig.standin.opened_views, timeout=WAIT)
+    view = rig.standin.opened_views[-1]
+    view = view.get("view", view)
+    seeded = rig.command("goal list")  # the team's example goals, seeded before the reply
+    rig.standin.wait_for(lambda: rig.replies(seeded), timeout=WAIT)
+    goals = rig.counts()["goals"]
+    dms = len([m for m in rig.standin.messages if m.channel.startswith("D")])
+    rig.down()
+    try:
+        rig.side.post(goal_submission(view))
+        rig.standin.wait_for(lambda: len([m for m in rig.standin.messages if m.channel.startswith("D")]) > dms,
+                             timeout=WAIT)
+    finally:
+        rig.up()
+    assert rig.counts()["goals"] == goals and rig.counts()["form_submissions"] == 0  # no claim left behind
+    rig.side.post(goal_submission(view))
+    rig.standin.wait_for(lambda: rig.counts()["goals"] == goals + 1, timeout=WAIT)
+
+
+def test_a_form_sent_back_after_a_failure_is_a_new_submission():
+    """A claim the failed save could not release must not make the same form, sent again, a duplicate."""
+    from bot.listeners.views import submission_key
+
+    values = {"state": {"values": {"target": {"value": {"value": "5000"}}}}, "id": "V1"}
+    first = {**values, "private_metadata": json.dumps({"lang": "fr"})}
+    again = {**values, "private_metadata": json.dumps({"lang": "fr", "attempt": "3f9c2a1b"})}
+    assert submission_key(first) == submission_key(dict(first))  # a double click: one key
+    assert submission_key(again) != submission_key(first)

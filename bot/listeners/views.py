@@ -41,11 +41,16 @@ RULE_FIELDS = ("window", "clear_threshold", "min_sample", "significant", "channe
 BUSY = N_("It could not be saved right now ({error}). Submit the form again in a moment.")
 
 
-def _lang(view) -> str:
+def _meta(view) -> dict:
     try:
-        return json.loads(view.get("private_metadata") or "{}").get("lang", "en")
+        meta = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
-        return "en"
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _lang(view) -> str:
+    return _meta(view).get("lang", "en")
 
 
 def _field_errors(exc: KpiError, lang: str, fields, default_field: str) -> dict:
@@ -101,9 +106,11 @@ def _who(body, view) -> Asked:
 
 def submission_key(view) -> str:
     """The view id and a digest of what was submitted: a retry or a second click is the same key; the
-    form sent back after a refusal and corrected is a new one."""
+    form sent back after a refusal and corrected is a new one, and so is the form sent back after the
+    database failed (it carries a new ``attempt``: its claim may not have been released)."""
     digest = hashlib.sha256(json.dumps(view.get("state", {}).get("values", {}), sort_keys=True).encode()).hexdigest()
-    return f"{view.get('id', '')}:{digest[:16]}"
+    attempt = _meta(view).get("attempt")
+    return f"{view.get('id', '')}:{digest[:16]}" + (f":{attempt}" if attempt else "")
 
 
 def goal_submitted(body, view, client, deps: Deps) -> None:
@@ -191,7 +198,9 @@ def not_saved(client, who: Asked, view, kind: str, step: str) -> None:
     log.exception("%s form %s not saved at %s [ref %s] team=%s", kind, view.get("id"), step, ref, who.team_id)
     reference = "ref " + ref  # in place of the error's name, which the log has
     outcome = tr(who.lang, BUSY, error=reference)
-    show(client, who, view, form_again(view, view["state"]["values"], outcome), error_message(outcome, lang=who.lang))
+    again = form_again(view, view["state"]["values"], outcome)
+    again["private_metadata"] = json.dumps({**_meta(again), "attempt": ref})  # sent again unchanged: a new claim
+    show(client, who, view, again, error_message(outcome, lang=who.lang))
 
 
 def show(client, who: Asked, view, new_view: dict, message: Message) -> None:
