@@ -152,10 +152,10 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
     reader never waits for it). Errors the user can fix become a helpful message; anything else an
     apology with a reference that the log carries with the details.
     """
-    services = services.for_team(who.team_id)  # the team's shop (config/teams.yaml), else the deployment's
     words = text.strip().lower()
-    if words in HELP_WORDS:
+    if words in HELP_WORDS:  # (no shop needed)
         return Answer(help_message(lang=who.lang, examples=EXAMPLES.get(who.lang, EXAMPLES["en"])))
+    services = services.for_team(who.team_id)  # the team's shop (config/teams.yaml), else the deployment's
     if words in LIST_WORDS:
         return Answer(catalog_message(services.catalog(), lang=who.lang))
     if (asked := _define_what(words)) is not None:
