@@ -131,7 +131,8 @@ def alert_button(body, client, action, deps: Deps) -> None:
             return
         verdict = deps.manage.access.may_press(client, team, user, button)
         if verdict != "yes":
-            reply.tell(tr(lang, ELSEWHERE if verdict == "elsewhere" else REFUSED[button]))
+            refusal = ELSEWHERE if verdict == "elsewhere" else REFUSED[button]
+            reply.tell(tr(lang, refusal))
             return
         press(body, client, deps, reply, action_id, parsed)
 
