@@ -34,11 +34,15 @@ Context = Services
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_db_upgrade(ctx: Context, args) -> int:
     from kpi.data.schema import create_source_tables
+    from kpi.db import open_to_others
     from kpi.state.tables import upgrade
 
     lang = args.lang
     upgrade(ctx.settings.database_url)
     print(tr(lang, "state database up to date ({url})", url=_safe_url(ctx.settings.database_url)))
+    if exposed := open_to_others(ctx.settings.database_url):  # made by an earlier version, or opened on purpose
+        print(tr(lang, "warning: others may read the state database, which holds OAuth tokens: chmod 600 {files}",
+                 files=" ".join(exposed)), file=sys.stderr)
     if not args.no_source:
         # the deployment's shop, then each shop of config/teams.yaml (one line each; a shop's source once)
         shops = [ctx] if getattr(args, "team", None) else [ctx, *{ctx.for_team(t).settings.source_url: ctx.for_team(t)

@@ -44,6 +44,20 @@ def _private_companions(path: str) -> None:
             pass
 
 
+def open_to_others(url: str) -> list[str]:
+    """The files of a SQLite database at ``url`` (with its ``-wal``/``-shm``) that others may read: the
+    state database holds OAuth tokens (files this version creates are 0600; older ones may be 0644)."""
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    found = []
+    for name in ([path, path + "-wal", path + "-shm"] if path else []):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                found.append(name)
+        except OSError:
+            continue
+    return found
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout and foreign keys, so that a web process
     and a worker can share the embedded default file; a new database file (and so its WAL and shared-memory

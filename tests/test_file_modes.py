@@ -88,3 +88,19 @@ def test_an_existing_database_keeps_the_mode_its_operator_gave_it(tmp_path, open
         conn.execute(text("create table t (x integer)"))
     engine.dispose()
     assert _mode(db) == 0o640
+
+
+def test_db_upgrade_warns_about_a_state_database_others_may_read(tmp_path, open_umask, monkeypatch, capsys):
+    """A file an earlier version made 0644 is not changed behind the operator's back, but said."""
+    from kpi.cli import main
+
+    db = tmp_path / "kpibot.db"
+    db.touch()
+    os.chmod(db, 0o644)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db}")
+    assert main(["db", "upgrade", "--no-source"]) == 0
+    err = capsys.readouterr().err
+    assert "chmod 600" in err and str(db) in err and _mode(db) == 0o644
+    os.chmod(db, 0o600)
+    assert main(["db", "upgrade", "--no-source"]) == 0
+    assert "chmod" not in capsys.readouterr().err
