@@ -36,6 +36,21 @@ SLACK_PROBES = {
 }
 
 
+def junit_summary(path: Path) -> str:
+    """'N passed, M skipped' from the suite's JUnit XML (the counts pytest prints last)."""
+    import xml.etree.ElementTree as ET
+
+    if not path.exists():
+        return ""
+    suite = ET.parse(path).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    words = [f"{passed} passed"] + [f"{counts[k]} {name}" for k, name in
+                                    (("failures", "failed"), ("errors", "errors"), ("skipped", "skipped")) if counts[k]]
+    return ", ".join(words)
+
+
 def probe_results(path: Path) -> dict[str, list[tuple[str, str]]]:
     """(test id, outcome) per probe file, from the suite's JUnit XML."""
     import xml.etree.ElementTree as ET
@@ -69,7 +84,7 @@ def main() -> int:
         # the report's run generates more inputs than the everyday suite (200 per database)
         env = {"KPIBOT_RELIABILITY_EXAMPLES": "1000", **os.environ, "KPIBOT_RELIABILITY_REPORT_DIR": str(report)}
         started = time.perf_counter()
-        suite = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", *SLACK_PROBES, "-q",
+        suite = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", *SLACK_PROBES,
                                 "-p", "no:cacheprovider", f"--junitxml={report / 'probes.xml'}"],
                                cwd=ROOT, env=env, capture_output=True, text=True)
         suite_seconds = time.perf_counter() - started
@@ -80,6 +95,8 @@ def main() -> int:
         backend = "postgresql" if (os.environ.get("KPIBOT_BENCH_POSTGRES_URL") or os.environ.get("KPIBOT_TEST_POSTGRES_URL")) else "sqlite"
         subprocess.run([sys.executable, "bench/load.py", "--clients", str(args.clients), "--seconds", str(args.seconds),
                         "--backend", backend, "--json", str(report / "load.json")], cwd=ROOT, env=env, check=False)
+    if not re.search(r"\d+ (passed|failed)", summary):
+        summary = junit_summary(report / "probes.xml") or summary
     print(f"figures in {report}")
     parts = {p.stem: json.loads(p.read_text()) for p in sorted(report.glob("*.json"))}
     lines = [
