@@ -10,13 +10,12 @@ import json
 import logging
 import os
 import time
-import uuid
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from kpi.errors import KpiError, PeriodError, UnknownMetric, redact
+from kpi.errors import KpiError, PeriodError, UnknownMetric, new_ref, redact
 from kpi.i18n import tr
 from kpi.metrics.definitions import define
 from kpi.metrics.engine import KpiResult
@@ -142,7 +141,7 @@ def public_text(exc: KpiError, lang: str, team_id: str = "") -> tuple[str, str |
     said, hidden = redact(text)
     if not hidden:
         return text, None
-    ref = uuid.uuid4().hex[:8]
+    ref = new_ref()
     log.warning("error shown without its details [ref %s] team=%s: %s", ref, team_id, exc.localized("en"))
     return said, ref
 
@@ -180,7 +179,7 @@ def answer(services: Services, text: str, who: Asked, *, shared: bool = False) -
         said, ref = public_text(exc, who.lang, who.team_id)
         return Answer(error_message(said, lang=who.lang, ref=ref))
     except Exception:  # noqa: BLE001 - the user gets an apology and a reference, the log the details
-        ref = uuid.uuid4().hex[:8]
+        ref = new_ref()
         log.exception("query failed [ref %s] team=%s text=%r", ref, who.team_id, text[:200])
         return Answer(error_message("", lang=who.lang, ref=ref))
 

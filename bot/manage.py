@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from babel.dates import format_datetime
 from slack_sdk.errors import SlackApiError
 
 from kpi.digests.compose import CachingEngine, spec_of
-from kpi.errors import KpiError
+from kpi.errors import KpiError, new_ref
 from kpi.goals import GoalError, goal_progress, parse_goal, smart_check
 from kpi.i18n import N_, babel_locale, tr
 from kpi.refs import take_channels
@@ -53,11 +52,6 @@ NOT_READ = N_("Nothing could be read right now, and nothing was changed. Try aga
 NOT_CHANGED = N_("Nothing was saved or changed. Try again in a moment.")
 GOAL_NOT_SAVED = N_("Your goal was not saved. Try again in a moment.")
 CHANGES = ADD + ARCHIVE + REMOVE + ("mute", "unmute")
-
-
-def new_ref() -> str:
-    """A short reference, said to the user and logged with the details."""
-    return uuid.uuid4().hex[:8]
 
 
 def failure_message(lang: str, not_done: str, ref: str) -> Message:

@@ -19,7 +19,6 @@ import logging
 import signal
 import sys
 import threading
-import uuid
 from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kpi.digests.schedule import GRACE, digest_key
+from kpi.errors import new_ref
 from kpi.i18n import N_, lang_of, tr
 from kpi.services import Services
 from kpi.state.lifecycle import forget_old_events
@@ -200,7 +200,7 @@ def run_worker(services: Services, slack: SlackSettings, *, stop: threading.Even
     try:
         scheduler = start_scheduler(services, slack)
     except IntegrityError as exc:  # not a connection problem: DATABASE_URL is not to blame
-        ref = uuid.uuid4().hex[:8]
+        ref = new_ref()
         log.error("worker start failed [ref %s]", ref, exc_info=True)
         error = type(exc.orig if exc.orig is not None else exc).__name__
         print("kpibot: " + tr(lang_of(services.settings.locale), START_CONFLICT, error=error, ref=ref), file=sys.stderr)

@@ -13,14 +13,13 @@ import json
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from kpi.errors import ImportRefused, KpiError
+from kpi.errors import ImportRefused, KpiError, new_ref
 from kpi.i18n import LANGUAGES, lang_of, tr, trn
 from kpi.services import Services
 
@@ -352,7 +351,7 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
         print(f"kpibot: {exc.localized(lang)}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:
-        ref = uuid.uuid4().hex[:8]
+        ref = new_ref()
         log.debug("database error [%s]", ref, exc_info=True)
         detail = str(getattr(exc, "orig", None) or exc).lower()
         if "no such table" in detail or "does not exist" in detail and "relation" in detail:
@@ -366,7 +365,7 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception:  # noqa: BLE001 - the last line of defence: one line, the details in the log
-        ref = uuid.uuid4().hex[:8]
+        ref = new_ref()
         log.debug("unexpected error [%s]", ref, exc_info=True)
         print("kpibot: " + tr(lang, "unexpected error [ref {ref}]; run again with KPIBOT_LOG_LEVEL=DEBUG for details",
                               ref=ref), file=sys.stderr)

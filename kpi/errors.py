@@ -14,10 +14,15 @@ KpiError                    anything the user can be told about in one clear lin
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 
 from .i18n import N_, tr, trn
 
+
+def new_ref() -> str:
+    """A short reference for an error: said to the user, and logged with the details."""
+    return uuid.uuid4().hex[:8]
 
 class KpiError(Exception):
     """Base class: a message fit for the user, in English (``str(err)``) or in the user's language

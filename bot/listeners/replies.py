@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 
+from kpi.errors import new_ref
 from kpi.i18n import N_
 
-from ..manage import GOAL_NOT_SAVED, NOT_CHANGED, NOT_READ, failure_message, new_ref
+from ..manage import GOAL_NOT_SAVED, NOT_CHANGED, NOT_READ, failure_message
 
 log = logging.getLogger("kpibot.listeners")
 
@@ -89,4 +90,4 @@ class Replying:
 
 
 __all__ = ["GOAL_NOT_SAVED", "NOT_ACKNOWLEDGED", "NOT_CHANGED", "NOT_DONE", "NOT_READ", "NOT_SHARED", "NOT_SNOOZED",
-           "Replying", "failure_message", "new_ref"]
+           "Replying", "failure_message"]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from slack_sdk.errors import SlackApiError
 
 from kpi.alerts.rules import parse_rule
-from kpi.errors import KpiError
+from kpi.errors import KpiError, new_ref
 from kpi.goals import parse_goal, smart_check
 from kpi.i18n import N_, tr
 from kpi.state.store import Goals
@@ -31,7 +31,6 @@ from kpi.state.submissions import Submissions
 
 from ..answer import Asked
 from ..blocks import Message, error_message
-from ..manage import new_ref
 from ..modals import alert_text, form_again, goal_text, result_view, working_view
 from .deps import Deps
 

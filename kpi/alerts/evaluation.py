@@ -7,14 +7,13 @@ evaluating many rules costs about the distinct questions, not the rules (bench/a
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from kpi.errors import KpiError, redact
+from kpi.errors import KpiError, new_ref, redact
 from kpi.metrics.engine import KpiEngine, KpiRequest, KpiResult
 from kpi.metrics.periods import parse_period
 from kpi.metrics.significance import Significance, beyond_threshold, is_proportion
@@ -64,7 +63,7 @@ def error_reason(spec: RuleSpec, exc: Exception) -> str:
     if isinstance(exc, KpiError):
         log.warning("alert query for %s refused: %s", spec.metric, exc)
         return redact(str(exc))[0][:ERROR_CHARS]
-    ref = uuid.uuid4().hex[:8]
+    ref = new_ref()
     log.warning("alert query for %s failed [ref %s]: %s: %s", spec.metric, ref, type(exc).__name__, exc)
     return f"{type(exc).__name__}: {redact(str(exc))[0][:200]} [ref {ref}]"
 
