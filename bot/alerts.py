@@ -25,7 +25,7 @@ from kpi.state.delivery import Claim, DeliveryLog
 from kpi.state.lifecycle import pause_team
 
 from .answer import upload_chart
-from .delivery import NotConfirmed, deliver
+from .delivery import NotConfirmed, deliver, record
 from .digests import PERMANENT, REVOKED, not_installed
 from .drawing import draw_chart
 from .render.alerts import alert_message
@@ -150,10 +150,9 @@ class AlertNotifier:
                                     blocks=message.blocks, settle=self.settle, repeated_text=repeated(message.text))
                 posted = {"channel": delivered.channel, "ts": delivered.ts}
                 states.set_message(rule.id, posted["channel"], posted["ts"])
-                self.log.sent(claim, ts=posted["ts"], channel=posted["channel"],
-                              note="recorded as sent" if delivered.found else "sent")
+                record(self.log, claim, delivered)
                 # (found: an earlier attempt's message whose follow-ups never ran: its chart is attached now)
-                self._chart(rule, metric, state, result, why, posted, client, lang=lang, now=now)
+                self._chart(rule, metric, state, result, why, posted, client, lang=lang, currency=currency, now=now)
                 return Sent(rule.id, key, "sent")
             fired_at = states.episode_started(rule.id, now)
             if kind in ("repeat", "resolve") and stored.message_ts:
@@ -164,8 +163,7 @@ class AlertNotifier:
                                     settle=self.settle, repeated_text=repeated(message.text),
                                     reply_broadcast=kind == "resolve")
                 posted = {"channel": delivered.channel, "ts": delivered.ts}
-                self.log.sent(claim, ts=posted["ts"], channel=stored.message_channel,
-                              note="recorded as sent" if delivered.found else "sent")
+                record(self.log, claim, delivered, channel=stored.message_channel)
                 self.update_status(rule, stored, state, client, lang=lang, fired_at=fired_at)
                 return Sent(rule.id, key, "sent")
             message = alert_message(rule.id, rule.spec, metric, state, result, kind=kind, lang=lang,
@@ -173,8 +171,7 @@ class AlertNotifier:
             delivered = deliver(client, self.log, claim, channel=rule.spec.channel, text=message.text,
                                 blocks=message.blocks, settle=self.settle, repeated_text=repeated(message.text))
             posted = {"channel": delivered.channel, "ts": delivered.ts}
-            self.log.sent(claim, ts=posted["ts"], channel=posted["channel"],
-                          note="recorded as sent" if delivered.found else "sent")
+            record(self.log, claim, delivered)
             return Sent(rule.id, key, "sent")
         except SlackApiError as exc:
             error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
@@ -202,10 +199,9 @@ class AlertNotifier:
             self.log.release(claim, f"{type(exc).__name__}: {exc}")
             return Sent(rule.id, key, "retry", type(exc).__name__)
 
-    def _chart(self, rule, metric, state, result, why, posted, client, *, lang: str, now) -> None:
+    def _chart(self, rule, metric, state, result, why, posted, client, *, lang: str, currency: str, now) -> None:
         """The chart of the window with the threshold line, in the thread, then shown in the first message."""
         threshold = rule.spec.threshold if rule.spec.condition in ("above", "below") else None
-        currency = self.services.for_team(rule.team_id).settings.currency
         png = (draw_chart(result, lang=lang, currency=currency, threshold=threshold)
                if result.series else None)
         if not png:

@@ -195,5 +195,11 @@ def post(client: WebClient, log_: DeliveryLog, claim: Claim, *, channel: str, te
     return Delivered(posted.get("channel") or channel, posted["ts"])
 
 
-__all__ = ["Delivered", "HistoryUnavailable", "NotConfirmed", "ambiguous", "deliver",
+def record(log_: DeliveryLog, claim: Claim, delivered: Delivered, *, channel: str | None = None) -> None:
+    """The delivery marked sent, with how: posted now, or an earlier attempt's message found in the channel."""
+    log_.sent(claim, ts=delivered.ts, channel=channel or delivered.channel,
+              note="recorded as sent" if delivered.found else "sent")
+
+
+__all__ = ["Delivered", "HistoryUnavailable", "NotConfirmed", "ambiguous", "deliver", "record",
            "delivery_metadata", "find_delivered", "key_of", "post"]

@@ -24,7 +24,7 @@ from kpi.state.lifecycle import pause_team
 from kpi.state.store import Goals, Schedule, Schedules, all_schedules
 
 from .answer import upload_chart
-from .delivery import Delivered, NotConfirmed, deliver
+from .delivery import Delivered, NotConfirmed, deliver, record
 from .drawing import draw_digest_chart
 from .render.digest import digest_message, owner_id
 
@@ -159,8 +159,7 @@ class DigestSender:
             self.log.release(claim, detail)
             schedules.record_error(schedule.id, f"digest of {day} not confirmed by Slack ({detail}); retrying")
             return Outcome(schedule.id, schedule.team_id, day, "retry", detail)
-        self.log.sent(claim, ts=delivered.ts, channel=delivered.channel,
-                      note="recorded as sent" if delivered.found else "sent")
+        record(self.log, claim, delivered)
         schedules.record_error(schedule.id, self._story(schedule, day, claim, delivered, resent=resent))
         if not delivered.found:  # (a message found in the channel was its earlier attempt's, chart and all)
             try:  # the digest is out and marked sent: its chart is a bonus that never undoes that
