@@ -18,7 +18,7 @@ from bot.standin import SlackStandIn
 from bot.teams import TeamClients
 from bot.worker import build_scheduler, sync
 from kpi.digests.schedule import due_digests
-from kpi.state.delivery import CLAIM_TIMEOUT
+from kpi.state.delivery import LEASE
 from kpi.state.store import Schedule, Schedules
 
 from .test_slack_app import CONFIG, _fill
@@ -183,7 +183,7 @@ def test_a_worker_killed_between_claim_and_send_is_reported_on_the_next_tick(wor
     # within the claim timeout the claim is respected: nothing sent, nothing reported
     assert [o for o in sender(world, claim_at + timedelta(seconds=30)).tick() if o.status == "sent"] == []
     assert digests_in(standin) == []
-    outcomes = sender(world, claim_at + CLAIM_TIMEOUT + timedelta(minutes=1)).tick()
+    outcomes = sender(world, claim_at + LEASE + timedelta(minutes=1)).tick()
     assert [o.status for o in outcomes] == ["sent"]
     [message] = digests_in(standin)
     # the dead worker never reached Slack ("posting" is not in the delivery's story): sent once, late, not
@@ -191,7 +191,7 @@ def test_a_worker_killed_between_claim_and_send_is_reported_on_the_next_tick(wor
     assert "late" in message.text and "sent again" not in message.text
     note = Schedules(services.state(), TEAM).get(s.id).last_error
     assert "interrupted" in note and "once" in note
-    assert [o for o in sender(world, claim_at + CLAIM_TIMEOUT + timedelta(minutes=2)).tick() if o.status == "sent"] == []
+    assert [o for o in sender(world, claim_at + LEASE + timedelta(minutes=2)).tick() if o.status == "sent"] == []
 
 
 def test_digest_send_is_idempotent_without_force(world):

@@ -340,9 +340,9 @@ class KpiEngine:
 
     def missing(self, metric: Metric | str) -> list[str]:
         """The tables and ``table.column`` the KPI reads that the source lacks (empty: available)."""
-        key = metric if isinstance(metric, str) else metric.key
+        key = self.catalog.metric(metric).key if isinstance(metric, str) else metric.key
         known = self._known()
-        return list(known[2].get(self.catalog.metric(key).key, [])) if known is not None else []
+        return list(known[2].get(key, [])) if known is not None else []
 
     def unavailable(self) -> dict[str, KpiUnavailable]:
         """Every KPI the source cannot give, and why (no query beyond the cached look at the source)."""
@@ -354,9 +354,7 @@ class KpiEngine:
 
     def check_available(self, metric: Metric) -> None:
         """Raise ``KpiUnavailable`` when a table or column the KPI reads is missing from the source."""
-        known = self._known()
-        missing = known[2].get(metric.key) if known is not None else None
-        if missing:
+        if missing := self.missing(metric):
             raise KpiUnavailable(metric.name, metric.key, missing)
 
     def now(self) -> datetime:

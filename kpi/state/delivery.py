@@ -55,7 +55,6 @@ def _seconds(name: str, default: float) -> float:
 
 # how long a claim is held without renewal; the holder renews it every LEASE / 4 while it works
 LEASE = timedelta(seconds=_seconds("KPIBOT_DELIVERY_LEASE", 120))
-CLAIM_TIMEOUT = LEASE  # (the name earlier releases used)
 ATTEMPT = "posting"  # the note written just before a message is handed to Slack
 
 

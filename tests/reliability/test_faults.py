@@ -26,7 +26,7 @@ from kpi.alerts.rules import parse_rule
 from kpi.alerts.store import AlertRules
 from kpi.data import schema
 from kpi.db import make_engine
-from kpi.state.delivery import CLAIM_TIMEOUT
+from kpi.state.delivery import LEASE
 from kpi.state.store import Schedules
 from kpi.state.tables import deliveries
 
@@ -333,7 +333,7 @@ def test_a_digest_killed_after_claim_is_reported_and_resent_once_and_a_late_one_
     nyc_due = nyc.due_at(date(2026, 11, 24))
     _claim_and_die(rig, f"digest:{nyc.id}:2026-11-24", "digest", nyc_due + timedelta(seconds=3), nyc_due)
     # the Paris one is recovered in time; the New York one only 5 hours later: beyond the grace time
-    out = rig.sender(DUE + CLAIM_TIMEOUT + timedelta(minutes=1)).tick()
+    out = rig.sender(DUE + LEASE + timedelta(minutes=1)).tick()
     assert [o.status for o in out if o.schedule_id == s.id] == ["sent"]
     late = rig.sender(nyc_due + timedelta(hours=5)).tick()
     assert [(o.status, o.detail) for o in late if o.schedule_id == nyc.id] == [
