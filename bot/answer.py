@@ -222,13 +222,13 @@ def _error_of(exc: Exception) -> str:
 
 
 def join_channel(client: WebClient, channel: str) -> bool:
-    """Join a public channel (``channels:join``) so that a chart can be shared there; False when not allowed
-    (private channel, archived, scope missing): the message then goes without its chart."""
+    """Join a public channel (``channels:join``) the bot posts to without being in it, so that a chart can be
+    shared there or its history read; False when not allowed (private channel, archived, scope missing)."""
     try:
         client.conversations_join(channel=channel)
         return True
     except UPLOAD_ERRORS as exc:
-        log.info("cannot join %s to attach a chart: %s", channel, _error_of(exc))
+        log.info("cannot join %s: %s", channel, _error_of(exc))
         return False
 
 

@@ -33,6 +33,8 @@ from slack_sdk.errors import SlackApiError
 
 from kpi.state.delivery import Claim, DeliveryLog
 
+from .answer import join_channel
+
 log = logging.getLogger("kpibot.delivery")
 
 EVENT_TYPE = "kpibot_delivery"
@@ -125,13 +127,10 @@ def find_delivered(client: WebClient, channel: str, key: str, *, since: datetime
                     else client.conversations_history(**args))
         except SlackApiError as exc:
             error = exc.response.get("error")
-            if error == "not_in_channel" and not joined:  # a public channel posted to with chat:write.public
+            # a public channel posted to with chat:write.public: joined, then read
+            if error == "not_in_channel" and not joined and join_channel(client, conversation):
                 joined = True
-                try:
-                    client.conversations_join(channel=conversation)
-                    continue
-                except SlackApiError as join_exc:
-                    raise HistoryUnavailable(join_exc.response.get("error") or "conversations.join failed") from None
+                continue
             raise HistoryUnavailable(error or f"HTTP {exc.response.status_code}") from None
         except OSError as exc:
             raise HistoryUnavailable(type(exc).__name__) from None
