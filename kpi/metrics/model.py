@@ -133,8 +133,11 @@ def evaluate(expr: str, values: dict[str, float | None]) -> float | None:
 class Catalog:
     """The loaded catalog. ``metric(name)`` resolves keys, labels and aliases in English and French."""
 
-    def __init__(self, measures: dict[str, Measure], metrics: dict[str, Metric], path: str = "<catalog>"):
+    def __init__(self, measures: dict[str, Measure], metrics: dict[str, Metric], path: str = "<catalog>",
+                 timestamps_tz: str | None = None):
         self.path = path
+        # the time zone the source's naive timestamps are written in (config/source.yaml); None: UTC
+        self.timestamps_tz = timestamps_tz
         self.measures = measures
         self.metrics = metrics
         self._aliases: dict[str, str] = {}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Date,
@@ -76,6 +77,9 @@ class SqlLayer:
         self._latest: dict[tuple[str, str], tuple[float, object]] = {}
         self._earliest: dict[tuple[str, str], tuple[float, object]] = {}
         self._meta = MetaData()
+        # naive timestamps in the source are UTC (the canonical tables), or local times of this zone (a
+        # shop's own tables mapped in config/source.yaml): bounds are written, and edges read, in it
+        self.stored_tz = ZoneInfo(catalog.timestamps_tz) if getattr(catalog, "timestamps_tz", None) else UTC
         # SQLite keeps a text such as "n/a" in a numeric column as text, and SUM counts it as 0: there, the
         # values that are not numbers of each numeric column summed are counted (one query per column, cached)
         self.checks_numbers = engine.dialect.name == "sqlite"
@@ -149,8 +153,21 @@ class SqlLayer:
         """A range boundary in the time column's terms: a local date for dates, naive UTC for timestamps."""
         if value is None:
             return None
-        if isinstance(self._col(m, m.time).type, Date):
+        kind = self._col(m, m.time).type
+        if isinstance(kind, Date):
             return value.date()
+        if getattr(kind, "timezone", False):  # a column that stores the offset: compare instants
+            return value.astimezone(UTC)
+        return value.astimezone(self.stored_tz).replace(tzinfo=None)
+
+    def _utc(self, value):
+        """A timestamp read from the source, as naive UTC (what the engine works in)."""
+        if not isinstance(value, datetime):
+            return value
+        if value.tzinfo is None:
+            if self.stored_tz is UTC:
+                return value
+            value = value.replace(tzinfo=self.stored_tz)
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def _condition(self, m: Measure, c: Condition, rng: TimeRange):
@@ -324,7 +341,7 @@ class SqlLayer:
                 continue
             hit = cache.get((m.table, m.time))
             if hit is None or now - hit[0] > ttl:
-                hit = (now, conn.execute(select(agg(self._col(m, m.time)))).scalar())
+                hit = (now, self._utc(conn.execute(select(agg(self._col(m, m.time)))).scalar()))
                 cache[(m.table, m.time)] = hit
             out[m.table] = hit[1]
         return out
