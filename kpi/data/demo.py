@@ -530,6 +530,8 @@ class _Plan:
             "returned_at": ("ts", returned_at),
             "amount": ("money", amount),
             "items": ("int", items.astype(np.int64)),
+            # the return's own dimensions: its order's
+            **{d: ("str", order_cols[d][1][chosen]) for d in ("channel", "device", "country", "customer_id")},
         }
         self._next_return += m
         return _OrderChunk(order_cols, return_cols, n, m)

@@ -19,10 +19,13 @@ from sqlalchemy import (
     String,
     Table,
     inspect,
+    select,
 )
 from sqlalchemy.engine import Engine
 
 source_metadata = MetaData()
+# an ISO 3166 alpha-2 code, or a country as the data wrote it when it is none ("European Community")
+COUNTRY_LEN = 64
 
 
 def _money(name: str, nullable: bool = False) -> Column:
@@ -33,7 +36,7 @@ orders = Table(
     "orders",
     source_metadata,
     Column("order_id", String(64), primary_key=True),
-    Column("customer_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=True),  # NULL: a guest order (no customer account)
     Column("placed_at", DateTime(), nullable=False),
     Column("status", String(16), nullable=False, server_default="placed"),
     _money("subtotal"),
@@ -43,7 +46,7 @@ orders = Table(
     Column("currency", String(3), nullable=False),
     Column("channel", String(64), nullable=False, server_default="unknown"),
     Column("device", String(32), nullable=False, server_default="unknown"),
-    Column("country", String(2), nullable=False, server_default="ZZ"),
+    Column("country", String(COUNTRY_LEN), nullable=False, server_default="ZZ"),
     # the window KPIs (revenue, orders, AOV, conversion) read only this index: a covering range scan
     Index("ix_orders_placed_at", "placed_at", "status", "subtotal"),
     Index("ix_orders_customer", "customer_id", "placed_at"),
@@ -57,6 +60,12 @@ returns = Table(
     Column("returned_at", DateTime(), nullable=False),
     _money("amount"),
     Column("items", Integer, nullable=False, server_default="1"),
+    # the return's own dimensions (its order's, or the credit note's own line): a return whose order is
+    # not in the data still counts in its breakdowns
+    Column("channel", String(64), nullable=True),
+    Column("device", String(32), nullable=True),
+    Column("country", String(COUNTRY_LEN), nullable=True),
+    Column("customer_id", String(64), nullable=True),
     Index("ix_returns_returned_at", "returned_at"),
     Index("ix_returns_order", "order_id"),
 )
@@ -67,7 +76,7 @@ customers = Table(
     Column("customer_id", String(64), primary_key=True),
     Column("first_order_at", DateTime(), nullable=True),
     Column("acquisition_channel", String(64), nullable=False, server_default="unknown"),
-    Column("country", String(2), nullable=False, server_default="ZZ"),
+    Column("country", String(COUNTRY_LEN), nullable=False, server_default="ZZ"),
     Index("ix_customers_first_order_at", "first_order_at"),
 )
 
@@ -77,7 +86,7 @@ traffic = Table(
     Column("day", Date(), primary_key=True),
     Column("channel", String(64), primary_key=True),
     Column("device", String(32), primary_key=True),
-    Column("country", String(2), primary_key=True),
+    Column("country", String(COUNTRY_LEN), primary_key=True),
     Column("sessions", Integer, nullable=False),
     Column("visitors", Integer, nullable=False),
     Column("carts", Integer, nullable=False, server_default="0"),
@@ -115,3 +124,14 @@ def create_source_tables(engine: Engine) -> list[str]:
     missing = [t for t in source_metadata.sorted_tables if t.name not in existing]
     source_metadata.create_all(engine, tables=missing)
     return [t.name for t in missing]
+
+
+def stored_currency(engine: Engine) -> str | None:
+    """The currency of the orders stored in the source (one row read), None when there are none yet or the
+    source has no orders table."""
+    names = set(inspect(engine).get_table_names()) | set(inspect(engine).get_view_names())
+    if "orders" not in names:
+        return None
+    with engine.connect() as conn:
+        value = conn.execute(select(orders.c.currency).limit(1)).scalar()
+    return str(value).strip().upper() if value else None

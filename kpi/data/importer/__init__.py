@@ -58,26 +58,44 @@ The rules, as a user meets them:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from kpi.data import schema
 from kpi.data.messages import Text, joined, refusal, told
-from kpi.errors import ImportRefused
+from kpi.data.source_schema import upgrade_source
+from kpi.errors import BadRow, ImportRefused
 from kpi.i18n import N_, tr, trn
 
+from . import notes as notes_
+from . import presets
+from .columns import match_columns
+from .lines import ONCE_FIELDS, has_line_amounts, split_orders
 from .reading import RawFile, read_file
 from .shopify import prepare_shopify
-from .tables import LINE, SPECS, Prepared, match_columns, prepare
+from .tables import LINE, SPECS, Prepared, prepare
 from .values import Problems
-from .writing import maintain_customers, upsert
+from .writing import fill_return_dimensions, maintain_customers, upsert
 
-__all__ = ["TABLE_ALIASES", "ImportResult", "import_csv", "import_shopify_orders"]
+__all__ = ["PRESETS", "TABLE_ALIASES", "ImportResult", "import_csv", "import_preset", "import_shopify_orders",
+           "stored_currency"]
+
+stored_currency = schema.stored_currency
+
+# --format NAME: the exports shops have, read as they are (kpi.data.importer.presets)
+PRESETS: dict[str, str] = {
+    "shopify-orders": N_("Shopify admin orders export (Orders → Export → CSV): orders, customers, refunds"),
+    "woocommerce-orders": N_("WooCommerce Customer / Order / Coupon Export, one row per item: orders, refunds"),
+    "online-retail": N_("UCI Online Retail (I and II) line items: orders, credit notes as returns, guests"),
+    "ga4-traffic": N_("Google Analytics 4 report or exploration CSV: traffic by day, channel, device, country"),
+}
 
 # one table's counts, in the CLI's and ImportResult.summary()'s words
 COUNTS = N_("{table}: {inserted} inserted, {updated} updated, {unchanged} unchanged")
@@ -138,56 +156,175 @@ def import_csv(
     tz: ZoneInfo,
     column_map: dict[str, str] | None = None,
     currency: str | None = None,
+    lines: bool = False,
+    currency_explicit: bool = False,
 ) -> ImportResult:
     """Load the CSV file ``path`` into ``table`` (an alias of TABLE_ALIASES or a canonical name).
-    ``currency`` is the shop currency. Raises ImportRefused, with every bad line, and loads nothing."""
-    spath, tz = str(path), _zone(tz)
+    ``currency`` is the shop currency: the file's currency column wins over it unless ``currency_explicit``
+    (the user gave it, or the team's shop has one). ``lines``: an orders file with one row per product
+    line (kpi.data.importer.lines). Raises ImportRefused, with every bad line, and loads nothing."""
+    spath = str(path)
     try:
         name = resolve_table(table)
     except ImportRefused as exc:
         raise refusal(path=spath, reason=exc.reason) from None
-    spec = SPECS[name]
-    problems, general = Problems(), []
+    if lines and name != "orders":
+        raise refusal(path=spath, reason=Text(N_("only an orders file can have one row per product line")))
+    problems = Problems()
     raw = read_file(path, problems)
-    assign, ignored = match_columns(spath, raw.header, spec, column_map)
+    return load_raw(engine, raw, name, problems=problems, tz=tz, column_map=column_map, currency=currency,
+                    lines=lines, currency_explicit=currency_explicit)
+
+
+def load_raw(
+    engine: Engine,
+    raw: RawFile,
+    name: str,
+    *,
+    problems: Problems,
+    tz: ZoneInfo | str,
+    column_map: dict[str, str] | None = None,
+    currency: str | None = None,
+    lines: bool = False,
+    currency_explicit: bool = False,
+    more_returns: Callable[[pd.DataFrame, Problems], pd.DataFrame] | None = None,
+) -> ImportResult:
+    """import_csv from a file already read (the presets rename or derive its columns first).
+    ``more_returns(orders, problems)``: returns a preset derives from the typed orders (refunds)."""
+    spath, tz = raw.path, _zone(tz)
+    spec = SPECS[name]
+    general: list[Text] = []
+    match_spec = spec
+    if lines:
+        match_spec = replace(spec, fields=tuple(replace(f, required=False) if f.name == "subtotal" else f
+                                                for f in spec.fields))
+    assign, ignored = match_columns(spath, raw.header, match_spec, column_map)
+    if name == "orders":
+        line_amounts = has_line_amounts(set(assign))
+        if lines and not line_amounts and "subtotal" not in assign:
+            found = ", ".join(repr(h) for h in raw.header if h)
+            raise refusal(path=spath, bad_rows=[BadRow(1, Text(
+                N_("a line-item file needs line_total, or quantity and unit_price, or the order's subtotal "
+                   "(the file has: {found}; --map FILE_COLUMN=FIELD names a column differently)"), found=found))],
+                reason=Text(N_("the header does not fit {table}"), table=name))
+        # the fields a line-item file's amounts come from; in an orders file, the subtotal is the amount
+        unused = (["subtotal"] if lines and line_amounts else []) + ([] if lines else ["unit_price", "line_total"])
+        for field_name in unused:
+            if field_name in assign:
+                ignored.append(raw.header[assign.pop(field_name)])
+    shop = currency
+    if not currency_explicit:
+        shop = schema.stored_currency(engine) or currency  # a default gives way to the data's
     columns = {f: raw.columns[i] for f, i in assign.items()}
     prepared = prepare(
-        spath, spec, columns, raw.lines, tz=tz, currency=currency, problems=problems, general=general
+        spath, spec, columns, raw.lines, tz=tz, currency=shop, problems=problems, general=general,
+        check_keys=not (lines and name == "orders"), currency_explicit=currency_explicit,
     )
+    notes: list[str | Text] = []
+    frame, returns = prepared.frame, None
+    if name == "orders":
+        raw_text = {f: columns[f] for f in ONCE_FIELDS if f in columns}
+        frame, returns = split_orders(prepared, raw_text, lines=lines, problems=problems)
+        if more_returns is not None:
+            extra = more_returns(frame, problems)
+            if len(extra):
+                returns = pd.concat([returns, extra], ignore_index=True) if len(returns) else extra
     _refuse_if(spath, problems, general)
-    schema.create_source_tables(engine)
+    notes.extend(notes_.countries(prepared.unknown_countries))
+    upgrade_source(engine)
     with engine.begin() as conn, _sqlite_cache(conn):
-        _check_database_currency(conn, spath, prepared.currency, currency)
-        per_table = {name: _upsert_prepared(conn, spec.name, prepared)}
+        _check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
+        updates = [f for f in prepared.present if f not in spec.key]
+        if name == "orders" and lines and "subtotal" not in updates:
+            updates.append("subtotal")
+        if name == "returns":
+            filled, unmatched = fill_return_dimensions(conn, frame, prepared.present)
+            updates += filled
+            if unmatched:
+                notes.append(notes_.unmatched(unmatched))
+        per_table = {name: upsert(conn, spec.table, spec.key, frame.drop(columns=[LINE]), spec.stored, updates)}
         if name == "orders":
-            per_table["customers"] = maintain_customers(conn, prepared.frame)
-    return _result(name, raw, per_table, name, ignored)
+            per_table["customers"] = maintain_customers(conn, frame)
+            if len(returns):
+                rspec = SPECS["returns"]
+                per_table["returns"] = upsert(conn, rspec.table, rspec.key, returns.drop(columns=[LINE]),
+                                              rspec.stored, [f for f in rspec.stored if f not in rspec.key])
+                notes.append(notes_.returns(len(returns), float(returns["amount"].sum())))
+            guests = int(frame["customer_id"].isna().sum())
+            if guests:
+                notes.append(notes_.guests(guests))
+    result = _result(name, raw, per_table, name, ignored)
+    result.notes.extend(notes)
+    return result
 
 
 def import_shopify_orders(
-    engine: Engine, path: str | Path, *, tz: ZoneInfo, currency: str | None = None
+    engine: Engine, path: str | Path, *, tz: ZoneInfo, currency: str | None = None,
+    currency_explicit: bool = False,
 ) -> ImportResult:
     """Load a Shopify admin orders export into orders, customers and returns (see kpi.data.importer.shopify
     for the mapping). Raises ImportRefused, with every bad line, and loads nothing."""
     spath, tz = str(path), _zone(tz)
     problems, general, notes = Problems(), [], []
     raw = read_file(path, problems)
+    shop = currency if currency_explicit else (schema.stored_currency(engine) or currency)
     prepared, returns, ignored = prepare_shopify(
-        raw, tz=tz, currency=currency, problems=problems, general=general, notes=notes
+        raw, tz=tz, currency=shop, problems=problems, general=general, notes=notes,
+        currency_explicit=currency_explicit,
     )
     _refuse_if(spath, problems, general)
-    schema.create_source_tables(engine)
+    notes.extend(notes_.countries(prepared.unknown_countries))
+    upgrade_source(engine)
     with engine.begin() as conn, _sqlite_cache(conn):
-        _check_database_currency(conn, spath, prepared.currency, currency)
+        _check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
         per_table = {"orders": _upsert_prepared(conn, "orders", prepared)}
         per_table["customers"] = maintain_customers(conn, prepared.frame)
         spec = SPECS["returns"]
         per_table["returns"] = upsert(
             conn, spec.table, spec.key, returns, spec.stored, [f for f in spec.stored if f not in spec.key]
         )
+    guests = int(prepared.frame["customer_id"].isna().sum())
+    if guests:
+        notes.append(notes_.guests(guests))
     result = _result("orders, customers, returns", raw, per_table, "orders", ignored)
     result.notes.extend(notes)
     return result
+
+
+def import_preset(
+    engine: Engine,
+    path: str | Path,
+    fmt: str,
+    *,
+    tz: ZoneInfo,
+    currency: str | None = None,
+    currency_explicit: bool = False,
+) -> ImportResult:
+    """Load an export in one of the PRESETS formats. Raises ImportRefused, with every bad line, and loads
+    nothing."""
+    spath = str(path)
+    key = fmt.strip().lower()
+    if key not in PRESETS:
+        raise refusal(path=spath, reason=Text(N_("unknown format {name}; use one of {formats}"), name=repr(fmt),
+                                              formats=", ".join(PRESETS)))
+    if key == "shopify-orders":
+        return import_shopify_orders(engine, path, tz=tz, currency=currency, currency_explicit=currency_explicit)
+    problems = Problems()
+    raw = read_file(path, problems)
+    if key == "online-retail":
+        if not currency_explicit:
+            currency = "GBP"  # the data sets are a UK retailer's, in pounds sterling
+        return load_raw(engine, raw, "orders", problems=problems, tz=tz, column_map=presets.online_retail_map(raw),
+                        currency=currency, lines=True, currency_explicit=currency_explicit)
+    if key == "woocommerce-orders":
+        canonical, refunds = presets.woocommerce(raw)
+        result = load_raw(engine, canonical, "orders", problems=problems, tz=tz, currency=currency, lines=True,
+                          currency_explicit=currency_explicit, more_returns=refunds)
+        result.ignored_columns = []
+        return result
+    mapping, keep = presets.ga4_map(raw)
+    return load_raw(engine, presets.keep_rows(raw, keep), "traffic", problems=problems, tz=tz, column_map=mapping,
+                    currency=currency, currency_explicit=currency_explicit)
 
 
 def _zone(tz: ZoneInfo | str) -> ZoneInfo:

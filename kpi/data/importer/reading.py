@@ -129,6 +129,24 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
+def skip_comments(text: str) -> tuple[str, int]:
+    """A report export (Google Analytics 4) starts with lines of ``#`` comments before its header, and may
+    hold further tables, each after an empty line and its own comments: the text of the first table, and
+    the number of lines skipped before it (so that line numbers stay the file's)."""
+    if not text.startswith("#"):
+        return text, 0
+    lines = text.splitlines(keepends=True)
+    skipped = 0
+    while skipped < len(lines) and (lines[skipped].startswith("#") or not lines[skipped].strip()):
+        skipped += 1
+    body = lines[skipped:]
+    for i in range(1, len(body)):
+        if body[i].startswith("#") and not body[i - 1].strip():
+            body = body[:i]
+            break
+    return "".join(body), skipped
+
+
 def read_file(path: str | Path, problems: Problems) -> RawFile:
     """Decode and tokenise ``path``; lines with the wrong number of fields are recorded in ``problems``
     (and left out of the columns) so that the other lines can still be checked."""
@@ -142,6 +160,9 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
     if not data.strip():
         raise refusal(path=spath, reason=Text(N_("the file is empty")))
     text, encoding, notes = decode(spath, data)
+    text, skipped = skip_comments(text)
+    if not text.strip():
+        raise refusal(path=spath, reason=Text(N_("the file has only comment lines, no header")))
     delimiter = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     gc_was_enabled = gc.isenabled()
@@ -182,6 +203,8 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
                 starts_list.append(previous + 1)
                 previous = reader.line_num
             starts = np.asarray(starts_list, dtype=np.int64)
+        if skipped:
+            starts = starts + skipped
         header = [h.strip() for h in records[0]]
         if not any(header):
             raise refusal(

@@ -15,7 +15,7 @@ first line of each order only. What is taken:
   unknown (the export does not say), ``country`` = Shipping Country, else Billing Country, else ZZ;
 - ``customer_id``: a "Customer ID" column when the export has one; else the first 16 hex digits of
   the SHA-256 of the lower-cased Email (stable, and no e-mail address is stored); else of the Phone;
-  else the order is a guest order and gets its own customer ``guest:<Name>``.
+  else the order is a guest order: no customer (counted in orders and revenue, not in customer KPIs).
 - Refunded Amount > 0 on an order that is not cancelled gives a return ``<Name>:refund`` of that
   amount, with ``items`` = the order's quantity of line items when it is fully refunded (Financial
   Status refunded, or refunded ≥ Total), else 1. The export has no refund date: ``returned_at`` is the
@@ -72,6 +72,7 @@ def prepare_shopify(
     problems: Problems,
     general: list[Text],
     notes: list[Text],
+    currency_explicit: bool = True,
 ) -> tuple[Prepared, pd.DataFrame, list[str]]:
     """The orders (prepared like a canonical orders file) and returns of a Shopify export, and the
     columns that were not used."""
@@ -133,15 +134,9 @@ def prepare_shopify(
         if e
         else customer_key("".join(ch for ch in p if ch.isdigit() or ch == "+"))
         if p
-        else "guest:" + oid
-        for c, e, p, oid in zip(cid.tolist(), em.tolist(), ph.tolist(), order_id.tolist(), strict=True)
+        else ""  # a guest order: no customer
+        for c, e, p in zip(cid.tolist(), em.tolist(), ph.tolist(), strict=True)
     ]
-    guests = sum(1 for c in customer if c.startswith("guest:"))
-    if guests:
-        notes.append(Text(lambda lang: trn(
-            lang, "{n} order without customer, e-mail or phone: each counted as a customer of its own (guest:<order>)",
-            "{n} orders without customer, e-mail or phone: each counted as a customer of its own (guest:<order>)",
-            guests)))
 
     columns = {
         "order_id": order_id,
@@ -182,6 +177,7 @@ def prepare_shopify(
         conventions=conv,
         numbers=numbers,
         dates=dates,
+        currency_explicit=currency_explicit,
     )
     frame = prepared.frame
     total = parse_numbers(extra["Total"], conv, problems, default=np.nan)
@@ -217,6 +213,11 @@ def prepare_shopify(
             "returned_at": returned_at[is_return],
             "amount": refunded[is_return],
             "items": items[is_return],
+            # the return's own dimensions: its order's
+            "channel": frame["channel"].to_numpy()[is_return],
+            "device": frame["device"].to_numpy()[is_return],
+            "country": frame["country"].to_numpy()[is_return],
+            "customer_id": frame["customer_id"].to_numpy()[is_return],
             LINE: olines[is_return],
         }
     )

@@ -4,7 +4,7 @@ is converted, and the checks that span fields or lines (natural keys, currency, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,9 +13,9 @@ import pandas as pd
 from sqlalchemy import Table
 
 from kpi.data import schema
-from kpi.data.messages import Text, joined, refusal
+from kpi.data.messages import Text, refusal
 from kpi.errors import BadRow
-from kpi.i18n import N_, tr, trn
+from kpi.i18n import N_
 
 from .values import (
     Column,
@@ -41,7 +41,10 @@ class FieldSpec:
     kind: str  # id, dim, country, currency, status, money, count, timestamp, day
     required: bool = False
     default: Any = None  # for an absent column or an empty value (None and not required: NULL)
-    stored: bool = True  # False: checked but not stored (a currency column in a returns file)
+    stored: bool = True  # False: read but not stored as such (a currency column in a returns file, line fields)
+    nullable: bool = False  # a required column whose empty values are NULL (a guest order's customer_id)
+    signed: bool = False  # negative numbers allowed (line amounts, credit notes)
+    decimals: int | None = 2  # money rounded to cents when read; None: as written (rounded after summing)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,15 @@ class TableSpec:
         return getattr(self.table.c[name].type, "length", None)
 
 
-def _f(name: str, kind: str, required: bool = False, default: Any = None, stored: bool = True) -> FieldSpec:
-    return FieldSpec(name, kind, required, default, stored)
+def _f(name: str, kind: str, required: bool = False, default: Any = None, stored: bool = True,
+       **kw: Any) -> FieldSpec:
+    return FieldSpec(name, kind, required, default, stored, **kw)
+
+
+# ids that spreadsheets turn into floats ("15240.0"): normalised to the integer they stand for
+NORMALISED_IDS = frozenset({"order_id", "customer_id", "return_id", "original_order_id"})
+# the fields of one product line of a line-item orders file (not stored: they make the order's subtotal)
+LINE_FIELDS = ("quantity", "unit_price", "line_total")
 
 
 _CHECKED_CURRENCY = _f("currency", "currency", stored=False)
@@ -79,10 +89,10 @@ SPECS: dict[str, TableSpec] = {
             ("order_id",),
             (
                 _f("order_id", "id", True),
-                _f("customer_id", "id", True),
+                _f("customer_id", "id", True, nullable=True),  # empty: a guest order
                 _f("placed_at", "timestamp", True),
                 _f("status", "status", default="placed"),
-                _f("subtotal", "money", True),
+                _f("subtotal", "money", True, signed=True),  # negative: a credit note, loaded as a return
                 _f("discount", "money", default=0.0),
                 _f("shipping", "money", default=0.0),
                 _f("tax", "money", default=0.0),
@@ -90,6 +100,13 @@ SPECS: dict[str, TableSpec] = {
                 _f("channel", "dim", default="unknown"),
                 _f("device", "dim", default="unknown"),
                 _f("country", "country", default="ZZ"),
+                # line-item files (one row per product line): the line's amount
+                _f("quantity", "money", default=np.nan, stored=False, signed=True, decimals=None),
+                _f("unit_price", "money", default=np.nan, stored=False, signed=True, decimals=None),
+                _f("line_total", "money", default=np.nan, stored=False, signed=True, decimals=None),
+                # credit notes: the order a credit note refunds, and a column saying a row is one
+                _f("original_order_id", "id", default="", stored=False),
+                _f("type", "dim", default="", stored=False),
             ),
         ),
         TableSpec(
@@ -102,6 +119,11 @@ SPECS: dict[str, TableSpec] = {
                 _f("amount", "money", True),
                 _f("items", "count", default=1),
                 _CHECKED_CURRENCY,
+                # the return's own dimensions; absent: its order's (looked up when imported)
+                _f("channel", "dim", default="unknown"),
+                _f("device", "dim", default="unknown"),
+                _f("country", "country", default="ZZ"),
+                _f("customer_id", "id", nullable=True),
             ),
         ),
         TableSpec(
@@ -158,72 +180,14 @@ def norm(name: str) -> str:
     return re.sub(r"[\s_\-]+", "_", name.strip().casefold()).strip("_")
 
 
-def match_columns(
-    path: str, header: list[str], spec: TableSpec, column_map: dict[str, str] | None
-) -> tuple[dict[str, int], list[str]]:
-    """Which file column holds each field (by index), and the columns left unused."""
-    fields = {f.name for f in spec.fields}
-    problems: list[Text] = []
-    assign: dict[str, int] = {}
-    normed = [norm(h) for h in header]
-    for file_col, target in (column_map or {}).items():
-        target_n = norm(target)
-        if target_n not in fields:
-            problems.append(Text(N_("--map {column}={field}: {table} has no field {name} (fields: {fields})"),
-                                 column=file_col, field=target, table=spec.name, name=repr(target),
-                                 fields=", ".join(sorted(fields))))
-            continue
-        hits = [i for i, h in enumerate(header) if h.casefold() == file_col.strip().casefold()]
-        hits = hits or [i for i, h in enumerate(normed) if h == norm(file_col)]
-        if not hits:
-            problems.append(Text(N_("--map {column}={field}: the file has no column {name}"), column=file_col,
-                                 field=target, name=repr(file_col)))
-        elif len(hits) > 1:
-            problems.append(Text(N_("--map {column}={field}: the file has {n} columns named {name}"), column=file_col,
-                                 field=target, n=len(hits), name=repr(file_col)))
-        elif target_n in assign:
-            problems.append(Text(N_("--map: two columns are mapped to {field}"), field=target_n))
-        else:
-            assign[target_n] = hits[0]
-    used = set(assign.values())
-    conflicting = set()
-    for f in spec.fields:
-        if f.name in assign:
-            continue
-        hits = [i for i, h in enumerate(normed) if h == f.name and i not in used]
-        if len(hits) > 1:
-            conflicting.add(f.name)
-            names = [repr(header[i]) for i in hits]
-            problems.append(Text(N_("columns {columns} both mean {field} (--map one of them to {field})"),
-                                 columns=Text(lambda lang, names=names: tr(lang, " and ").join(names)), field=f.name))
-        elif hits:
-            assign[f.name] = hits[0]
-            used.add(hits[0])
-    missing = [
-        f.name for f in spec.fields if f.required and f.name not in assign and f.name not in conflicting
-    ]
-    if missing:
-        found = ", ".join(repr(h) for h in header if h)
-        problems.append(Text(lambda lang: trn(
-            lang, "missing required column {columns} (the file has: {found}; --map FILE_COLUMN=FIELD names a "
-            "column differently)", "missing required columns {columns} (the file has: {found}; --map "
-            "FILE_COLUMN=FIELD names a column differently)", len(missing),
-            columns=", ".join(missing), found=found or tr(lang, "none"))))
-    if problems:
-        raise refusal(
-            path=path,
-            bad_rows=[BadRow(1, joined(problems))],
-            reason=Text(N_("the header does not fit {table}"), table=spec.name),
-        )
-    ignored = [h for i, h in enumerate(header) if i not in used and h]
-    return assign, ignored
-
-
 @dataclass
 class Prepared:
     frame: pd.DataFrame  # typed values of every stored field, plus LINE
     present: list[str]  # the stored fields the file gives (the others got their defaults)
     currency: str | None  # the currency of the amounts (the file's, or the shop's when it has none)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # fields read but not stored (line fields)
+    unknown_countries: dict[str, int] = field(default_factory=dict)  # country as written → lines
+    currency_column: bool = False  # the file has a currency column
 
 
 def number_columns(spec: TableSpec, columns: dict[str, pd.Series], lines: np.ndarray) -> list[NumberColumn]:
@@ -255,6 +219,8 @@ def prepare(
     conventions: Conventions | None = None,
     numbers: list[NumberColumn] | None = None,
     dates: list[DateColumn] | None = None,
+    check_keys: bool = True,
+    currency_explicit: bool = True,
 ) -> Prepared:
     """Convert and check the text ``columns`` (field → stripped strings) of ``spec``'s table; bad lines
     go to ``problems``, file-wide reasons to ``general``."""
@@ -264,41 +230,49 @@ def prepare(
     conv = conventions or Conventions.detect(numbers, dates, problems)
     typed_columns: dict[str, Column] = {c.name: c for c in numbers + dates}
     out: dict[str, Any] = {}
+    extra: dict[str, np.ndarray] = {}
+    unknown: dict[str, int] = {}
     for f in spec.fields:
         if f.kind == "currency":
             continue
         if f.name not in columns:
-            out[f.name] = _constant(f, n)
+            if f.stored:
+                out[f.name] = _constant(f, n)
             continue
+        target = out if f.stored else extra
         col = typed_columns.get(f.name) or Column(f.name, columns[f.name], lines)
         if f.kind in ("id", "dim"):
-            out[f.name] = parse_text(
+            target[f.name] = parse_text(
                 col,
                 problems,
-                max_len=spec.max_len(f.name),
+                max_len=spec.max_len(f.name) if f.stored else 64,
                 default=None if f.required else f.default,
                 lower=f.kind == "dim",
+                nullable=f.nullable,
+                normalise_id=f.name in NORMALISED_IDS,
             )
         elif f.kind == "country":
-            out[f.name] = parse_country(col, problems)
+            target[f.name] = parse_country(col, unknown)
         elif f.kind == "status":
-            out[f.name] = parse_status(col, problems)
+            target[f.name] = parse_status(col, problems)
         elif f.kind in ("money", "count"):
-            out[f.name] = parse_numbers(
-                col, conv, problems, default=None if f.required else f.default, integer=f.kind == "count"
+            target[f.name] = parse_numbers(
+                col, conv, problems, default=None if f.required else f.default, integer=f.kind == "count",
+                signed=f.signed, decimals=f.decimals,
             )
         else:
-            out[f.name] = parse_datetimes(
+            target[f.name] = parse_datetimes(
                 col, conv, problems, tz=tz, required=f.required, day=f.kind == "day"
             )
     frame = pd.DataFrame(out)
     frame[LINE] = lines
     currency_col = Column("currency", columns["currency"], lines) if "currency" in columns else None
-    file_currency = _currency(path, spec, currency_col, currency, problems, general)
+    file_currency = _currency(path, spec, currency_col, currency, problems, general, currency_explicit)
     stores_currency = spec.field("currency") is not None and spec.field("currency").stored
     if stores_currency:
         frame["currency"] = file_currency or ""
-    _check_keys(spec, frame, problems)
+    if check_keys:
+        _check_keys(spec, frame, problems)
     if spec.name == "email_campaigns":
         opens, delivered = frame["unique_opens"].to_numpy(), frame["delivered"].to_numpy()
         for i in np.flatnonzero(opens > delivered).tolist():
@@ -310,14 +284,14 @@ def prepare(
     present = [f.name for f in spec.fields if f.stored and (f.name in columns or f.name in spec.key)]
     if stores_currency and "currency" not in present:
         present.append("currency")
-    return Prepared(frame[spec.stored + [LINE]], present, file_currency)
+    return Prepared(frame[spec.stored + [LINE]], present, file_currency, extra, unknown, currency_col is not None)
 
 
 def _constant(f: FieldSpec, n: int):
     if f.kind == "timestamp":
         return np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     if f.kind == "money":
-        return np.full(n, float(f.default or 0.0))
+        return np.full(n, float(0.0 if f.default is None else f.default))
     if f.kind == "count":
         return np.full(n, int(f.default or 0), dtype=np.int64)
     return np.full(n, f.default, dtype=object)
@@ -330,8 +304,10 @@ def _currency(
     shop: str | None,
     problems: Problems,
     general: list[Text],
+    explicit: bool = True,
 ) -> str | None:
-    """The one currency of the file's amounts; mixed currencies are refused line by line."""
+    """The one currency of the file's amounts; mixed currencies are refused line by line. A shop currency
+    that is only a default (not ``explicit``) gives way to the file's."""
     if shop is not None and normalise_currency(shop) is None:
         raise refusal(path=path, reason=Text(N_("{value} is not a currency code (ISO 4217: EUR, USD, ...)"),
                                                    value=repr(shop)))
@@ -371,7 +347,7 @@ def _currency(
                 code=codes[i], main=main, line=first_line, n=per_code[main] - 1,
             ),
         )
-    if shop and main != shop:
+    if shop and main != shop and explicit:
         general.append(Text(N_("the file's amounts are in {file} but the shop currency is {shop}"), file=main, shop=shop))
     return main
 

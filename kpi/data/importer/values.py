@@ -316,9 +316,11 @@ def parse_numbers(
     *,
     default: float | int | None,
     integer: bool = False,
+    signed: bool = False,
+    decimals: int | None = 2,
 ) -> np.ndarray:
-    """Floats (money, rounded to cents) or integers (counts), never negative; ``default`` fills empty
-    values (None: an empty value is a bad line)."""
+    """Floats (money, rounded to ``decimals``: cents; None: as written) or integers (counts), never
+    negative unless ``signed``; ``default`` fills empty values (None: an empty value is a bad line)."""
     scan, name = col.scan, col.name
     empty = np.array([u == "" for u in col.uniques], dtype=bool)
     ok = scan.dot if conv.decimal == "." else scan.comma
@@ -342,8 +344,10 @@ def parse_numbers(
         ),
     )
     good = ~empty & ok & ~ambiguous
-    col.flag(problems, good & (value < 0), lambda v: Text(N_("{name} {value} is negative"), name=name, value=shown(v)))
-    good &= ~(value < 0)
+    if not signed:
+        col.flag(problems, good & (value < 0),
+                 lambda v: Text(N_("{name} {value} is negative"), name=name, value=shown(v)))
+        good &= ~(value < 0)
     if integer:
         whole = np.isfinite(value) & (np.floor(value) == value)
         col.flag(problems, good & ~whole,
@@ -352,9 +356,11 @@ def parse_numbers(
         col.flag(problems, too_big, lambda v: Text(N_("{name} {value} is too large"), name=name, value=shown(v)))
         out = np.where(good & whole & ~too_big, value, 0).astype(np.int64)
     else:
-        too_big = good & (np.nan_to_num(value) >= 1e12)
+        too_big = good & (np.abs(np.nan_to_num(value)) >= 1e12)
         col.flag(problems, too_big, lambda v: Text(N_("{name} {value} is too large"), name=name, value=shown(v)))
-        out = np.round(np.where(good & ~too_big, value, 0.0), 2)
+        out = np.where(good & ~too_big, value, 0.0)
+        if decimals is not None:
+            out = np.round(out, decimals)
     if default is not None:
         out[empty] = default
     return col.spread(out)
@@ -448,13 +454,18 @@ def parse_text(
     max_len: int | None,
     default: str | None,
     lower: bool = False,
+    nullable: bool = False,
+    normalise_id: bool = False,
 ) -> np.ndarray:
     """Text as given (lower-cased for dimensions); ``default`` fills empty values (None: an empty value
-    is a bad line)."""
+    is a bad line, unless ``nullable``: then it is None). ``normalise_id``: an id a spreadsheet wrote as
+    a float ("15240.0") is the integer it stands for ("15240")."""
     name = col.name
     uniques = col.uniques
+    if normalise_id:
+        uniques = [normal_id(u) for u in uniques]
     empty = np.array([u == "" for u in uniques], dtype=bool)
-    if default is None:
+    if default is None and not nullable:
         col.flag(problems, empty, lambda v: Text(N_("{name} is empty"), name=name))
     out = [default if u == "" else (u.lower() if lower else u) for u in uniques]
     if max_len:
@@ -464,29 +475,109 @@ def parse_text(
     return col.spread(np.array(out, dtype=object))
 
 
+_FLOAT_ID = re.compile(r"(\d+)\.0+")
+
+
+def normal_id(value: str) -> str:
+    """An id as stored: surrounding spaces stripped, and ``15240.0`` (a spreadsheet's float) → ``15240``."""
+    value = value.strip()
+    m = _FLOAT_ID.fullmatch(value)
+    return m[1] if m else value
+
+
 @lru_cache(maxsize=1)
-def _countries() -> dict[str, str]:
+def _countries() -> dict[str, str | None]:
+    """Country names and codes (casefolded, without accents' variants collapsed) → ISO 3166 alpha-2 code;
+    None for the values that mean "no country" (→ ZZ). Babel's territory names in English, French and
+    German, the alpha-2 and alpha-3 codes, and the common forms outside ISO's list."""
     from babel import Locale
 
-    names: dict[str, str] = {}
-    for code, label in Locale("en").territories.items():
-        if len(code) == 2 and code.isalpha():
-            names[code.casefold()] = code
-            names.setdefault(label.casefold(), code)
-    names["uk"] = "GB"  # reserved by ISO for the United Kingdom, and common in exports
-    names.setdefault("usa", "US")
+    names: dict[str, str | None] = {}
+    for lang in ("en", "fr", "de"):
+        for code, label in Locale(lang).territories.items():
+            if len(code) == 2 and code.isalpha():
+                names.setdefault(code.casefold(), code)
+                names.setdefault(_country_key(label), code)
+    for alpha3, code in _ALPHA3.items():
+        names.setdefault(alpha3.casefold(), code)
+    for name, code in _COUNTRY_ALIASES.items():
+        names[_country_key(name)] = code
     return names
 
 
-def parse_country(col: Column, problems: Problems) -> np.ndarray:
-    """ISO 3166 alpha-2 codes (upper case); English country names are translated; empty → ZZ."""
+def _country_key(value: str) -> str:
+    return re.sub(r"[\s.]+", " ", value.casefold().replace("’", "'")).strip()
+
+
+# ISO 3166-1 alpha-3 → alpha-2 (the codes of every country that has both)
+_ALPHA3 = dict(pair.split(":") for pair in (
+    "AFG:AF ALA:AX ALB:AL DZA:DZ ASM:AS AND:AD AGO:AO AIA:AI ATA:AQ ATG:AG ARG:AR ARM:AM ABW:AW AUS:AU AUT:AT "
+    "AZE:AZ BHS:BS BHR:BH BGD:BD BRB:BB BLR:BY BEL:BE BLZ:BZ BEN:BJ BMU:BM BTN:BT BOL:BO BES:BQ BIH:BA BWA:BW "
+    "BVT:BV BRA:BR IOT:IO BRN:BN BGR:BG BFA:BF BDI:BI CPV:CV KHM:KH CMR:CM CAN:CA CYM:KY CAF:CF TCD:TD CHL:CL "
+    "CHN:CN CXR:CX CCK:CC COL:CO COM:KM COG:CG COD:CD COK:CK CRI:CR CIV:CI HRV:HR CUB:CU CUW:CW CYP:CY CZE:CZ "
+    "DNK:DK DJI:DJ DMA:DM DOM:DO ECU:EC EGY:EG SLV:SV GNQ:GQ ERI:ER EST:EE SWZ:SZ ETH:ET FLK:FK FRO:FO FJI:FJ "
+    "FIN:FI FRA:FR GUF:GF PYF:PF ATF:TF GAB:GA GMB:GM GEO:GE DEU:DE GHA:GH GIB:GI GRC:GR GRL:GL GRD:GD GLP:GP "
+    "GUM:GU GTM:GT GGY:GG GIN:GN GNB:GW GUY:GY HTI:HT HMD:HM VAT:VA HND:HN HKG:HK HUN:HU ISL:IS IND:IN IDN:ID "
+    "IRN:IR IRQ:IQ IRL:IE IMN:IM ISR:IL ITA:IT JAM:JM JPN:JP JEY:JE JOR:JO KAZ:KZ KEN:KE KIR:KI PRK:KP KOR:KR "
+    "KWT:KW KGZ:KG LAO:LA LVA:LV LBN:LB LSO:LS LBR:LR LBY:LY LIE:LI LTU:LT LUX:LU MAC:MO MDG:MG MWI:MW MYS:MY "
+    "MDV:MV MLI:ML MLT:MT MHL:MH MTQ:MQ MRT:MR MUS:MU MYT:YT MEX:MX FSM:FM MDA:MD MCO:MC MNG:MN MNE:ME MSR:MS "
+    "MAR:MA MOZ:MZ MMR:MM NAM:NA NRU:NR NPL:NP NLD:NL NCL:NC NZL:NZ NIC:NI NER:NE NGA:NG NIU:NU NFK:NF MKD:MK "
+    "MNP:MP NOR:NO OMN:OM PAK:PK PLW:PW PSE:PS PAN:PA PNG:PG PRY:PY PER:PE PHL:PH PCN:PN POL:PL PRT:PT PRI:PR "
+    "QAT:QA REU:RE ROU:RO RUS:RU RWA:RW BLM:BL SHN:SH KNA:KN LCA:LC MAF:MF SPM:PM VCT:VC WSM:WS SMR:SM STP:ST "
+    "SAU:SA SEN:SN SRB:RS SYC:SC SLE:SL SGP:SG SXM:SX SVK:SK SVN:SI SLB:SB SOM:SO ZAF:ZA SGS:GS SSD:SS ESP:ES "
+    "LKA:LK SDN:SD SUR:SR SJM:SJ SWE:SE CHE:CH SYR:SY TWN:TW TJK:TJ TZA:TZ THA:TH TLS:TL TGO:TG TKL:TK TON:TO "
+    "TTO:TT TUN:TN TUR:TR TKM:TM TCA:TC TUV:TV UGA:UG UKR:UA ARE:AE GBR:GB USA:US UMI:UM URY:UY UZB:UZ VUT:VU "
+    "VEN:VE VNM:VN VGB:VG VIR:VI WLF:WF ESH:EH YEM:YE ZMB:ZM ZWE:ZW XKX:XK"
+).split())
+
+# forms found in real exports that are not ISO names (None: no country, stored as ZZ)
+_COUNTRY_ALIASES: dict[str, str | None] = {
+    "UK": "GB", "U.K.": "GB", "Great Britain": "GB", "Britain": "GB", "England": "GB", "Scotland": "GB",
+    "Wales": "GB", "Northern Ireland": "GB", "United Kingdom of Great Britain and Northern Ireland": "GB",
+    "Grande-Bretagne": "GB", "Angleterre": "GB", "Großbritannien": "GB", "Grossbritannien": "GB", "England (UK)": "GB",
+    "EIRE": "IE", "Éire": "IE", "Republic of Ireland": "IE",
+    "RSA": "ZA", "Republic of South Africa": "ZA",
+    "USA": "US", "U.S.A.": "US", "U.S.": "US", "United States of America": "US", "America": "US",
+    "Amerika": "US", "Vereinigte Staaten von Amerika": "US", "États-Unis d'Amérique": "US",
+    "Czech Republic": "CZ", "Tschechische Republik": "CZ", "République tchèque": "CZ",
+    "Holland": "NL", "The Netherlands": "NL", "Hollande": "NL",
+    "Korea": "KR", "South Korea": "KR", "Republic of Korea": "KR", "Korea, Republic of": "KR", "Südkorea": "KR",
+    "Corée": "KR", "North Korea": "KP",
+    "Russia": "RU", "Russian Federation": "RU", "Russland": "RU", "Russie": "RU",
+    "Vietnam": "VN", "Viet Nam": "VN", "Iran": "IR", "Syria": "SY", "Laos": "LA", "Moldova": "MD",
+    "Macedonia": "MK", "Bolivia": "BO", "Venezuela": "VE", "Tanzania": "TZ", "Taiwan": "TW",
+    "Brunei": "BN", "Ivory Coast": "CI", "Cape Verde": "CV", "Swaziland": "SZ", "Burma": "MM",
+    "Turkey": "TR", "Türkei": "TR", "Turquie": "TR", "Vatican": "VA", "Vatican City": "VA",
+    "Hong Kong": "HK", "Hong Kong SAR": "HK", "Macau": "MO", "Macao SAR": "MO", "Palestine": "PS",
+    "UAE": "AE", "U.A.E.": "AE", "Emirates": "AE",
+    "Deutschland": "DE", "Allemagne": "DE", "Germany (DE)": "DE", "Schweiz": "CH", "Suisse": "CH",
+    "Österreich": "AT", "Autriche": "AT", "Belgien": "BE", "Belgique": "BE",
+    "Unspecified": None, "Unknown": None, "Not set": None, "(not set)": None, "N/A": None,
+    "None": None, "-": None, "Other": None, "Unbekannt": None, "Inconnu": None, "Non spécifié": None,
+    "ZZ": None,
+}  # fmt: skip
+
+
+def parse_country(col: Column, unknown: dict[str, int] | None = None) -> np.ndarray:
+    """ISO 3166 alpha-2 codes (upper case) from codes (alpha-2, alpha-3) and names in English, French or
+    German, and the common forms outside ISO's list ("EIRE", "UK", "USA", "RSA", "Holland"...); empty,
+    "unspecified", "unknown" → ZZ. A value that is none of these is kept as written (a territory group
+    such as "European Community" or "Channel Islands" is still a country of the data) and counted, per
+    value, in ``unknown`` (value → lines) so that the import can say so."""
     known = _countries()
-    out = ["ZZ" if u == "" else known.get(u.casefold()) for u in col.uniques]
-    bad = np.array([c is None for c in out], dtype=bool)
-    name = col.name
-    col.flag(problems, bad, lambda v: Text(N_("{name} {value} is not a country (use ISO 3166 codes: FR, US, ...)"),
-                                           name=name, value=shown(v)))
-    return col.spread(np.array([c or "ZZ" for c in out], dtype=object))
+    out: list[str] = []
+    for u, count in zip(col.uniques, col.counts.tolist(), strict=True):
+        if u == "":
+            out.append("ZZ")
+            continue
+        key = _country_key(u)
+        if key in known:
+            out.append(known[key] or "ZZ")
+        else:
+            out.append(u)
+            if unknown is not None:
+                unknown[u] = unknown.get(u, 0) + count
+    return col.spread(np.array(out, dtype=object))
 
 
 @lru_cache(maxsize=1)
@@ -506,16 +597,30 @@ _PLACED = {
     "partially_fulfilled", "shipped", "delivered", "completed", "complete", "processing", "open", "closed",
     "on_hold", "refunded", "partially_refunded",
 }  # fmt: skip
-_CANCELLED = {"cancelled", "canceled", "voided", "void"}
+_CANCELLED = {"cancelled", "canceled", "voided", "void", "failed"}
+# a row that is a credit note (a refund document), not an order: loaded as a return
+CREDIT = "credit"
+CREDIT_WORDS = frozenset({"refund", "credit_note", "creditnote", "credit", "return", "credit_memo", "gutschrift",
+                          "avoir", "erstattung", "remboursement"})
+
+
+def status_key(value: str) -> str:
+    """How status words are compared: case-insensitive, spaces and '-' as '_', WooCommerce's ``wc-`` prefix
+    dropped."""
+    key = re.sub(r"[\s\-]+", "_", value.strip().casefold())
+    return key[3:] if key.startswith("wc_") else key
 
 
 def parse_status(col: Column, problems: Problems) -> np.ndarray:
+    """placed or cancelled (or CREDIT for a credit note); an unknown word is a bad line."""
     def one(v: str) -> str | None:
-        key = re.sub(r"[\s\-]+", "_", v.casefold())
+        key = status_key(v)
         if key == "":
             return "placed"
         if key in _CANCELLED:
             return "cancelled"
+        if key in CREDIT_WORDS:
+            return CREDIT
         return "placed" if key in _PLACED else None
 
     out = [one(u) for u in col.uniques]
@@ -536,4 +641,9 @@ def as_python(values: pd.Series | np.ndarray) -> list:
     arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[us]").astype(object).tolist()
+    if arr.dtype == object:  # a NULL (a guest order's customer) may have become NaN on its way
+        missing = pd.isna(arr)
+        if missing.any():
+            arr = arr.copy()
+            arr[missing] = None
     return arr.tolist()

@@ -265,6 +265,7 @@ def maintain_customers(conn: Connection, orders: pd.DataFrame) -> dict[str, int]
     """Give every customer of ``orders`` a customers row: a new one takes the channel and country of
     their first order (the earliest not cancelled, else the earliest); ``first_order_at`` becomes the
     earlier of the stored value and the customer's earliest order in the file that is not cancelled."""
+    orders = orders[orders["customer_id"].notna().to_numpy()]  # guest orders have no customer
     if orders.empty:
         return _counts()
     f = orders[["customer_id", "placed_at", "status", "channel", "country", LINE]].assign(
@@ -301,3 +302,22 @@ def maintain_customers(conn: Connection, orders: pd.DataFrame) -> dict[str, int]
         conn, table, ["customer_id"], update_cols, np.flatnonzero(earlier), ["first_order_at"], existing
     )
     return _counts(int(new.sum()), int(earlier.sum()), int(n - new.sum() - earlier.sum()))
+
+
+# a return's own dimensions, and what they are when its order is not in the data
+RETURN_DIMENSIONS = {"channel": "unknown", "device": "unknown", "country": "ZZ", "customer_id": None}
+
+
+def fill_return_dimensions(conn: Connection, returns: pd.DataFrame, present: Sequence[str]) -> tuple[list[str], int]:
+    """Give the returns of a file the dimensions it does not have from their stored orders (looked up a
+    chunk of order ids at a time, bound parameters); the fields filled, and how many returns refer to an
+    order that is not in the data (they keep the 'unknown' values)."""
+    missing = [d for d in RETURN_DIMENSIONS if d not in present]
+    if not missing or returns.empty:
+        return [], 0
+    ids = returns["order_id"].tolist()
+    found = fetch_existing(conn, schema.orders, ["order_id"], ids, missing)
+    for k, name in enumerate(missing):
+        default = RETURN_DIMENSIONS[name]
+        returns[name] = pd.Series([found[o][k] if o in found else default for o in ids], dtype=object).to_numpy()
+    return missing, sum(1 for o in ids if o not in found)
