@@ -1,7 +1,8 @@
 """Importing the shop's data from CSV files into the canonical tables (DESIGN.md section 3).
 
     import_csv(engine, path, "orders", tz=ZoneInfo("Europe/Paris"), column_map={"Order Number": "order_id"})
-    import_shopify_orders(engine, path, tz=ZoneInfo("Europe/Paris"))
+    import_csv(engine, path, "orders", tz=..., column_map={"Qty": "quantity"}, lines=True)   # line items
+    import_preset(engine, path, "online-retail", tz=ZoneInfo("Europe/London"))               # PRESETS
 
 A file loads whole or not at all: every line is checked first, and a file with any bad line is refused
 with every bad line named (file line numbers, the header being line 1) — ``ImportRefused``. The writes
@@ -43,23 +44,35 @@ The rules, as a user meets them:
   return amount, spend) and counts are never negative; counts are whole numbers; unique_opens ≤
   delivered.
 - Values: status placed or cancelled (paid, fulfilled, pending, refunded, ... mean placed; canceled,
-  voided mean cancelled); channel and device are lower-cased; country is an ISO 3166 alpha-2 code
-  (English names and "UK" are translated); ids at most 64 characters; the natural key appears once in
-  a file (a duplicate is refused with both line numbers).
-- Currency: one per file. Without a currency column, the shop currency (``currency``) is the
-  currency — and orders need one or the other. A file whose currency differs from the shop currency or
-  from the orders already in the database is refused. A currency column in a returns or spend file is
-  checked that way, not stored.
+  voided, failed mean cancelled; refund / credit note mean a credit note); channel and device are
+  lower-cased; country is an ISO 3166 alpha-2 code, read from codes (alpha-2, alpha-3) and names in
+  English, French and German and the common forms outside ISO's list ("UK", "EIRE", "USA", "RSA",
+  "Holland"...), empty or "unspecified" → ZZ; a value that is none of these is kept as written and
+  reported in the notes, never refused. Ids at most 64 characters, ``15240.0`` (a spreadsheet's float)
+  read as ``15240``; the natural key appears once in a file (a duplicate is refused with both line
+  numbers). An empty customer_id is a guest order: customer_id NULL, no customers row, counted in the
+  notes.
+- Credit notes and line items (kpi.data.importer.lines): an orders row with a negative subtotal (or
+  quantity), a credit-note id ("C536379") or a refund / credit-note status or type is loaded as a
+  return; ``lines=True`` reads a file of product lines and sums them into orders.
+- Returns keep their own channel, device, country and customer: the file's, else their order's (looked
+  up in the database); a return whose order is not in the data is kept and reported.
+- Currency: one per file. Without a currency column, the shop currency (``currency``) is the currency,
+  or the stored orders' when it was only a default — and orders need one or the other. A file's
+  currency column wins over a default shop currency (``currency_explicit=False``) and becomes the
+  shop's; a file whose currency differs from an explicit shop currency, or from the orders already in
+  the database, is refused. A currency column in a returns or spend file is checked that way, not
+  stored.
 - Orders keep ``customers`` up to date: a customer seen for the first time gets a row (acquisition
   channel and country of their first order); ``first_order_at`` becomes the earliest of the stored
   value and the customer's earliest order in the file that is not cancelled (it never moves later:
   an order corrected to a later date or cancelled afterwards leaves it as it was).
+- The source's canonical tables are brought to this version first (kpi.data.source_schema).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -82,7 +95,7 @@ from .reading import RawFile, read_file
 from .shopify import prepare_shopify
 from .tables import LINE, SPECS, Prepared, prepare
 from .values import Problems
-from .writing import fill_return_dimensions, maintain_customers, upsert
+from .writing import fill_return_dimensions, maintain_customers, sqlite_cache, upsert
 
 __all__ = ["PRESETS", "TABLE_ALIASES", "ImportResult", "import_csv", "import_preset", "import_shopify_orders",
            "stored_currency"]
@@ -232,7 +245,7 @@ def load_raw(
     _refuse_if(spath, problems, general)
     notes.extend(notes_.countries(prepared.unknown_countries))
     upgrade_source(engine)
-    with engine.begin() as conn, _sqlite_cache(conn):
+    with engine.begin() as conn, sqlite_cache(conn):
         _check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
         updates = [f for f in prepared.present if f not in spec.key]
         if name == "orders" and lines and "subtotal" not in updates:
@@ -275,7 +288,7 @@ def import_shopify_orders(
     _refuse_if(spath, problems, general)
     notes.extend(notes_.countries(prepared.unknown_countries))
     upgrade_source(engine)
-    with engine.begin() as conn, _sqlite_cache(conn):
+    with engine.begin() as conn, sqlite_cache(conn):
         _check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
         per_table = {"orders": _upsert_prepared(conn, "orders", prepared)}
         per_table["customers"] = maintain_customers(conn, prepared.frame)
@@ -329,21 +342,6 @@ def import_preset(
 
 def _zone(tz: ZoneInfo | str) -> ZoneInfo:
     return ZoneInfo(tz) if isinstance(tz, str) else tz
-
-
-@contextmanager
-def _sqlite_cache(conn: Connection, kib: int = 256 * 1024):
-    """A larger page cache while a big file is written (SQLite's default 2 MB makes index updates
-    of a million rows go to disk), back to what it was afterwards."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 def _upsert_prepared(conn: Connection, name: str, prepared: Prepared):

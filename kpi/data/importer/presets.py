@@ -66,28 +66,29 @@ def _find(raw: RawFile, names: tuple[str, ...]) -> int | None:
     return None
 
 
-def _missing(raw: RawFile, wanted: dict[str, tuple[str, ...]], required: list[str], what: str) -> None:
+def _missing(raw: RawFile, wanted: dict[str, tuple[str, ...]], required: list[str], what: Text) -> None:
     missing = [wanted[f][0] for f in required if _find(raw, wanted[f]) is None]
     if missing:
         raise refusal(
             path=raw.path,
             bad_rows=[BadRow(1, Text(lambda lang: trn(lang, "missing column {columns}", "missing columns {columns}",
                                                       len(missing), columns=", ".join(missing))))],
-            reason=Text(N_("this is not {what}"), what=what),
+            reason=what,
         )
 
 
 def online_retail_map(raw: RawFile) -> dict[str, str]:
     """The --map that reads an Online Retail file as a line-item orders file."""
     _missing(raw, ONLINE_RETAIL, ["order_id", "quantity", "placed_at", "unit_price", "customer_id"],
-             "an Online Retail export (InvoiceNo, Quantity, InvoiceDate, UnitPrice, CustomerID, Country)")
+             Text(N_("this is not an Online Retail export (InvoiceNo, Quantity, InvoiceDate, UnitPrice, "
+                     "CustomerID, Country)")))
     return {raw.header[i]: f for f, names in ONLINE_RETAIL.items() if (i := _find(raw, names)) is not None}
 
 
 def ga4_map(raw: RawFile) -> tuple[dict[str, str], np.ndarray]:
     """The --map that reads a GA4 export as a traffic file, and the rows to keep (not the totals row)."""
     _missing(raw, GA4, ["day", "sessions", "visitors"],
-             "a Google Analytics 4 export (Date, Sessions, Total users)")
+             Text(N_("this is not a Google Analytics 4 export (Date, Sessions, Total users)")))
     mapping = {raw.header[i]: f for f, names in GA4.items() if (i := _find(raw, names)) is not None}
     first = raw.columns[0].str.casefold() if raw.columns else pd.Series([], dtype="str")
     keep = ~first.isin(["grand total", "total", "totals"]).to_numpy()

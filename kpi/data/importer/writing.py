@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -321,3 +322,18 @@ def fill_return_dimensions(conn: Connection, returns: pd.DataFrame, present: Seq
         default = RETURN_DIMENSIONS[name]
         returns[name] = pd.Series([found[o][k] if o in found else default for o in ids], dtype=object).to_numpy()
     return missing, sum(1 for o in ids if o not in found)
+
+
+@contextmanager
+def sqlite_cache(conn: Connection, kib: int = 256 * 1024):
+    """A larger page cache while a big file is written (SQLite's default 2 MB makes index updates
+    of a million rows go to disk), back to what it was afterwards."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
