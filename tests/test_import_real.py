@@ -326,6 +326,29 @@ def test_the_woocommerce_export_loads_orders_and_refunds(source_engine):
     assert revenue == pytest.approx(110.0)
 
 
+WC_ANALYTICS = """\
+Date,Order #,Status,Customer,Customer type,Product(s),Items sold,Coupon(s),Net sales,Origin
+2026-10-01T10:15:00,1001,completed,Anne Martin,new,"2× Mug, Teapot",3,,35.00,Direct
+2026-10-02T08:00:00,1002,processing,Bernd Koch,new,Kettle,1,WELCOME10,30.00,Organic: Google
+2026-10-04T09:00:00,1004,failed,Chloé Durand,new,Spoon,2,,10.00,Direct
+2026-10-06T14:45:00,1006,on-hold,,new,Plate,4,,20.00,Unknown
+2026-10-08T09:00:00,1003,refunded,Anne Martin,returning,Vase,1,,-25.00,Direct
+"""
+
+
+def test_woocommerces_own_analytics_orders_download_loads_too(source_engine, tmp_path):
+    path = write(tmp_path, WC_ANALYTICS)
+    result = import_preset(source_engine, path, "woocommerce-orders", tz=PARIS, currency="EUR")
+    assert result.per_table["orders"]["inserted"] == 4
+    got = rows(source_engine, "orders", "order_id", "status", "subtotal", "currency")
+    assert got == [("1001", "placed", 35.0, "EUR"), ("1002", "placed", 30.0, "EUR"),
+                   ("1004", "cancelled", 10.0, "EUR"), ("1006", "placed", 20.0, "EUR")]
+    customers = dict(rows(source_engine, "orders", "order_id", "customer_id"))
+    assert customers["1006"] is None and len(customers["1001"]) == 16  # a name is hashed, never stored
+    assert rows(source_engine, "returns", "return_id", "amount", "returned_at") == [
+        ("1003:return:1", 25.0, datetime(2026, 10, 8, 7, 0))]
+
+
 def test_the_ga4_export_loads_as_traffic_with_or_without_the_preset(source_engine, tmp_path):
     path = DATA / "ga4_traffic_export.csv"
     want = [

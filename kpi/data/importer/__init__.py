@@ -330,8 +330,8 @@ def import_preset(
         return load_raw(engine, raw, "orders", problems=problems, tz=tz, column_map=presets.online_retail_map(raw),
                         currency=currency, lines=True, currency_explicit=currency_explicit)
     if key == "woocommerce-orders":
-        canonical, refunds = presets.woocommerce(raw)
-        result = load_raw(engine, canonical, "orders", problems=problems, tz=tz, currency=currency, lines=True,
+        canonical, refunds, lines = presets.woocommerce(raw)
+        result = load_raw(engine, canonical, "orders", problems=problems, tz=tz, currency=currency, lines=lines,
                           currency_explicit=currency_explicit, more_returns=refunds)
         result.ignored_columns = []
         return result

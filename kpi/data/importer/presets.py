@@ -12,7 +12,9 @@
   discounts, before tax) make the subtotal; statuses completed, processing, on-hold and refunded are
   placed orders, cancelled, failed and pending (not paid) are cancelled; ``refunded_total`` is a return
   ``<order>:refund`` (the export has no refund date: the order's); a guest (customer_id 0) is the hash
-  of their billing e-mail when there is one, else a guest order.
+  of their billing e-mail when there is one, else a guest order. WooCommerce's own Analytics → Orders
+  download (Date, Order #, Status, Customer, Customer type, Product(s), Items sold, Coupon(s), Net
+  sales) is read too: one row per order, Net sales as the subtotal, a negative row (a refund) a return.
 - ``ga4-traffic``: a Google Analytics 4 report or exploration exported as CSV (its ``#`` comment lines
   skipped): Date (YYYYMMDD), Session default channel group, Device category, Country, Sessions, Total
   users, Add to carts.
@@ -102,10 +104,14 @@ def keep_rows(raw: RawFile, keep: np.ndarray) -> RawFile:
                    raw.encoding, raw.delimiter, raw.notes)
 
 
-def woocommerce(raw: RawFile) -> tuple[RawFile, Callable[[pd.DataFrame, Problems], pd.DataFrame]]:
-    """A WooCommerce export as a canonical line-item orders file, and the refunds it holds (a function of
-    the typed orders, for load_raw's ``more_returns``)."""
+def woocommerce(raw: RawFile) -> tuple[RawFile, Callable[[pd.DataFrame, Problems], pd.DataFrame] | None, bool]:
+    """A WooCommerce export as a canonical orders file, the refunds it holds (a function of the typed
+    orders, for load_raw's ``more_returns``), and whether its rows are product lines. The extension's
+    export has a row per item; WooCommerce's own Analytics → Orders download (Date, Order #, Status,
+    Customer, Customer type, Product(s), Items sold, Coupon(s), Net sales) a row per order."""
     have = {norm(h): i for i, h in reversed(list(enumerate(raw.header)))}
+    if {"order_#", "net_sales", "date"} <= set(have):
+        return _woocommerce_analytics(raw, have), None, False
     missing = [c for c in _WC_REQUIRED if c not in have] + ([] if "order_number" in have or "order_id" in have
                                                             else ["order_id"])
     if missing:
@@ -181,4 +187,28 @@ def woocommerce(raw: RawFile) -> tuple[RawFile, Callable[[pd.DataFrame, Problems
             LINE: o[LINE].to_numpy(),
         })[RETURN_FIELDS + [LINE]]
 
-    return canonical, refunds
+    return canonical, refunds, True
+
+
+def _woocommerce_analytics(raw: RawFile, have: dict[str, int]) -> RawFile:
+    """The Analytics orders report: Net sales (after coupons, before tax and shipping) is the subtotal; the
+    report names customers but has no id: a customer is the hash of their name, an empty one a guest."""
+    n = raw.n_rows
+    empty = pd.Series([""] * n, dtype="str")
+
+    def col(name: str) -> pd.Series:
+        i = have.get(name)
+        return raw.columns[i] if i is not None else empty
+
+    status_words = col("status").map(status_key)
+    customer = [customer_key(c) if c else "" for c in col("customer").tolist()]
+    columns = {
+        "order_id": col("order_#"),
+        "customer_id": pd.Series(customer, dtype="str"),
+        "placed_at": col("date"),
+        "status": pd.Series(np.where(status_words.isin(_WC_CANCELLED).to_numpy(), "cancelled", "placed"),
+                            dtype="str"),
+        "subtotal": col("net_sales"),
+    }
+    return RawFile(raw.path, list(columns), list(columns.values()), raw.lines, raw.encoding, raw.delimiter,
+                   raw.notes)
