@@ -73,7 +73,9 @@ def split_orders(
     credit = ids.str.fullmatch(_CREDIT_ID).to_numpy(dtype=bool).copy()
     credit |= f["status"].to_numpy() == CREDIT
     if "type" in x:
-        credit |= np.fromiter((status_key(str(t or "")) in CREDIT_WORDS for t in x["type"]), dtype=bool, count=n)
+        codes, kinds = pd.factorize(pd.Series(x["type"], dtype=object).fillna(""))
+        says = np.array([status_key(str(k)) in CREDIT_WORDS for k in kinds], dtype=bool)
+        credit |= says[codes] if len(kinds) else np.zeros(n, dtype=bool)
     negative = amount < 0
     if qty is not None:
         negative |= np.nan_to_num(qty) < 0

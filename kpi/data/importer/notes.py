@@ -4,6 +4,8 @@ English, and told in the reader's language."""
 
 from __future__ import annotations
 
+from babel.numbers import format_decimal
+
 from kpi.data.messages import Text
 from kpi.i18n import tr, trn
 
@@ -15,10 +17,12 @@ def guests(n: int) -> Text:
 
 
 def returns(n: int, amount: float) -> Text:
-    total = f"{amount:,.2f}"
-    return Text(lambda lang: trn(
-        lang, "{n} credit note or negative line loaded as a return ({amount} in all)",
-        "{n} credit notes or negative lines loaded as returns ({amount} in all)", n, amount=total))
+    def say(lang: str) -> str:
+        total = format_decimal(amount, format="#,##0.00", locale=lang or "en")
+        return trn(lang, "{n} credit note or negative line loaded as a return ({amount} in all)",
+                   "{n} credit notes or negative lines loaded as returns ({amount} in all)", n, amount=total)
+
+    return Text(say)
 
 
 def unmatched(n: int) -> Text:
