@@ -165,6 +165,17 @@ def test_an_online_retail_export_loads_in_one_command_and_every_number_matches(s
         "orders": (0, 0), "customers": (0, 0), "returns": (0, 0)}
 
 
+def test_the_online_retail_ii_column_names_load_the_same(source_engine, tmp_path, retail_text):
+    head, *body = retail_text.splitlines(keepends=True)
+    renamed = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+    result = import_preset(source_engine, write(tmp_path, renamed + "".join(body[:300])), "online-retail", tz=LONDON)
+    want = expected(head + "".join(body[:300]))
+    assert (result.per_table["orders"]["inserted"], result.per_table["returns"]["inserted"]) == (
+        want["orders"], want["returns"])
+    with pytest.raises(ImportRefused, match="not an Online Retail export"):
+        import_preset(source_engine, DATA / "ga4_traffic_export.csv", "online-retail", tz=LONDON)
+
+
 def test_a_line_item_file_whose_lines_disagree_is_refused_whole(source_engine, tmp_path, retail_text):
     head, first, second, *rest = retail_text.splitlines(keepends=True)
     invoice = first.split(",")[0]
@@ -214,6 +225,8 @@ def test_a_line_item_file_needs_amounts(source_engine, tmp_path):
         import_csv(source_engine, write(tmp_path, text), "orders", tz=PARIS, lines=True)
     assert "needs line_total, or quantity and unit_price" in str(info.value)
     assert snapshot(source_engine) == before
+    with pytest.raises(ImportRefused, match="only an orders file can have one row per product line"):
+        import_csv(source_engine, write(tmp_path, text), "traffic", tz=PARIS, lines=True)
     # without --lines, the same order twice is still a duplicate
     dup = "order_id,customer_id,placed_at,subtotal,currency\n1,c1,2026-10-01,5,EUR\n1,c1,2026-10-01,6,EUR\n"
     with pytest.raises(ImportRefused, match="duplicate order_id '1': already on line 2"):
