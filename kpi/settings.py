@@ -20,6 +20,9 @@ class Settings:
     timezone: str = "UTC"
     config_dir: Path = Path("config")
     currency: str = "USD"
+    # KPIBOT_CURRENCY is set: the operator's currency, which a file's own currency may not replace (otherwise the
+    # shop's currency is its data's: Services.settings)
+    currency_explicit: bool = False
     locale: str = "en"
 
     @property
@@ -47,6 +50,7 @@ class Settings:
             source_url=_normalise_url(env.get("KPI_SOURCE_URL") or database_url),
             timezone=timezone,
             config_dir=config_dir,
-            currency=(env.get("KPIBOT_CURRENCY") or "USD").upper(),
+            currency=(env.get("KPIBOT_CURRENCY") or "USD").strip().upper(),
+            currency_explicit=bool((env.get("KPIBOT_CURRENCY") or "").strip()),
             locale=env.get("KPIBOT_LOCALE") or "en",
         )

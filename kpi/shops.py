@@ -12,6 +12,7 @@ no password.
         source: ${SHOP_A_URL}
         currency: EUR
         timezone: Europe/Paris
+        mapping: lumiere-source.yaml  # optional: the shop's own tables (format of config/source.yaml)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from kpi.errors import KpiError
 TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-KEYS = {"name", "source", "currency", "timezone"}
+KEYS = {"name", "source", "currency", "timezone", "mapping"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Shop:
     currency: str | None = None
     timezone: str | None = None
     name: str = ""
+    mapping: str | None = None  # a file of the config directory mapping the shop's own tables (config/source.yaml's format)
 
 
 def load_shops(config_dir: Path | str, environ: Mapping[str, str] | None = None) -> dict[str, Shop]:
@@ -73,7 +75,7 @@ def load_shops(config_dir: Path | str, environ: Mapping[str, str] | None = None)
                            where=where)
         unknown = sorted(set(map(str, entry)) - KEYS)
         if unknown:
-            raise KpiError("{where}: unknown setting {names} (known: name, source, currency, timezone)",
+            raise KpiError("{where}: unknown setting {names} (known: name, source, currency, timezone, mapping)",
                            where=where, names=", ".join(unknown))
         source = _expand(str(entry.get("source") or "").strip(), env, where)
         if not source:
@@ -95,7 +97,16 @@ def load_shops(config_dir: Path | str, environ: Mapping[str, str] | None = None)
             except (ZoneInfoNotFoundError, ValueError):
                 raise KpiError("{where}: timezone '{zone}' is not a time zone (use an IANA name such as Europe/Paris)",
                                where=where, zone=zone) from None
-        shops[team] = Shop(team, normalise_url(source), currency, zone, str(entry.get("name") or "").strip())
+        mapping = entry.get("mapping")
+        if mapping is not None:
+            mapping = str(mapping).strip()
+            if not mapping or Path(mapping).is_absolute() or ".." in Path(mapping).parts:
+                raise KpiError("{where}: mapping must name a file of the config directory (e.g. shop-a-source.yaml)",
+                               where=where)
+            if not (Path(config_dir) / mapping).is_file():
+                raise KpiError("{where}: mapping: no file {file} in the config directory", where=where, file=mapping)
+        shops[team] = Shop(team, normalise_url(source), currency, zone, str(entry.get("name") or "").strip(),
+                           mapping)
     return shops
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Engine
 from kpi.errors import missing_text
 from kpi.i18n import LANGUAGES, N_, tr
 
-from .model import Catalog, normalise, source_columns
+from .mapping import MappedCatalog, present_columns, source_table
+from .model import Catalog, normalise
 
 TTL = 600  # seconds: how long the values read from the source are trusted
 VERSION_EVERY = 30  # seconds between two looks at the data's last change (an import)
@@ -100,12 +101,18 @@ class DimensionValues:
                     columns.setdefault(dim, set()).add((table, column.split(".")[-1]))
             found: dict[str, set[str]] = {}
             meta = MetaData()
+            bound: dict[str, Table] = {}
             with source.connect() as conn:
                 for dim, where in columns.items():
                     for table_name, column_name in sorted(where):
                         try:
-                            table = Table(table_name, meta, autoload_with=conn) if table_name not in meta.tables \
-                                else meta.tables[table_name]
+                            if isinstance(catalog, MappedCatalog):  # the shop's own table, canonical keys
+                                if table_name not in bound:
+                                    bound[table_name] = source_table(catalog, table_name, conn)
+                                table = bound[table_name]
+                            else:
+                                table = Table(table_name, meta, autoload_with=conn) if table_name not in meta.tables \
+                                    else meta.tables[table_name]
                             col = table.c[column_name]
                         except Exception:  # noqa: BLE001 - a table or column the source lacks: no values from it
                             continue
@@ -114,7 +121,7 @@ class DimensionValues:
             return {d: tuple(sorted(v)) for d, v in found.items()}
 
         return cls(load, aliases=load_aliases(aliases_path), ttl=ttl, version=version,
-                   schema=lambda: source_columns(source, catalog.tables()))
+                   schema=lambda: present_columns(catalog, source))
 
     # -- reading ---------------------------------------------------------------------------------------
 
