@@ -253,6 +253,17 @@ def test_credit_notes_in_an_orders_file_become_returns(source_engine, tmp_path):
     ]
 
 
+def test_order_numbers_that_all_start_with_c_are_orders(source_engine, tmp_path):
+    # "C536379" means a credit note only beside plain invoice numbers; a shop numbering its orders C1001,
+    # C1002 ... has orders, not a file of refunds
+    text = ("order_id,customer_id,placed_at,subtotal,currency\n"
+            "C1001,a,2026-10-01 10:00,20.00,EUR\nC1002,b,2026-10-02 10:00,30.00,EUR\n")
+    result = import_csv(source_engine, write(tmp_path, text), "orders", tz=PARIS)
+    assert result.per_table["orders"]["inserted"] == 2
+    assert rows(source_engine, "orders", "order_id", "subtotal") == [("C1001", 20.0), ("C1002", 30.0)]
+    assert rows(source_engine, "returns", "return_id") == []
+
+
 def test_a_returns_file_takes_its_orders_dimensions_and_says_which_have_none(source_engine, tmp_path):
     orders = "order_id,customer_id,placed_at,subtotal,currency,channel,device,country\n" \
              "15,c1,2026-10-01,50,EUR,email,mobile,Frankreich\n"

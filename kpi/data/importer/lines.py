@@ -70,7 +70,11 @@ def split_orders(
         amount = f["subtotal"].to_numpy(dtype=float)
 
     ids = pd.Series(order_id, dtype=object).fillna("")
-    credit = ids.str.fullmatch(_CREDIT_ID).to_numpy(dtype=bool).copy()
+    # "C536379" is a credit note where invoices are plain numbers (UCI's Online Retail); in a shop whose
+    # order numbers are all written "C1001", it is an order like the others
+    c_ids = ids.str.fullmatch(_CREDIT_ID).to_numpy(dtype=bool)
+    numbered = bool(ids.str.fullmatch(r"\d+").any())
+    credit = c_ids.copy() if numbered else np.zeros(n, dtype=bool)
     credit |= f["status"].to_numpy() == CREDIT
     if "type" in x:
         codes, kinds = pd.factorize(pd.Series(x["type"], dtype=object).fillna(""))
