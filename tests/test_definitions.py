@@ -44,7 +44,7 @@ def test_slack_define_answers_in_the_users_language(rig):
     blocks = json.dumps(message.blocks, ensure_ascii=False)
     assert "Conversion rate = orders ÷ sessions" in blocks and "traffic.sessions" in blocks
     _, fr = rig.ask("définition du panier moyen", user_id="U0BRUNO", user_name="bruno")
-    assert "Panier moyen = revenue ÷ orders" in json.dumps(fr.blocks, ensure_ascii=False)
+    assert "Panier moyen = revenue ÷ valued_orders" in json.dumps(fr.blocks, ensure_ascii=False)
     _, unknown = rig.ask("define happiness")
     assert "Unknown KPI 'happiness'" in unknown.text
 
@@ -52,8 +52,25 @@ def test_slack_define_answers_in_the_users_language(rig):
 def test_cli_metrics_define(shop, capsys):  # noqa: F811 - fixture
     assert main(["metrics", "--define", "aov"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Average order value = revenue ÷ orders")
+    assert out.startswith("Average order value = revenue ÷ valued_orders")
     assert main(["--lang", "de", "metrics", "--define"]) == 0
     out = capsys.readouterr().out
     assert "Konversionsrate = orders ÷ sessions" in out and "Höher ist besser." in out
     assert main(["metrics", "--define", "happiness"]) == 2
+
+
+def test_finance_kpis_are_defined_with_their_formulas():
+    """The definitions finance checks: each says what it counts, from which table, and what it leaves out."""
+    lines = {key: "\n".join([d.formula, d.description, *d.parts, *d.notes]) for key, d in
+             ((k, define(CATALOG, CATALOG.metrics[k], "en")) for k in CATALOG.metrics)}
+    assert "revenue - refunds" in lines["net_revenue"] and "returns.amount" in lines["net_revenue"]
+    assert "refunded ÷ revenue" in lines["refund_rate"]
+    assert "subtotal > 0" in lines["aov"] and "zero_value_orders" in lines["aov"]
+    assert "revenue ÷ orders" in lines["aov_all_orders"]
+    assert "marketing_spend.channel (where amount > 0)" in lines["paid_cac"]
+    assert "blended" in lines["cac"].lower()
+    assert "COUNT(*) > 1" in lines["repeat_customer_rate"] and "Shopify" in lines["repeat_customer_rate"]
+    assert "less than 12 months after customers.first_order_at" in lines["clv_12m"]
+    assert "grows with the" in lines["clv"]
+    assert "Neither direction is better" in lines["marketing_spend"]
+    assert "customers.customer_id is not empty" in lines["clv"]  # guest orders are no customer's revenue

@@ -15,6 +15,7 @@ from kpi.metrics.formatting import (
     format_change,
     format_value,
     result_lines,
+    result_notes,
     sample_text,
     series_values,
     sparkline,
@@ -62,6 +63,8 @@ def kpi_answer(result: KpiResult, *, lang: str = "en", currency: str = "USD", ch
     sample = sample_line(result, lang)
     if sample:
         blocks.append(context(*sample))
+    if left_out := note_texts(result, lang):  # what the value leaves out (zero-value, guest orders)
+        blocks.append(context(*left_out))
     chart = image(alt_text=chart_alt(result, lang), file_id=chart_file_id, url=chart_url)
     if chart is not None:
         blocks.append(chart)
@@ -88,6 +91,14 @@ def kpi_answer(result: KpiResult, *, lang: str = "en", currency: str = "USD", ch
         blocks.append(button_row(*buttons))
     text = clip_lines([esc(line) for line in result_lines(result, currency=currency, lang=lang)])
     return Message(text=text, blocks=fit(blocks, lang=lang))
+
+
+def note_texts(result: KpiResult, lang: str) -> list[str]:
+    """The result's notes as mrkdwn (escaped, dates in the reader's locale), each with an :information_source:."""
+    def day(d) -> str:
+        return format_date(d, "medium", locale=babel_locale(lang))
+
+    return [f":information_source: {esc(n)}" for n in result_notes(result, lang, date_text=day)]
 
 
 def colour(change: Change | None) -> str:

@@ -25,7 +25,7 @@ from kpi.digests.compose import CHART_GOALS, Digest, GoalLine, behind_first, pro
 from kpi.errors import KpiUnavailable, NonNumericValues, missing_text, redact
 from kpi.i18n import N_, babel_locale, lang_of, tr
 from kpi.metrics.engine import KpiResult
-from kpi.metrics.formatting import change_arrow, format_value
+from kpi.metrics.formatting import change_arrow, format_value, result_notes
 
 from ..terminal import EMOJI
 from .answer import colour
@@ -122,8 +122,9 @@ def mover_line(result: KpiResult, lang: str, currency: str) -> str:
     m = result.metric
     now = format_value(result.current.value, m.format, currency=currency, lang=lang)
     before = format_value(result.comparison.value if result.comparison else None, m.format, currency=currency, lang=lang)
+    notes = "".join(f" · _{esc(n)}_" for n in result_notes(result, lang))  # what the value leaves out
     return (f"{colour(result.change)} {change_arrow(result.change)} *{esc(m.name(lang))}* "
-            f"{esc(change_text(result, lang, currency))} · {esc(now)} ({s(lang, 'before')} {esc(before)})")
+            f"{esc(change_text(result, lang, currency))} · {esc(now)} ({s(lang, 'before')} {esc(before)}){notes}")
 
 
 def mover_plain(result: KpiResult, lang: str, currency: str) -> str:
@@ -131,7 +132,8 @@ def mover_plain(result: KpiResult, lang: str, currency: str) -> str:
     now = format_value(result.current.value, m.format, currency=currency, lang=lang)
     good = "" if result.change is None or result.change.good is None else (
         " " + s(lang, "good" if result.change.good else "bad"))
-    return f"{change_arrow(result.change)} {m.name(lang)} {change_text(result, lang, currency)} ({now}){good}"
+    notes = "".join(f" ({n})" for n in result_notes(result, lang))
+    return f"{change_arrow(result.change)} {m.name(lang)} {change_text(result, lang, currency)} ({now}){good}{notes}"
 
 
 def _errors_text(digest: Digest, lang: str) -> str:

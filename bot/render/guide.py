@@ -111,7 +111,8 @@ def code_list(title: str, items: list[str], limit: int = SECTION_TEXT) -> str:
 
 
 def _metric_field(catalog: Catalog, m: Metric, lang: str) -> str:
-    better = t(lang, "higher_better" if m.higher_is_better else "lower_better")
+    better = t(lang, "neutral_direction" if m.higher_is_better is None
+               else "higher_better" if m.higher_is_better else "lower_better")
     aliases = [a for a in (m.aliases.get(lang) or m.aliases.get("en") or [])
                if a.lower() not in (m.name(lang).lower(), m.key.replace("_", " "))][:4]
     dims = [dimension(lang, d) for d in catalog.dimensions_of(m)]

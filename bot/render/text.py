@@ -53,6 +53,7 @@ STRINGS: dict[str, str] = {
     "catalog_count": N_("{n} KPIs. Ask with `/kpi &lt;name&gt;`, for example `/kpi {example}`."),
     "higher_better": N_("↑ higher is better"),
     "lower_better": N_("↓ lower is better"),
+    "neutral_direction": N_("↕ neither direction is better"),
     "aliases": N_("also"),
     "dimensions": N_("by"),
     "no_dimensions": N_("no breakdown"),
@@ -84,6 +85,9 @@ SAMPLE_NOUNS = {
     "ordering_customers": N_("customers"),
     "lifetime_customers": N_("customers"),
     "new_customers": N_("new customers"),
+    "valued_orders": N_("orders"),  # AOV's orders: those with a value
+    "paid_new_customers": N_("new customers"),  # paid CAC's: those of paid channels
+    "cohort_customers_12m": N_("customers"),  # the 12-month CLV's cohort
 }
 
 # questions that work, in each language's own words (they are parsed, not translated)

@@ -123,7 +123,7 @@ def goal_progress(engine: KpiEngine, spec: GoalSpec, *, today: date, tolerance: 
         trajectory = _trailing_trajectory(engine, spec, metric, upto)
         expected, kind, path = None, "linear", None
     return compute_progress(spec, baseline=baseline, current=current, today=today, expected=expected,
-                            expected_kind=kind, trajectory=trajectory, higher_is_better=metric.higher_is_better,
+                            expected_kind=kind, trajectory=trajectory, higher_is_better=_direction(metric),
                             tolerance=tolerance, additive=metric.additive, path=path)
 
 
@@ -149,3 +149,9 @@ def _trailing_trajectory(engine: KpiEngine, spec: GoalSpec, metric: Metric, upto
     ranges = [(max(spec.start, end - timedelta(days=TRAILING_DAYS)), end) for end in ends]
     values = [metric_value(engine.catalog, metric, mv).value for mv in measures_over(engine, spec, metric, ranges)]
     return [(end - timedelta(days=1), v) for end, v in zip(ends, values, strict=True) if v is not None]
+
+
+def _direction(metric) -> bool:
+    """The direction a goal moves in when its target and baseline do not say: the KPI's; for a neutral KPI
+    (marketing spend), a target is a budget, a ceiling not to pass (as spend's goals always were)."""
+    return False if metric.higher_is_better is None else metric.higher_is_better

@@ -275,7 +275,8 @@ def _warnings(metric: Metric, spec: GoalSpec, base: Baseline, t, hist: History, 
         out.append(tr(lang, "A change this large never happened in the last {windows} months: the goal is ambitious.",
                       windows=hist.windows))
     b = base.value
-    if b is not None and t is not None and (t > b) != metric.higher_is_better:
+    # a neutral KPI (marketing spend) has no wrong way: its target is a plan, not a judgement
+    if b is not None and t is not None and metric.higher_is_better is not None and (t > b) != metric.higher_is_better:
         if metric.higher_is_better:
             out.append(tr(lang, "The target takes {name} the wrong way (higher is better).", name=name))
         else:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import Numeric
 
 from kpi.data.schema import SOURCE_TABLES
 from kpi.errors import CatalogError
@@ -19,13 +20,19 @@ from .model import (  # the catalog's objects, re-exported: this module is where
     _IDENT,
     AGGS,
     FORMATS,
+    HAVING_AGGS,
+    INTERVAL_UNITS,
     OPS,
     PARAMS,
     TYPES,
     Catalog,
+    ColumnOf,
     Condition,
+    Having,
+    Horizon,
     Measure,
     Metric,
+    Note,
     evaluate,
     expression_names,
     normalise,
@@ -176,13 +183,54 @@ def _parse_measure(key: str, spec: dict, bad) -> Measure | None:
             ok = False
             continue
         v = c["value"]
+        if isinstance(v, dict):  # {values_of: table.column, where: [...]}: the values of another table's column
+            sub = _values_of(v, c["op"], i, bad)
+            if sub is None:
+                ok = False
+                continue
+            conds.append(Condition(c["column"], c["op"], sub))
+            continue
         if isinstance(v, str) and v.startswith("$") and v not in PARAMS:
             bad("where", f"unknown parameter {v} (known: {', '.join(PARAMS)})")
             ok = False
         if c["op"] in ("in", "not_in") and not isinstance(v, list):
             bad("where", f"condition {i + 1}: op {c['op']} needs a list value")
             ok = False
+        if v is None and c["op"] not in ("=", "!="):
+            bad("where", f"condition {i + 1}: an empty value (null) is compared with = or != only")
+            ok = False
         conds.append(Condition(c["column"], c["op"], tuple(v) if isinstance(v, list) else v))
+    having: list[Having] = []
+    for i, h in enumerate(spec.get("having") or []):
+        if (not isinstance(h, dict) or h.get("agg") not in HAVING_AGGS or h.get("op") not in OPS[:6]
+                or "value" not in h or (h.get("agg") != "count" and h.get("column") is None)):
+            bad("having", f"condition {i + 1} must be {{agg, column, op, value}} with agg one of "
+                          f"{' '.join(HAVING_AGGS)} (column not needed for count) and op one of {' '.join(OPS[:6])}")
+            ok = False
+            continue
+        if h.get("column") is not None and not check_ref("having", h["column"]):
+            ok = False
+            continue
+        hv = h["value"]
+        if isinstance(hv, str) and hv.startswith("$") and hv not in PARAMS:
+            bad("having", f"unknown parameter {hv} (known: {', '.join(PARAMS)})")
+            ok = False
+        having.append(Having(h["agg"], h["op"], hv, h.get("column")))
+    if having and agg not in ("count_distinct", "sum"):
+        bad("having", "groups are kept by 'column' and counted (agg count_distinct) or summed (agg sum)")
+        ok = False
+    horizon = None
+    if spec.get("horizon") is not None:
+        hz = spec["horizon"]
+        units = [u for u in INTERVAL_UNITS if isinstance(hz, dict) and u in hz]
+        if (not isinstance(hz, dict) or len(units) != 1 or not isinstance(hz[units[0]], int)
+                or isinstance(hz[units[0]], bool) or hz[units[0]] <= 0 or "column" not in hz):
+            bad("horizon", "must be {column: <column>, months: <n>} or {column: <column>, days: <n>}")
+            ok = False
+        elif check_ref("horizon", hz["column"]):
+            horizon = Horizon(hz["column"], hz[units[0]], units[0])
+        else:
+            ok = False
     dims = spec.get("dimensions") or {}
     if not isinstance(dims, dict):
         bad("dimensions", "must map a dimension name to a column")
@@ -199,7 +247,33 @@ def _parse_measure(key: str, spec: dict, bad) -> Measure | None:
         return None
     return Measure(key=key, table=table, time=time_col, agg=agg, column=column, where=tuple(conds),
                    join_table=join_table, join_on=join_on, window=window, dimensions=dict(dims),
-                   sparse=spec.get("sparse", False))
+                   sparse=spec.get("sparse", False), having=tuple(having), horizon=horizon)
+
+
+def _values_of(v: dict, op: str, i: int, bad) -> ColumnOf | None:
+    """``{values_of: table.column, where: [{column, op, value}]}``: a condition's list of values read from
+    another table (a subquery; its conditions constants only)."""
+    ref = v.get("values_of")
+    if op not in ("in", "not_in") or not isinstance(ref, str) or not _IDENT.match(ref) or "." not in ref:
+        bad("where", f"condition {i + 1}: a list of values read from a table is "
+                     "{values_of: table.column, where: [...]} with op in or not_in")
+        return None
+    table, col = ref.split(".", 1)
+    known = SOURCE_TABLES.get(table)
+    if known is not None and col not in known.c:
+        bad("where", f"no column '{col}' in table '{table}'")
+        return None
+    sub: list[Condition] = []
+    for c in v.get("where") or []:
+        if (not isinstance(c, dict) or c.get("op") not in OPS[:6] or not isinstance(c.get("column"), str)
+                or not _IDENT.match(c["column"]) or "." in c["column"]
+                or (known is not None and c["column"] not in known.c)
+                or isinstance(c.get("value"), dict | list) or (isinstance(c.get("value"), str) and c["value"].startswith("$"))):
+            bad("where", f"condition {i + 1}: the conditions of values_of are {{column, op, value}} on {table}'s "
+                         "own columns, with constant values")
+            return None
+        sub.append(Condition(c["column"], c["op"], c.get("value")))
+    return ColumnOf(table, col, tuple(sub))
 
 
 def _parse_metric(key: str, spec: dict, bad, measures: dict, metrics: dict) -> Metric | None:
@@ -257,9 +331,24 @@ def _parse_metric(key: str, spec: dict, bad, measures: dict, metrics: dict) -> M
         bad("format", f"must be one of {', '.join(FORMATS)}")
         ok = False
     hib = spec.get("higher_is_better")
-    if not isinstance(hib, bool):
-        bad("higher_is_better", "must be true or false")
+    if hib == "neutral":
+        hib = None
+    if hib is not None and not isinstance(hib, bool):
+        bad("higher_is_better", "must be true, false, or neutral (null): a change neither good nor bad")
         ok = False
+    notes: list[Note] = []
+    for i, n in enumerate(spec.get("notes") or []):
+        if (not isinstance(n, dict) or n.get("measure") not in measures or not isinstance(n.get("text"), dict)
+                or not isinstance(n["text"].get("en"), str)):
+            bad("notes", f"note {i + 1} must be {{measure: <a measure>, text: {{en: ..., fr: ..., de: ...}}}}")
+            ok = False
+            continue
+        bad_text = [lg for lg, tx in n["text"].items() if not isinstance(tx, str) or "{" in tx.replace("{n}", "")]
+        if bad_text:
+            bad("notes", f"note {i + 1}: its text may use {{n}} only ({', '.join(bad_text)})")
+            ok = False
+            continue
+        notes.append(Note(n["measure"], {k: str(v) for k, v in n["text"].items()}))
     if not ok:
         return None
     return Metric(
@@ -267,9 +356,27 @@ def _parse_metric(key: str, spec: dict, bad, measures: dict, metrics: dict) -> M
         aliases={k: [str(a) for a in v] for k, v in aliases.items()}, format=fmt, higher_is_better=hib,
         measure=spec.get("measure"), numerator=spec.get("numerator"), denominator=spec.get("denominator"),
         expression=spec.get("expression"), sample=spec.get("sample"), additive=bool(spec.get("additive", False)),
-        headline=bool(spec.get("headline", False)), description=str(spec.get("description", "")),
+        headline=bool(spec.get("headline", False)), description=" ".join(str(spec.get("description", "")).split()),
+        notes=tuple(notes), of_counts=_of_counts(spec, measures) if mtype == "ratio" else True,
     )
 
 
-__all__ = ["AGGS", "FORMATS", "OPS", "PARAMS", "TYPES", "Catalog", "Condition", "Measure", "Metric", "evaluate",
+def _of_counts(spec: dict, measures: dict) -> bool:
+    """A ratio of counts (rows, distinct values, or sums of whole numbers such as sessions): a proportion, tested
+    on its counts. A ratio of amounts (refunds ÷ revenue: sums of a decimal column) is not."""
+    names = expression_names(spec.get("numerator") or "") + expression_names(spec.get("denominator") or "")
+    for n in names:
+        m = measures.get(n)
+        if not isinstance(m, dict) or m.get("agg") in ("count", "count_distinct") or not isinstance(m.get("column"), str):
+            continue
+        ref = m["column"]
+        table, col = ref.split(".", 1) if "." in ref else (m.get("table"), ref)
+        known = SOURCE_TABLES.get(table) if isinstance(table, str) else None
+        if known is not None and col in known.c and isinstance(known.c[col].type, Numeric):
+            return False  # an amount (a decimal column), not a count
+    return True
+
+
+__all__ = ["AGGS", "FORMATS", "OPS", "PARAMS", "TYPES", "Catalog", "ColumnOf", "Condition", "Having", "Horizon",
+           "Measure", "Metric", "Note", "evaluate",
            "expression_names", "load_catalog", "normalise", "parse_catalog"]

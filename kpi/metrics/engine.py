@@ -31,7 +31,7 @@ from kpi.errors import CatalogError, KpiUnavailable, NonNumericValues, QueryErro
 
 from .catalog import Catalog, Metric, evaluate, expression_names
 from .days import unit_start
-from .model import source_columns
+from .model import Horizon, Note, source_columns
 from .periods import GRANULARITIES, Period
 from .significance import (
     HISTORY_DAYS,
@@ -121,6 +121,12 @@ class KpiResult:
     history_start: datetime | None = None  # the data starts here (latest of the first rows of the KPI's tables)
     daily: bool = False  # the KPI reads a daily table: a day is only there once it is over
     asked_at: datetime | None = None  # the engine's "now" when the question was answered
+    # what the value leaves out, when the period had any: (the catalog's note, its measure's value), such as
+    # 12 zero-value orders left out of AOV, or 42 guest orders left out of a customer KPI
+    notes: tuple[tuple[Note, float], ...] = ()
+    # a KPI over a horizon (12-month CLV) whose period's cohort has not had it yet: the data it needs (up to here)
+    needs_data_until: datetime | None = None
+    horizon: Horizon | None = None  # the KPI's horizon (12 months after a customer's first order), if it has one
 
     @property
     def partial_history(self) -> bool:
@@ -178,7 +184,9 @@ def change_between(metric: Metric, current: Value, previous: Value | None,
             test = two_proportions(current.numerator, current.denominator, previous.numerator, previous.denominator)
     else:
         test = history_band(a, b, moves)
-    good = (diff > 0) == metric.higher_is_better if test is None or test.significant else None
+    good = None
+    if metric.higher_is_better is not None and (test is None or test.significant):  # neutral: never good nor bad
+        good = (diff > 0) == metric.higher_is_better
     return Change(diff, rel, good, test)
 
 
@@ -193,7 +201,7 @@ def _row_change(metric: Metric, current: Value, previous: Value | None) -> Chang
 
 def _proportion_kpi(metric: Metric) -> bool:
     """A rate of counts (conversion, return rate...): tested as two proportions."""
-    return metric.format == "percent" and metric.type == "ratio"
+    return metric.format == "percent" and metric.type == "ratio" and metric.of_counts
 
 
 def _covered(rows: list[BreakdownRow], period: Period, cmp_period: Period | None,
@@ -380,6 +388,14 @@ class KpiEngine:
             raise QueryError("unknown comparison '{compare}' (use previous or year)", compare=req.compare)
         measures = tuple(self.catalog.measures_of(metric))
         feeds = [m for m in measures if not m.sparse] or list(measures)  # freshness: the continuous feeds
+        # the measures behind the KPI's notes are read in the same statements (those that can follow its filters
+        # and breakdown); they count for nothing else (neither freshness nor history)
+        wanted = {d for d, _ in req.filters} | ({req.breakdown} if req.breakdown else set())
+        noted: list = []
+        for n in self.catalog.note_measures(metric):
+            if wanted <= set(n.dimensions) and n not in measures and n not in noted:
+                noted.append(n)
+        asked_ms = measures + tuple(noted)
         with self.sql.engine.connect() as conn:
             # where the data ends and starts comes first: a period that is not over ends at the data's "as of",
             # and its comparison covers the same span (remembered for a while: no query on most questions)
@@ -410,24 +426,24 @@ class KpiEngine:
             past = list(dict.fromkeys((p.start, p.end) for pair in pairs for p in pair))
             # additive measures (sums and counts over the period) add up across groups and across buckets:
             # the totals then come from the breakdown or the series, with no query of their own
-            additive = all(m.additive for m in measures)
+            additive = all(m.additive for m in asked_ms)
 
             totals: dict[int, dict[str, float | None] | None] = {}
             rows, total_groups = [], 0
             if req.breakdown:
-                grouped = self.sql.run(MeasureQuery(measures, tuple(main), req.filters, group_by=req.breakdown), conn)
-                rows, total_groups = self._breakdown(metric, measures, req, main, grouped, conn)
+                grouped = self.sql.run(MeasureQuery(asked_ms, tuple(main), req.filters, group_by=req.breakdown), conn)
+                rows, total_groups = self._breakdown(metric, asked_ms, req, main, grouped, conn)
                 rows = _covered(rows, period, cmp_period, history)
                 # (not when grouping joins another table: rows without a match there would drop out)
-                if additive and all("." not in m.dimensions[req.breakdown] for m in measures):
-                    totals = {i: _sum_groups(grouped, i, measures) for i in range(len(main))}
+                if additive and all("." not in m.dimensions[req.breakdown] for m in asked_ms):
+                    totals = {i: _sum_groups(grouped, i, asked_ms) for i in range(len(main))}
             if additive and buckets and 0 not in totals:
                 totals[0] = None  # filled from the buckets below
             if additive and cmp_buckets and len(cmp_buckets) == len(cmp_period.buckets(gran)) and 1 not in totals:
                 totals[1] = None  # filled from the comparison's buckets
             asked = ([TimeRange(s, e) for s, e in buckets] + [TimeRange(s, e) for s, e in cmp_buckets]
                      + [r for i, r in enumerate(main) if i not in totals] + [TimeRange(s, e) for s, e in past])
-            values = self.sql.run(MeasureQuery(measures, tuple(asked), req.filters), conn) if asked else {}
+            values = self.sql.run(MeasureQuery(asked_ms, tuple(asked), req.filters), conn) if asked else {}
 
         answers = iter(values[(i, None)] for i in range(len(asked)))
         bucket_mv = [next(answers) for _ in buckets]
@@ -437,7 +453,7 @@ class KpiEngine:
                 totals[i] = next(answers)
             elif totals[i] is None:
                 parts = bucket_mv if i == 0 else cmp_bucket_mv
-                totals[i] = {m.key: sum(mv[m.key] or 0.0 for mv in parts) for m in measures}
+                totals[i] = {m.key: sum(mv[m.key] or 0.0 for mv in parts) for m in asked_ms}
         known = {span: metric_value(self.catalog, metric, next(answers)).value for span in past}
         moves = [_minus(known[(p.start, p.end)], known[(c.start, c.end)]) for p, c in pairs]
         current = metric_value(self.catalog, metric, totals[0])
@@ -454,11 +470,29 @@ class KpiEngine:
         series = [self._point(metric, s, e, mv, history, _complete(period, gran, e))
                   for (s, e), mv in zip(buckets, bucket_mv, strict=True)]
         cmp_series = [self._point(metric, s, e, mv, history) for (s, e), mv in zip(cmp_buckets, cmp_bucket_mv, strict=True)]
+        needs = None
+        horizon = self.catalog.horizon_of(metric)
+        if horizon is not None:  # a cohort younger than the horizon has no value yet: the data it needs is said
+            def ready(end: datetime) -> bool:
+                return as_of is not None and horizon.after(end) <= as_of
+
+            if not ready(period.end):
+                current, needs = replace(current, value=None), horizon.after(period.end)
+                change = Change(None, None, None) if change is not None else None
+            if comparison is not None and cmp_period is not None and not ready(cmp_period.end):
+                comparison = replace(comparison, value=None)
+                change = Change(None, None, None)
+            series = [p if ready(p.end) else replace(p, value=replace(p.value, value=None)) for p in series]
+            cmp_series = [p if ready(p.end) else replace(p, value=replace(p.value, value=None)) for p in cmp_series]
+            rows = [r if needs is None else replace(r, value=replace(r.value, value=None), change=None) for r in rows]
+        notes = tuple((n, float(totals[0].get(n.measure) or 0)) for n in metric.notes
+                      if totals[0].get(n.measure) and not period.empty)
         return KpiResult(
             metric=metric, period=period, current=current, compare=req.compare, comparison_period=cmp_period,
             comparison=comparison, change=change, series=series, comparison_series=cmp_series,
             granularity=gran, breakdown_by=req.breakdown, breakdown=rows, breakdown_total_groups=total_groups,
             filters=req.filters, as_of=as_of, history_start=history, daily=daily, asked_at=self.now(),
+            notes=notes, needs_data_until=needs, horizon=horizon,
         )
 
     def _point(self, metric: Metric, start: datetime, end: datetime, mv: dict, history: datetime | None,

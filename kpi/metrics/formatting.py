@@ -24,6 +24,7 @@ from kpi.i18n import (  # Babel's number formatting, rounded half up
     format_percent,
     lang_of,
     tr,
+    trn,
 )  # babel_locale, lang_of: re-exported
 
 from .catalog import Metric
@@ -133,6 +134,30 @@ def sample_text(metric: Metric, value: Value, lang: str = "en") -> str:
     return format_decimal(round(value.sample), locale=babel_locale(lang))
 
 
+def horizon_text(amount: int, unit: str, lang: str = "en") -> str:
+    """'12 months', '90 days', in the reader's language."""
+    if unit == "months":
+        return trn(lang, "{n} month", "{n} months", amount)
+    return trn(lang, "{n} calendar day", "{n} calendar days", amount)
+
+
+def result_notes(result: KpiResult, lang: str = "en", *, date_text=None) -> list[str]:
+    """What the value leaves out, in words: the catalog's notes with their counts ("12 zero-value orders are
+    left out of the average"), and for a KPI over a horizon whose cohort is too young, the data it needs.
+    ``date_text``: how a date is written (ISO by default; Slack writes it in the reader's locale)."""
+    out = []
+    loc = babel_locale(lang)
+    for note, n in result.notes:
+        out.append(note.say(lang).replace("{n}", format_decimal(round(n), locale=loc)))
+    if result.needs_data_until is not None and result.horizon is not None:
+        day = result.needs_data_until.date()
+        out.append(tr(lang, "No value yet: {name} follows each customer for {horizon} after their first order, so "
+                            "this period needs the data to reach {date}.", name=result.metric.name(lang),
+                      horizon=horizon_text(result.horizon.amount, result.horizon.unit, lang),
+                      date=date_text(day) if date_text else day.isoformat()))
+    return out
+
+
 def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") -> list[str]:
     """A plain-text answer (the terminal's, and Slack's fallback text)."""
     m = result.metric
@@ -174,6 +199,7 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
             ch = format_change(m, r.change, currency=currency, lang=lang)
             share = format_value(r.share, "percent", lang=lang) if r.share is not None else ""
             lines.append(f"    {key:<{width}}  {val:>12}  {share:>7}  {ch}")
+    lines += ["  " + note for note in result_notes(result, lang)]
     if result.history_start is not None and (result.partial_history or result.comparison_partial
                                              or result.period.end <= result.history_start):
         lines.append("  " + tr(lang, "history starts on {date}: the period or its comparison is not fully covered",
@@ -191,4 +217,5 @@ def result_lines(result: KpiResult, *, currency: str = "USD", lang: str = "en") 
 
 
 __all__ = ["DIMENSION_NAMES", "GRANULARITY_NAMES", "babel_locale", "change_arrow", "dimension_name",
-           "format_change", "format_value", "series_values", "lang_of", "no_data", "points", "result_lines", "sample_text", "sparkline"]
+           "format_change", "format_value", "horizon_text", "series_values", "lang_of", "no_data", "points", "result_lines",
+           "result_notes", "sample_text", "sparkline"]

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import ast
+import calendar
 import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import inspect
@@ -22,6 +24,8 @@ OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not_in")
 FORMATS = ("currency", "percent", "count", "ratio", "number")
 TYPES = ("simple", "ratio", "derived")
 PARAMS = ("$period_start", "$period_end")
+HAVING_AGGS = ("count", "sum", "min", "max")
+INTERVAL_UNITS = ("days", "months")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -29,7 +33,59 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 class Condition:
     column: str  # "col" or "table.col"
     op: str
+    value: Any  # a constant, None (op = / !=: is empty / is not empty), a $parameter, or a ColumnOf (op in / not_in)
+
+
+@dataclass(frozen=True)
+class ColumnOf:
+    """The values of another table's column, as a condition's value: ``channel IN (SELECT channel FROM
+    marketing_spend WHERE amount > 0)`` is ``{column: channel, op: in, value: {values_of: marketing_spend.channel,
+    where: [{column: amount, op: ">", value: 0}]}}``."""
+
+    table: str
+    column: str
+    where: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Having:
+    """A condition on a group of rows (``having:`` of a measure): ``count > 1``, ``max(placed_at) >= $period_start``."""
+
+    agg: str  # count | sum | min | max
+    op: str
     value: Any
+    column: str | None = None
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """Rows count only while ``column`` is less than ``amount`` ``unit`` after the measure's time (a cohort's
+    first order): a cohort's value is known once the data covers the horizon after the period."""
+
+    column: str
+    amount: int
+    unit: str  # days | months
+
+    def after(self, moment):
+        """``moment`` plus the horizon (calendar months keep the day of the month, clamped to the month's end)."""
+        if self.unit == "days":
+            return moment + timedelta(days=self.amount)
+        month = moment.month - 1 + self.amount
+        year, month = moment.year + month // 12, month % 12 + 1
+        day = min(moment.day, calendar.monthrange(year, month)[1])
+        return moment.replace(year=year, month=month, day=day)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note a KPI's answer carries when a measure counts something it left out ("12 zero-value orders are
+    not counted"): ``text`` per language, with ``{n}`` the measure's value over the period."""
+
+    measure: str
+    text: dict[str, str]
+
+    def say(self, lang: str = "en") -> str:
+        return self.text.get(lang_of(lang)) or self.text.get("en") or ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +101,10 @@ class Measure:
     window: str = "period"  # period | to_date
     dimensions: dict[str, str] = field(default_factory=dict)
     sparse: bool = False  # rows are occasional events (returns, campaigns): their newest row says nothing of freshness
+    # rows grouped by ``column``, groups kept when every condition holds; the measure counts (count_distinct) or
+    # sums the kept groups: "customers with more than one order"
+    having: tuple[Having, ...] = ()
+    horizon: Horizon | None = None
 
     @property
     def additive(self) -> bool:
@@ -52,8 +112,14 @@ class Measure:
 
         Sums and counts over the period do; distinct counts, running totals (window to_date) and
         conditions that depend on the period's bounds do not."""
-        return (self.agg in ("sum", "count") and self.window == "period"
+        return (self.agg in ("sum", "count") and self.window == "period" and not self.having
                 and not any(isinstance(c.value, str) and c.value.startswith("$") for c in self.where))
+
+    @property
+    def period_bound(self) -> bool:
+        """Its conditions use the period's bounds (it cannot be read for many ranges in one bucket join)."""
+        return (any(isinstance(c.value, str) and c.value.startswith("$") for c in self.where)
+                or any(isinstance(h.value, str) and h.value.startswith("$") for h in self.having))
 
 
 @dataclass(frozen=True)
@@ -63,7 +129,7 @@ class Metric:
     label: dict[str, str]
     aliases: dict[str, list[str]]
     format: str
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: neutral (marketing spend): a change is neither good nor bad
     measure: str | None = None  # simple
     numerator: str | None = None  # ratio: an expression of measures
     denominator: str | None = None
@@ -72,6 +138,8 @@ class Metric:
     additive: bool = False
     headline: bool = False
     description: str = ""
+    notes: tuple[Note, ...] = ()  # what the answer says it left out, when the period had any
+    of_counts: bool = True  # a ratio of counts (tested as two proportions), not of amounts (refund rate by value)
 
     def name(self, lang: str = "en") -> str:
         return self.label.get(lang_of(lang)) or self.label.get("en") or self.key
@@ -141,8 +209,13 @@ class Catalog:
         self.measures = measures
         self.metrics = metrics
         self._aliases: dict[str, str] = {}
+        # the words people type: labels and aliases first, then the keys as words (the alias "clv" leads to the
+        # 12-month CLV, the KPI whose key is "clv" is still reached by its key: see ``metric``)
         for m in metrics.values():
-            for word in [m.key, m.key.replace("_", " "), *m.label.values(), *(a for al in m.aliases.values() for a in al)]:
+            for word in [*m.label.values(), *(a for al in m.aliases.values() for a in al)]:
+                self._aliases.setdefault(normalise(str(word)), m.key)
+        for m in metrics.values():
+            for word in [m.key, m.key.replace("_", " ")]:
                 self._aliases.setdefault(normalise(str(word)), m.key)
 
     # -- lookups -------------------------------------------------------------------------------
@@ -152,6 +225,9 @@ class Catalog:
         return dict(sorted(self._aliases.items(), key=lambda kv: -len(kv[0])))
 
     def metric(self, name: str) -> Metric:
+        """The KPI of a key (first: stored goals and requests name KPIs by key), a label or an alias."""
+        if name in self.metrics:
+            return self.metrics[name]
         key = self._aliases.get(normalise(name))
         if key is None:
             raise UnknownMetric(name, self.suggest(name))
@@ -187,6 +263,15 @@ class Catalog:
                 seen.append(self.measures[n])
         return seen
 
+    def note_measures(self, metric: Metric) -> list[Measure]:
+        """The measures behind a KPI's notes (what its answer says it left out)."""
+        return [self.measures[n.measure] for n in metric.notes]
+
+    def horizon_of(self, metric: Metric) -> Horizon | None:
+        """The longest horizon of the KPI's measures: the data a period's value needs after the period."""
+        found = [m.horizon for m in self.measures_of(metric) if m.horizon is not None]
+        return max(found, key=lambda h: h.after(_EPOCH)) if found else None
+
     def dimensions_of(self, metric: Metric) -> list[str]:
         """Dimensions every measure of the metric supports (what it may be broken down or filtered by)."""
         sets = [set(m.dimensions) for m in self.measures_of(metric)]
@@ -194,7 +279,8 @@ class Catalog:
         return sorted(common)
 
     def tables(self) -> set[str]:
-        return {m.table for m in self.measures.values()} | {m.join_table for m in self.measures.values() if m.join_table}
+        out = {m.table for m in self.measures.values()} | {m.join_table for m in self.measures.values() if m.join_table}
+        return out | {t for m in self.measures.values() for t, _ in _subquery_columns(m)}
 
     # -- validation against a live database ----------------------------------------------------
     def check_source(self, engine: Engine) -> None:
@@ -240,12 +326,26 @@ def source_columns(engine: Engine, only: set[str] | None = None) -> dict[str, se
     return {t: {c["name"] for c in insp.get_columns(t)} for t in sorted(names)}
 
 
+_EPOCH = datetime(2000, 1, 1)
+
+
+def _subquery_columns(m: Measure) -> list[tuple[str, str]]:
+    """The (table, column) pairs a measure's conditions read from other tables (``values_of``)."""
+    out = []
+    for c in m.where:
+        if isinstance(c.value, ColumnOf):
+            out.append((c.value.table, c.value.column))
+            out += [(c.value.table, w.column) for w in c.value.where]
+    return out
+
+
 def _columns_used(m: Measure) -> list[tuple[str, str]]:
     def split(ref: str) -> tuple[str, str]:
         return (ref.split(".", 1)[0], ref.split(".", 1)[1]) if "." in ref else (m.table, ref)
 
     refs = [m.time] + ([m.column] if m.column else []) + [c.column for c in m.where] + list(m.dimensions.values())
-    out = [split(r) for r in refs]
+    refs += [h.column for h in m.having if h.column] + ([m.horizon.column] if m.horizon else [])
+    out = [split(r) for r in refs] + _subquery_columns(m)
     if m.join_table and m.join_on:
         out += [(m.table, m.join_on), (m.join_table, m.join_on)]
     return out

@@ -104,7 +104,7 @@ RANK_GROUPS = 1000  # "every group" of a dimension when ranking (dimensions peop
 def rank_breakdown(result, rank: str, top: int):
     """The breakdown ordered best (or worst) first by the KPI's value (no value: last), cut to ``top`` rows."""
     higher = result.metric.higher_is_better
-    best_first = (rank == "best") == bool(higher)
+    best_first = (rank == "best") == (higher is not False)  # neutral (spend): the most first, as "top" reads
     rows = [r for r in result.breakdown if not r.is_other]
     known = sorted((r for r in rows if r.value.value is not None), key=lambda r: r.value.value, reverse=best_first)
     ordered = known + [r for r in rows if r.value.value is None]

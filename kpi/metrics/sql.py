@@ -5,6 +5,15 @@ time column); each time range is one branch of a ``UNION ALL`` with its own ``WH
 time < :end``, so that every branch is an index range scan touching only its window, on any dialect.
 All aggregation happens in the database; only aggregates come back. Identifiers come from the catalog
 (checked at load); every value, user text included, is a bound parameter.
+
+Measures that read the same rows share a statement: a measure's own conditions (zero-value orders among the
+orders) are a ``CASE`` inside it, and a money sum carries the count of the rows' currencies, so that mixed
+currencies are caught in the same scan. A measure with ``having`` (customers with more than one order) is a
+grouped subquery of its own.
+
+One module: how measures are grouped into statements, what each statement selects under which label, and how
+``run`` reads the rows back by those labels are one piece of logic; split, the labels would have to be agreed
+across files. The dialect-specific constructs are in ``kpi.metrics.dialects``.
 """
 
 from __future__ import annotations
@@ -24,13 +33,16 @@ from sqlalchemy import (
     Numeric,
     Table,
     and_,
+    case,
     column,
     distinct,
     func,
+    inspect,
     literal,
     literal_column,
     not_,
     select,
+    true,
     union_all,
     values,
 )
@@ -39,7 +51,8 @@ from sqlalchemy.engine import Connection, Engine
 from kpi.data.schema import SOURCE_TABLES
 from kpi.errors import NonNumericValues
 
-from .catalog import Catalog, Condition, Measure
+from .catalog import Catalog, ColumnOf, Condition, Horizon, Measure
+from .dialects import CURRENCY_COLUMN, RATES_TABLE, MixedCurrencies, plus_interval
 
 
 @dataclass(frozen=True)
@@ -149,11 +162,12 @@ class SqlLayer:
         """The measure's time column holds days, not times: a day is in it only once it is over."""
         return isinstance(self._col(m, m.time).type, Date)
 
-    def _bound(self, m: Measure, value: datetime | None):
-        """A range boundary in the time column's terms: a local date for dates, naive UTC for timestamps."""
+    def _bound(self, m: Measure, value: datetime | None, ref: str | None = None):
+        """A range boundary in the time column's terms (or those of the column ``ref``): a local date for
+        dates, naive UTC for timestamps."""
         if value is None:
             return None
-        kind = self._col(m, m.time).type
+        kind = self._col(m, ref or m.time).type
         if isinstance(kind, Date):
             return value.date()
         if getattr(kind, "timezone", False):  # a column that stores the offset: compare instants
@@ -172,20 +186,31 @@ class SqlLayer:
 
     def _condition(self, m: Measure, c: Condition, rng: TimeRange):
         col = self._col(m, c.column)
-        v = c.value
+        v = self._value(m, c.value, rng, c.column)
+        if isinstance(v, ColumnOf):  # the values of another table's column (channels that have marketing spend)
+            other = self._table(v.table)
+            sub = select(other.c[v.column]).where(
+                and_(true(), *(_compare(other.c[w.column], w.op, w.value) for w in v.where))).distinct()
+            return col.in_(sub) if c.op == "in" else col.not_in(sub)
+        return _compare(col, c.op, v)
+
+    def _value(self, m: Measure, v, rng: TimeRange, ref: str):
         if v == "$period_start":
-            v = self._bound(m, rng.start) if rng.start else self._bound(m, rng.end)
-        elif v == "$period_end":
-            v = self._bound(m, rng.end)
-        ops = {"=": col.__eq__, "!=": col.__ne__, "<": col.__lt__, "<=": col.__le__, ">": col.__gt__, ">=": col.__ge__}
-        if c.op in ops:
-            return ops[c.op](v)
-        return col.in_(list(v)) if c.op == "in" else col.not_in(list(v))
+            return self._bound(m, rng.start, ref) if rng.start else self._bound(m, rng.end, ref)
+        if v == "$period_end":
+            return self._bound(m, rng.end, ref)
+        return v
+
+    def _horizon(self, m: Measure, h: Horizon):
+        """The horizon's condition: ``column < time + N months`` (a cohort's first year)."""
+        return self._col(m, h.column) < plus_interval(self._col(m, m.time), h.amount, h.unit)
 
     def _needs_join(self, q: MeasureQuery, m: Measure) -> bool:
         if not m.join_table:
             return False
         refs = [c.column for c in m.where] + [m.dimensions[d] for d, _ in q.filters + q.exclude]
+        refs += [m.time, m.column or ""] + [h.column for h in m.having if h.column]
+        refs += [m.horizon.column] if m.horizon else []
         if q.group_by:
             refs.append(m.dimensions[q.group_by])
         return any(r.startswith(m.join_table + ".") for r in refs)
@@ -206,18 +231,106 @@ class SqlLayer:
             conds.append(not_(col.in_(list(unwanted))) | col.is_(None))
         return conds
 
-    def _select(self, q: MeasureQuery, group: Sequence[Measure], range_col, source, conds: list, extra_group=()):
+    def _select(self, q: MeasureQuery, group: Sequence[Measure], range_col, source, conds: list, extra_group=(),
+                rng: TimeRange | None = None):
         m = group[0]
+        if m.having:
+            return self._grouped(q, m, range_col, source, conds, extra_group, rng)
         cols = [range_col.label("r")]
         group_cols = list(extra_group)
         if q.group_by:
             group_col = self._col(m, m.dimensions[q.group_by])
             cols.append(group_col.label("g"))
             group_cols.append(group_col)
+        money = self._money(group)
+        rate = self._rate(m) if money else None
+        common = _common(group)
         for ms in group:
-            cols.append(_aggregate(ms, self._col(ms, ms.column) if ms.column else None).label(ms.key))
+            col = self._col(ms, ms.column) if ms.column else None
+            if rate is not None and ms.agg in ("sum", "min", "max") and col is not None:
+                col = col * rate  # converted to the shop's currency
+            # a measure's own conditions beyond the statement's (zero-value orders among the orders): the rows
+            # that meet them, in the same scan
+            own = [self._condition(ms, c, rng or q.ranges[0]) for c in ms.where if c not in common]
+            if own:
+                col = case((and_(*own), col if col is not None else literal_column("1")))
+            cols.append(_aggregate(ms, col).label(ms.key))
+        if money:  # how many currencies the rows hold (and, converting, how many rows have no rate): same scan
+            cols.append(func.count(distinct(self._table(m.table).c[CURRENCY_COLUMN])).label("_currencies"))
+            if rate is not None:
+                cols.append(func.sum(case((rate.is_(None), 1), else_=0)).label("_unrated"))
         stmt = select(*cols).select_from(source).where(and_(*conds))
         return stmt.group_by(*group_cols) if group_cols else stmt
+
+    def _grouped(self, q: MeasureQuery, m: Measure, range_col, source, conds: list, extra_group, rng):
+        """A measure with ``having``: the rows grouped by its column (customers), the groups that meet every
+        condition counted: ``SELECT r, COUNT(k) FROM (SELECT r, customer_id AS k ... GROUP BY r, customer_id
+        HAVING COUNT(*) > 1) GROUP BY r``. An empty key (a guest order's customer) is never counted."""
+        key = self._col(m, m.column)
+        cols = [range_col.label("r"), key.label("k")]
+        group_cols = [*extra_group, key]
+        if q.group_by:
+            group_col = self._col(m, m.dimensions[q.group_by])
+            cols.append(group_col.label("g"))
+            group_cols.append(group_col)
+        having = []
+        for h in m.having:
+            agg = func.count() if h.agg == "count" else getattr(func, h.agg)(self._col(m, h.column))
+            value = self._value(m, h.value, rng or q.ranges[0], h.column or m.time) if h.column else h.value
+            having.append(_compare(agg, h.op, value))
+        inner = (select(*cols).select_from(source).where(and_(*conds)).group_by(*group_cols)
+                 .having(and_(*having)).subquery("grouped"))
+        outer = [inner.c.r, func.count(inner.c.k).label(m.key)]
+        outer_group = [inner.c.r]
+        if q.group_by:
+            outer.insert(1, inner.c.g)
+            outer_group.append(inner.c.g)
+        return select(*outer).group_by(*outer_group)
+
+    # -- currencies -------------------------------------------------------------------------------------
+    def _money(self, group: Sequence[Measure]) -> bool:
+        """The group sums amounts of a table that has a currency column (orders, a shop's own table)."""
+        m = group[0]
+        table = self._table(m.table)
+        return (CURRENCY_COLUMN in table.c and not m.having
+                and any(ms.agg in ("sum", "min", "max") and ms.column and self._col(ms, ms.column).table is table
+                        for ms in group))
+
+    def _rates(self):
+        """The rates table (``currency_rates``), when the source has one; looked for once."""
+        if not hasattr(self, "_rates_table"):
+            try:
+                found = inspect(self.engine).has_table(RATES_TABLE)
+            except Exception:  # noqa: BLE001 - no rates table: amounts are not converted
+                found = False
+            self._rates_table = self._table(RATES_TABLE) if found else None
+        return self._rates_table
+
+    def _rate(self, m: Measure):
+        """The rate of each row's currency (a correlated scalar subquery), when there is a rates table."""
+        rates = self._rates()
+        if rates is None:
+            return None
+        own = self._table(m.table).c[CURRENCY_COLUMN]
+        return select(rates.c.rate).where(rates.c.currency == own).limit(1).scalar_subquery()
+
+    def _mixed(self, q: MeasureQuery, group: Sequence[Measure], index: int, conn: Connection, unrated: bool):
+        """The currencies (and those without a rate) of a range that mixes them: read only to say so."""
+        m = group[0]
+        table = self._table(m.table)
+        time_col = self._col(m, m.time)
+        rng = q.ranges[index]
+        conds = [time_col < self._bound(m, rng.end)]
+        if rng.start is not None and m.window != "to_date":
+            conds.append(time_col >= self._bound(m, rng.start))
+        found = sorted(str(c) for c in conn.execute(
+            select(table.c[CURRENCY_COLUMN]).where(and_(*conds)).distinct()).scalars() if c is not None)
+        missing: list[str] = []
+        if unrated:
+            rates = self._rates()
+            have = {str(c) for c in conn.execute(select(rates.c.currency)).scalars()}
+            missing = [c for c in found if c not in have]
+        raise MixedCurrencies(m.table, found, missing)
 
     def _branch(self, q: MeasureQuery, group: Sequence[Measure], index: int, rng: TimeRange):
         """One range: ``WHERE time >= :start AND time < :end`` (an index range scan)."""
@@ -228,9 +341,10 @@ class SqlLayer:
         if start is not None:
             conds.append(time_col >= self._bound(m, start))
         conds.append(time_col < self._bound(m, rng.end))
-        conds += [self._condition(m, c, rng) for c in m.where]
+        conds += [self._condition(m, c, rng) for c in _common(group)]
+        conds += [self._horizon(m, m.horizon)] if m.horizon else []
         conds += self._dimension_conditions(q, m)
-        return self._select(q, group, literal_column(str(int(index))), self._source(q, m), conds)
+        return self._select(q, group, literal_column(str(int(index))), self._source(q, m), conds, rng=rng)
 
     def _bucket_join(self, q: MeasureQuery, group: Sequence[Measure], indexes: Sequence[int]):
         """Many ranges in one statement: the rows of the overall window joined to a small table of ranges.
@@ -251,7 +365,8 @@ class SqlLayer:
         hi = self._bound(m, max(q.ranges[i].end for i in indexes))
         source = self._source(q, m).join(ranges, and_(time_col >= ranges.c.s, time_col < ranges.c.e))
         conds = [time_col >= lo, time_col < hi]
-        conds += [self._condition(m, c, q.ranges[0]) for c in m.where]
+        conds += [self._condition(m, c, q.ranges[0]) for c in _common(group)]
+        conds += [self._horizon(m, m.horizon)] if m.horizon else []
         conds += self._dimension_conditions(q, m)
         return self._select(q, group, ranges.c.r, source, conds, extra_group=[ranges.c.r])
 
@@ -259,7 +374,7 @@ class SqlLayer:
         m = group[0]
         return (self.engine.dialect.name != "sqlite" and m.window == "period"
                 and all(r.start is not None for r in q.ranges)
-                and not any(isinstance(c.value, str) and c.value.startswith("$") for c in m.where))
+                and not any(ms.period_bound for ms in group))
 
     def _pieces(self, q: MeasureQuery, group: Sequence[Measure]) -> list:
         """Ranges that overlap or touch (a period and its buckets) form a cluster; a cluster of more than
@@ -289,9 +404,11 @@ class SqlLayer:
         """One statement per group of measures that scan the same rows."""
         groups: dict[tuple, list[Measure]] = {}
         for m in q.measures:
-            key = (m.table, m.join_table if self._needs_join(q, m) else None, m.where, m.window, m.time,
+            # measures of the same rows share a statement; a measure's own conditions become a CASE in it
+            key = (m.table, m.join_table if self._needs_join(q, m) else None, m.window, m.time,
                    m.dimensions.get(q.group_by) if q.group_by else None,
-                   tuple(m.dimensions[d] for d, _ in q.filters + q.exclude))
+                   tuple(m.dimensions[d] for d, _ in q.filters + q.exclude), m.horizon,
+                   m.key if m.having else None)  # a grouped measure is a statement of its own
             groups.setdefault(key, []).append(m)
         out = []
         for group in groups.values():
@@ -308,6 +425,8 @@ class SqlLayer:
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
         for group, stmt in self.statements(q):
             for row in conn.execute(stmt).mappings():
+                if (row.get("_currencies") or 0) > 1 and self._rates() is None or row.get("_unrated"):
+                    self._mixed(q, group, int(row["r"]), conn, bool(row.get("_unrated")))
                 g = row.get("g", None) if q.group_by else None
                 key = (int(row["r"]), _group_key(g) if q.group_by else None)
                 slot = values.setdefault(key, {})
@@ -339,17 +458,32 @@ class SqlLayer:
         for m in measures:
             if m.table in out:
                 continue
-            hit = cache.get((m.table, m.time))
+            # a cohort's measure (time: the customer's first order) is as fresh as the rows of its horizon
+            ref = m.horizon.column if m.horizon else m.time
+            hit = cache.get((m.table, ref))
             if hit is None or now - hit[0] > ttl:
-                hit = (now, self._utc(conn.execute(select(agg(self._col(m, m.time)))).scalar()))
-                cache[(m.table, m.time)] = hit
+                hit = (now, self._utc(conn.execute(select(agg(self._col(m, ref)))).scalar()))
+                cache[(m.table, ref)] = hit
             out[m.table] = hit[1]
         return out
 
 
+def _compare(col, op: str, v):
+    """``col <op> v``; ``v`` None is ``IS NULL`` (=) or ``IS NOT NULL`` (!=)."""
+    ops = {"=": col.__eq__, "!=": col.__ne__, "<": col.__lt__, "<=": col.__le__, ">": col.__gt__, ">=": col.__ge__}
+    if op in ops:
+        return ops[op](v)
+    return col.in_(list(v)) if op == "in" else col.not_in(list(v))
+
+
+def _common(group: Sequence[Measure]) -> list[Condition]:
+    """The conditions every measure of a statement shares (its WHERE); the rest are each measure's own."""
+    return [c for c in group[0].where if all(c in ms.where for ms in group[1:])]
+
+
 def _aggregate(m: Measure, col):
     if m.agg == "count":
-        return func.count()
+        return func.count() if col is None else func.count(col)
     if m.agg == "count_distinct":
         return func.count(distinct(col))
     return getattr(func, m.agg)(col)
