@@ -53,6 +53,8 @@ def definition_message(definition, *, lang: str = "en") -> Message:
     """``/kpi define <kpi>``: the formula, each measure with its table and conditions, and the rules."""
     lang = lang_of(lang)
     blocks = [header(definition.name), section(code(esc(definition.formula)))]
+    if getattr(definition, "description", ""):  # the catalog's definition in words (as written there)
+        blocks.append(section(clip(esc(definition.description), SECTION_TEXT)))
     if definition.parts:
         blocks.append(section(clip("\n".join(f"• {esc(p)}" for p in definition.parts), SECTION_TEXT)))
     if definition.notes:

@@ -255,8 +255,9 @@ class SqlLayer:
             if own:
                 col = case((and_(*own), col if col is not None else literal_column("1")))
             cols.append(_aggregate(ms, col).label(ms.key))
-        if money:  # how many currencies the rows hold (and, converting, how many rows have no rate): same scan
-            cols.append(func.count(distinct(self._table(m.table).c[CURRENCY_COLUMN])).label("_currencies"))
+        if money:  # whether the rows hold more than one currency (and, converting, rows with no rate): same scan
+            cur = self._table(m.table).c[CURRENCY_COLUMN]  # MIN and MAX: cheaper than a distinct count
+            cols += [func.min(cur).label("_currency_min"), func.max(cur).label("_currency_max")]
             if rate is not None:
                 cols.append(func.sum(case((rate.is_(None), 1), else_=0)).label("_unrated"))
         stmt = select(*cols).select_from(source).where(and_(*conds))
@@ -278,6 +279,7 @@ class SqlLayer:
             agg = func.count() if h.agg == "count" else getattr(func, h.agg)(self._col(m, h.column))
             value = self._value(m, h.value, rng or q.ranges[0], h.column or m.time) if h.column else h.value
             having.append(_compare(agg, h.op, value))
+        conds = list(conds) + self._keys_in_period(m, key, rng)
         inner = (select(*cols).select_from(source).where(and_(*conds)).group_by(*group_cols)
                  .having(and_(*having)).subquery("grouped"))
         outer = [inner.c.r, func.count(inner.c.k).label(m.key)]
@@ -286,6 +288,21 @@ class SqlLayer:
             outer.insert(1, inner.c.g)
             outer_group.append(inner.c.g)
         return select(*outer).group_by(*outer_group)
+
+    def _keys_in_period(self, m: Measure, key, rng: TimeRange | None) -> list:
+        """When a group must have a row in the period (``MAX(time) >= $period_start``), only the keys with a
+        row in it are grouped: ``customer_id IN (SELECT customer_id ... WHERE time in the period)``, a short
+        index range scan, instead of grouping every customer of the history for each range (a daily series
+        would otherwise read the whole table once per day). The same groups are counted either way."""
+        wanted = any(h.agg == "max" and h.column == m.time and h.op in (">", ">=") and h.value == "$period_start"
+                     for h in m.having)
+        if not wanted or rng is None or rng.start is None or m.window != "to_date" or "." in (m.column or "") \
+                or any("." in c.column for c in m.where):
+            return []
+        time_col = self._col(m, m.time)
+        inside = [time_col >= self._bound(m, rng.start), time_col < self._bound(m, rng.end)]
+        inside += [self._condition(m, c, rng) for c in m.where]
+        return [key.in_(select(key).where(and_(*inside)).distinct())]
 
     # -- currencies -------------------------------------------------------------------------------------
     def _money(self, group: Sequence[Measure]) -> bool:
@@ -424,8 +441,13 @@ class SqlLayer:
                 return self.run(q, c)
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
         for group, stmt in self.statements(q):
+            if group[0].having and self.engine.dialect.name == "postgresql":
+                # a grouped measure over many ranges is one large UNION ALL that PostgreSQL's JIT takes seconds to
+                # compile (16 s against 2 s run, 1M orders, a 30-day daily series): off for this transaction
+                conn.exec_driver_sql("SET LOCAL jit = off")
             for row in conn.execute(stmt).mappings():
-                if (row.get("_currencies") or 0) > 1 and self._rates() is None or row.get("_unrated"):
+                mixed = row.get("_currency_min") != row.get("_currency_max")
+                if mixed and self._rates() is None or row.get("_unrated"):
                     self._mixed(q, group, int(row["r"]), conn, bool(row.get("_unrated")))
                 g = row.get("g", None) if q.group_by else None
                 key = (int(row["r"]), _group_key(g) if q.group_by else None)
