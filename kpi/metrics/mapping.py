@@ -234,16 +234,23 @@ def sql_layer(catalog: Catalog, source: Engine) -> SqlLayer:
     return MappedSqlLayer(catalog, source) if isinstance(catalog, MappedCatalog) else SqlLayer(catalog, source)
 
 
+RECENT_ORDERS = 1000  # the newest orders whose currencies say the shop's
+
+
 def order_currencies(catalog: Catalog, engine: Engine) -> list[tuple[str, int]]:
-    """The currencies of the stored orders, most frequent first, with their counts (one grouped query);
-    [] when the source has no orders, or they carry no currency (a mapping that names none)."""
+    """The currencies of the shop's newest orders (the last ``RECENT_ORDERS``), most frequent first, with their
+    counts: one query bounded by the time index, whatever the table's size (the currency a shop sells in now;
+    a period in several currencies is the engine's to refuse). [] when the source has no orders, or they carry
+    no currency (a mapping that names none)."""
     try:
         with engine.connect() as conn:
             orders = source_table(catalog, "orders", conn)
             if "currency" not in orders.c:
                 return []
             col = orders.c["currency"]
-            rows = conn.execute(select(col, func.count()).where(col.is_not(None)).group_by(col)).all()
+            newest = select(col.label("c")).order_by(orders.c["placed_at"].desc()).limit(RECENT_ORDERS).subquery()
+            rows = conn.execute(select(newest.c.c, func.count()).where(newest.c.c.is_not(None))
+                                .group_by(newest.c.c)).all()
     except Exception:  # noqa: BLE001 - no orders table (yet), or the source is down: no currency from the data
         return []
     counts: dict[str, int] = {}
