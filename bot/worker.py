@@ -6,7 +6,11 @@ the alert rules' evaluations (``kpibot-alerts``, every minute: each rule on its 
 - ``kpibot-sync`` every 30 s re-derives those jobs from the schedule rows: a schedule added, changed or
   removed in Slack is followed without a restart;
 - ``kpibot-tick`` every minute: the safety net that sends anything due and not yet sent (a digest
-  missed while no worker ran goes out late, within the grace time) and reports interrupted sends.
+  missed while no worker ran goes out late, within the grace time) and reports interrupted sends;
+- ``kpibot-inbox``, with ``KPIBOT_INBOX`` set, every ``KPIBOT_INBOX_INTERVAL`` seconds (default 60): the files
+  that arrived in that folder are imported into the deployment's shop (``kpi.data.inbox``), each one logged
+  in ``import_runs`` (which refreshes the dimension values the bot reads questions with); a refused file is
+  logged, moved to ``refused/`` with its reasons, and shown to admins in the App Home.
 
 Every send goes through the delivery log, so several workers may run side by side. They may also start
 together: the job store's table is made by ``kpibot db upgrade`` (state migration 0008); a worker that
@@ -16,10 +20,12 @@ finds it missing creates it, and one that loses that race to another worker uses
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import BaseJobStore, JobLookupError
@@ -29,12 +35,15 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from kpi.data.batch import Outcome, source_key
+from kpi.data.inbox import Inbox
 from kpi.digests.schedule import GRACE, digest_key
-from kpi.errors import new_ref
+from kpi.errors import KpiError, new_ref
 from kpi.i18n import N_, lang_of, tr
 from kpi.services import Services
 from kpi.state.lifecycle import forget_old_events
 from kpi.state.store import Schedules, all_schedules
+from kpi.state.tables import log_import
 
 from .config import SlackSettings
 from .digests import DigestSender
@@ -69,6 +78,57 @@ def alerts_tick() -> None:
     """Evaluate the alert rules whose interval has come, and send what the state machine says."""
     for sent in _runtime["alerts"].check():  # type: ignore[union-attr]
         log.info("alert %s: %s %s", sent.key, sent.status, sent.detail)
+
+
+INBOX_INTERVAL = 60  # seconds, KPIBOT_INBOX_INTERVAL
+
+
+def inbox_settings(env=None) -> tuple[Path, int] | None:
+    """``KPIBOT_INBOX`` (the folder) and ``KPIBOT_INBOX_INTERVAL`` (seconds between polls), or None."""
+    env = os.environ if env is None else env
+    folder = (env.get("KPIBOT_INBOX") or "").strip()
+    if not folder:
+        return None
+    text = (env.get("KPIBOT_INBOX_INTERVAL") or "").strip() or str(INBOX_INTERVAL)
+    try:
+        interval = int(text)
+    except ValueError:
+        interval = 0
+    if interval < 1:
+        raise KpiError("KPIBOT_INBOX_INTERVAL={value}: write a number of seconds, at least 1", value=text)
+    if not Path(folder).is_dir():
+        raise KpiError("KPIBOT_INBOX={path}: no such folder", path=folder)
+    return Path(folder), interval
+
+
+def run_inbox(inbox: Inbox, services: Services) -> list[Outcome]:
+    """One poll of the inbox into the deployment's shop, every file logged in ``import_runs``."""
+    settings = services.settings
+    key = source_key(settings.source_url)
+    # the operator's currency (KPIBOT_CURRENCY) binds the files; otherwise a file's own currency is the shop's
+    currency = settings.currency if settings.currency_explicit else None
+
+    def logged(outcome: Outcome) -> None:
+        try:
+            log_import(services.state(), outcome.run_row(key))
+        except Exception:  # noqa: BLE001 - the file is imported and moved; its log line is what is lost
+            log.exception("inbox: %s %s but not logged in import_runs", outcome.name, outcome.status)
+
+    return inbox.poll(services.source(), tz=settings.tz, currency=currency, currency_explicit=settings.currency_explicit,
+                      on_file=logged)
+
+
+def inbox_tick() -> None:
+    """The inbox's job. The job store is shared by the workers: one started without ``KPIBOT_INBOX`` (or since
+    it was unset) runs the job as a no-op, and each worker that watches the inbox claims a file before
+    importing it, so two workers never import the same one."""
+    inbox: Inbox | None = _runtime.get("inbox")  # type: ignore[assignment]
+    if inbox is None:
+        return
+    try:
+        run_inbox(inbox, _sender().services)
+    except Exception:  # noqa: BLE001 - the next poll tries again; the digests go on
+        log.exception("inbox: poll failed; the files stay in the inbox for the next poll")
 
 
 def run_schedule(team_id: str, schedule_id: int) -> None:
@@ -167,6 +227,16 @@ def build_scheduler(services: Services, slack: SlackSettings, *, clients: TeamCl
     return scheduler
 
 
+def interval_jobs(inbox_interval: int | None = None) -> list[tuple[str, str, dict]]:
+    """(function, job id, interval) of the worker's interval jobs; the inbox's with an interval."""
+    jobs = [("bot.worker:tick", "kpibot-tick", {"minutes": 1}),
+            ("bot.worker:sync_jobs", "kpibot-sync", {"seconds": 30}),
+            ("bot.worker:alerts_tick", "kpibot-alerts", {"minutes": 1})]
+    if inbox_interval:
+        jobs.append(("bot.worker:inbox_tick", "kpibot-inbox", {"seconds": inbox_interval}))
+    return jobs
+
+
 # TRANSLATORS: printed when `kpibot worker` cannot start because other workers kept changing the same rows
 START_CONFLICT = N_("the worker could not start: other workers starting at the same moment changed the same "
                     "rows ({error}); start it again [ref {ref}]")
@@ -174,17 +244,20 @@ START_TRIES = 5
 
 
 def start_scheduler(services: Services, slack: SlackSettings) -> BackgroundScheduler:
-    """The scheduler started with its three interval jobs. Workers starting together insert the same job
-    rows; one that loses such a race (a unique violation) stops its scheduler and starts again, where the
-    rows now exist and are replaced."""
+    """The scheduler started with its interval jobs (the inbox's when ``KPIBOT_INBOX`` is set). Workers
+    starting together insert the same job rows; one that loses such a race (a unique violation) stops its
+    scheduler and starts again, where the rows now exist and are replaced."""
+    inbox = inbox_settings()
     for attempt in range(1, START_TRIES + 1):
         scheduler = build_scheduler(services, slack)
+        if inbox is not None:
+            _runtime["inbox"] = Inbox(inbox[0], lang=lang_of(services.settings.locale))
+        else:
+            _runtime.pop("inbox", None)
         try:
             scheduler.start()
             now = datetime.now(UTC)
-            for func, job_id, interval in (("bot.worker:tick", "kpibot-tick", {"minutes": 1}),
-                                           ("bot.worker:sync_jobs", "kpibot-sync", {"seconds": 30}),
-                                           ("bot.worker:alerts_tick", "kpibot-alerts", {"minutes": 1})):
+            for func, job_id, interval in interval_jobs(inbox[1] if inbox is not None else None):
                 scheduler.add_job(func, "interval", id=job_id, replace_existing=True, next_run_time=now, **interval)
             return scheduler
         except IntegrityError:
@@ -212,6 +285,8 @@ def run_worker(services: Services, slack: SlackSettings, *, stop: threading.Even
         except ValueError:  # not the main thread (tests)
             pass
     log.warning("worker started: %d digest schedules", len(all_schedules(services.state())))
+    if "inbox" in _runtime:
+        log.warning("worker watching the inbox %s", _runtime["inbox"].root)  # type: ignore[union-attr]
     stop.wait()
     stop_scheduler(scheduler)
     return 0

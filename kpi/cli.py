@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from kpi.errors import ImportRefused, KpiError, new_ref
-from kpi.i18n import LANGUAGES, lang_of, tr, trn
+from kpi.errors import KpiError, new_ref
+from kpi.i18n import LANGUAGES, lang_of, tr
 from kpi.services import Services
 
 log = logging.getLogger("kpibot")
@@ -113,61 +111,79 @@ def cmd_ask(ctx: Context, args) -> int:
 
 
 def cmd_import(ctx: Context, args) -> int:
-    from kpi.data import importer
-    from kpi.state.tables import import_runs
+    """Files and folders, each file whole or not at all in its own transaction; a file whose content was loaded
+    before is skipped (``--force`` loads it again). Exit 0, or 2 when a file was refused (the others load)."""
+    from kpi.data import batch
 
     lang = args.lang
-    path = Path(args.file)
-    if not path.is_file():
-        raise KpiError("{path}: no such file", path=str(path))
-    column_map = {}
+    what = _what_of(args)
+    files = batch.list_files(args.paths, recursive=args.recursive)
+    explicit = args.currency is not None  # --currency, or the operator's (KPIBOT_CURRENCY, config/teams.yaml)
+    key = batch.source_key(ctx.settings.source_url)
+    progress = batch.Progress(sys.stderr, sys.stdout, len(files), lang=lang).start() if sys.stderr.isatty() else None
+    say = progress.print if progress is not None else print
+
+    unlogged = []  # the note that the import log is missing, once per run
+
+    def told(outcome: batch.Outcome) -> None:
+        if not unlogged and not _record_import(ctx, outcome.run_row(key), lang):
+            unlogged.append(outcome)
+        if outcome.refused is not None:
+            if progress is not None:
+                progress.close()
+            print(f"kpibot: {outcome.refused.localized(lang)}", file=sys.stderr, flush=True)
+        for line in batch.outcome_lines(outcome, lang):
+            say(line)
+        if progress is not None:
+            progress.advance(outcome.rows)
+
+    try:
+        summary = batch.run_batch(ctx.source(), files, what, tz=ctx.settings.tz, currency=args.currency,
+                                  currency_explicit=explicit, force=args.force, on_file=told)
+    finally:
+        if progress is not None:
+            progress.close()
+    if len(files) != 1:
+        print(summary.line(lang))
+    return 2 if summary.count("refused") else 0
+
+
+def _what_of(args):
+    from kpi.data.batch import What, preset_names
+
+    column_map = []
     for item in args.map or []:
         if "=" not in item:
             raise KpiError("--map {item}: write it as 'column in the file=field', e.g. --map \"Order Number=order_id\"",
                            item=repr(item))
         col, fld = item.rsplit("=", 1)
-        column_map[col.strip()] = fld.strip()
-    if args.format == "shopify-orders":
-        fmt = "shopify-orders"
-        run = lambda: importer.import_shopify_orders(ctx.source(), path, tz=ctx.settings.tz, currency=args.currency)  # noqa: E731
-    elif args.table:
-        fmt = args.table
-        run = lambda: importer.import_csv(ctx.source(), path, args.table, tz=ctx.settings.tz,  # noqa: E731
-                                          column_map=column_map or None, currency=args.currency)
-    else:
-        raise KpiError("say what the file holds: --table orders|returns|traffic|spend|campaigns|customers, or --format shopify-orders")
-    started = datetime.now(UTC).replace(tzinfo=None)
-    record = {"started_at": started, "file_name": str(path)[-512:], "file_sha256": _sha256(path), "format": fmt}
-    try:
-        result = run()
-    except ImportRefused as exc:
-        _record_import(ctx, import_runs, {**record, "status": "refused", "message": str(exc)[:4000]}, lang)
-        raise
-    _record_import(ctx, import_runs, {**record, "status": "loaded", "rows_read": result.rows_read,
-                                      "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged},
-                   lang)
-    # TRANSLATORS: the English has one form whatever the number of rows
-    print(trn(lang, "{path}: {n} rows read into {table}: {inserted} inserted, {updated} updated, {unchanged} unchanged",
-              "{path}: {n} rows read into {table}: {inserted} inserted, {updated} updated, {unchanged} unchanged",
-              result.rows_read, path=path, table=result.table, inserted=result.inserted, updated=result.updated,
-              unchanged=result.unchanged))
-    for table, counts in result.per_table.items():
-        if table != result.table:
-            print("  " + tr(lang, importer.COUNTS, table=table, **counts))
-    ignored = getattr(result, "ignored_columns", None)
-    if ignored:
-        print("  " + tr(lang, "columns ignored: {columns}", columns=", ".join(ignored)))
-    return 0
+        column_map.append((col.strip(), fld.strip()))
+    if args.format:
+        if args.table or args.lines or column_map:
+            raise KpiError("--format reads a known export as it is: leave out --table, --lines and --map")
+        if args.format not in preset_names():
+            raise KpiError("unknown format {format}; use one of {formats}", format=repr(args.format),
+                           formats=", ".join(preset_names()))
+        return What(format=args.format)
+    if not args.table:
+        raise KpiError("say what the files hold: --table orders|returns|traffic|spend|campaigns|customers, or "
+                       "--format {formats}", formats="|".join(preset_names()))
+    if args.lines and args.table != "orders":
+        raise KpiError("--lines is for orders files of one line per product: use it with --table orders")
+    return What(table=args.table, lines=args.lines, column_map=tuple(column_map))
 
 
-def _record_import(ctx: Context, table, row: dict, lang: str) -> None:
+def _record_import(ctx: Context, row: dict, lang: str) -> bool:
     """The import log lives in the state database; a state database not upgraded yet only warns."""
+    from kpi.state.tables import log_import
+
     try:
-        with ctx.state().begin() as conn:
-            conn.execute(table.insert().values(**row, finished_at=datetime.now(UTC).replace(tzinfo=None)))
+        log_import(ctx.state(), row)
+        return True
     except SQLAlchemyError:
         print(tr(lang, "note: the import was not logged (run `kpibot db upgrade` to create the state tables)"),
               file=sys.stderr)
+        return False
 
 
 def cmd_demo_data(ctx: Context, args) -> int:
@@ -217,14 +233,6 @@ def cmd_source_check(ctx: Context, args) -> int:
 
 
 # -- plumbing ------------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -276,13 +284,19 @@ def build_parser(extend: Callable | None = None) -> argparse.ArgumentParser:
     _team_option(a, "ask that team's shop (config/teams.yaml); default: the deployment's shop (KPI_SOURCE_URL)")
     a.set_defaults(func=cmd_ask)
 
-    i = sub.add_parser("import", help="load a CSV file into the shop data (all rows or none)")
-    i.add_argument("file")
+    i = sub.add_parser("import", help="load CSV files into the shop data: each file whole or not at all, files "
+                                      "already loaded skipped (exit 2 when a file was refused)")
+    i.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a folder (its .csv, .tsv and .txt files)")
     i.add_argument("--table", choices=["orders", "returns", "traffic", "spend", "campaigns", "customers"])
-    i.add_argument("--format", choices=["shopify-orders"], help="a known export format instead of --table")
+    i.add_argument("--format", metavar="FORMAT", help="a known export format instead of --table: shopify-orders, "
+                                                     "woocommerce-orders, ga4-traffic, online-retail")
+    i.add_argument("--lines", action="store_true", help="orders files of one line per product (quantity and "
+                                                        "unit_price, or line_total): aggregated into orders")
     i.add_argument("--map", action="append", metavar="COLUMN=FIELD", help="file column to canonical field; repeatable")
     i.add_argument("--currency", help="currency of the amounts when the file has no currency column "
                                       "(default: the shop's, KPIBOT_CURRENCY or config/teams.yaml)")
+    i.add_argument("--recursive", action="store_true", help="a folder's subfolders too")
+    i.add_argument("--force", action="store_true", help="load files whose content was loaded before")
     _team_option(i, "load into that team's shop (config/teams.yaml); default: the deployment's shop (KPI_SOURCE_URL)")
     i.set_defaults(func=cmd_import)
 

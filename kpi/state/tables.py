@@ -6,6 +6,7 @@ holds a team's data carries ``team_id``; this module's tables are shared by all 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -26,14 +27,17 @@ from sqlalchemy import (
     Unicode,
     UniqueConstraint,
     false,
+    select,
 )
+from sqlalchemy.engine import Engine
 
 VERSION_TABLE = "kpibot_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 state_metadata = MetaData()
 
-# one row per `kpibot import` run, loaded or refused: what came in, from which file, and what it changed
+# one row per file imported (`kpibot import`, the worker's inbox), loaded, skipped or refused: what came in,
+# from which file, into which shop's source (``source_key``: kpi.data.batch.source_key), and what it changed
 import_runs = Table(
     "import_runs",
     state_metadata,
@@ -43,12 +47,14 @@ import_runs = Table(
     Column("file_name", String(512), nullable=False),
     Column("file_sha256", String(64), nullable=False),
     Column("format", String(32), nullable=False),
-    Column("status", String(16), nullable=False),  # loaded | refused
+    Column("status", String(16), nullable=False),  # loaded | skipped | refused
     Column("rows_read", Integer, nullable=False, server_default="0"),
     Column("inserted", Integer, nullable=False, server_default="0"),
     Column("updated", Integer, nullable=False, server_default="0"),
     Column("unchanged", Integer, nullable=False, server_default="0"),
     Column("message", Text, nullable=True),
+    Column("source_key", String(16), nullable=True),  # migration 0009; null for imports logged before it
+    Index("ix_import_runs_source", "source_key", "status", "id"),
 )
 
 
@@ -232,6 +238,21 @@ apscheduler_jobs = Table(
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
 )
+
+
+def log_import(engine: Engine, row: dict) -> None:
+    """One row of ``import_runs`` (``kpi.data.batch.Outcome.run_row``)."""
+    with engine.begin() as conn:
+        conn.execute(import_runs.insert().values(**row))
+
+
+def refused_imports(engine: Engine, source_key: str, *, limit: int = 5, since: datetime | None = None) -> list:
+    """The last files refused for the source ``source_key`` (since ``since``, naive UTC), newest first."""
+    query = select(import_runs).where(import_runs.c.source_key == source_key, import_runs.c.status == "refused")
+    if since is not None:
+        query = query.where(import_runs.c.started_at >= since)
+    with engine.connect() as conn:
+        return conn.execute(query.order_by(import_runs.c.id.desc()).limit(limit)).all()
 
 
 def alembic_config(url: str) -> Config:
