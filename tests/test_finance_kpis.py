@@ -199,6 +199,10 @@ def test_twelve_month_clv_of_mature_cohorts_and_the_history_the_young_ones_need(
     assert young.needs_data_until == datetime(2026, 10, 1, tzinfo=UTC_TZ)
     text = "\n".join(result_lines(young, currency="EUR"))
     assert "no data" in text and "2026-10-01" in text and "12 months" in text
+    from bot.render.answer import kpi_answer
+
+    blocks = str(kpi_answer(young, lang="fr", currency="EUR").blocks)
+    assert "1 oct. 2026" in blocks  # the date the data must reach, in the reader's locale
     # a series: mature months have values, the young ones none
     year = shop.ask(KpiRequest(metric="clv_12m", period=parse_period("2025", now=NOW, tz=UTC_TZ), compare=None,
                                granularity="month"))

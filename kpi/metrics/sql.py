@@ -340,8 +340,11 @@ class SqlLayer:
         conds = [time_col < self._bound(m, rng.end)]
         if rng.start is not None and m.window != "to_date":
             conds.append(time_col >= self._bound(m, rng.start))
+        conds += [self._condition(m, c, rng) for c in _common(group)]  # the rows the statement summed
+        conds += self._dimension_conditions(q, m)
         found = sorted(str(c) for c in conn.execute(
-            select(table.c[CURRENCY_COLUMN]).where(and_(*conds)).distinct()).scalars() if c is not None)
+            select(table.c[CURRENCY_COLUMN]).select_from(self._source(q, m)).where(and_(*conds)).distinct()
+        ).scalars() if c is not None)
         missing: list[str] = []
         if unrated:
             rates = self._rates()
