@@ -169,6 +169,44 @@ def test_what_the_command_line_refuses_before_reading_anything(env, tmp_path, ca
     assert "0 files: 0 loaded" in capsys.readouterr().out
 
 
+def test_on_a_terminal_one_progress_line_on_stderr_and_the_plain_lines_on_stdout(env, tmp_path, monkeypatch,  # noqa: F811
+                                                                                  capsys):
+    assert main(["db", "upgrade"]) == 0
+    for day in (1, 2, 3):
+        day_file(tmp_path / "in", day)
+    capsys.readouterr()
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["import", str(tmp_path / "in"), "--table", "orders"]) == 0
+    out, drawn = capsys.readouterr().out, terminal.getvalue()
+    assert "\r" not in out and out.count("rows read into orders") == 3
+    assert "0/3 files" in drawn and "3/3 files, 9 rows" in drawn and drawn.endswith("\r\033[K")
+
+
+def test_a_folder_in_a_preset_format_and_what_format_refuses(env, tmp_path, capsys):  # noqa: F811
+    assert main(["db", "upgrade"]) == 0
+    folder = tmp_path / "retail"
+    folder.mkdir()
+    for day in (1, 2):
+        (folder / f"{day}.csv").write_text(
+            "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+            f"5363{day}0,85123A,LANTERN,6,2026-11-0{day} 08:26,2.55,17850.0,United Kingdom\n"
+            f"5363{day}0,71053,METAL LANTERN,2,2026-11-0{day} 08:26,3.00,17850.0,United Kingdom\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["import", str(folder), "--format", "online-retail"]) == 0
+    assert "2 files: 2 loaded" in capsys.readouterr().out and order_ids(env) == {"536310", "536320"}
+    assert {f for _, f in rows(env, select(imported_files.c.sha256, imported_files.c.format))} == {"online-retail"}
+    assert main(["import", str(folder), "--format", "tiktok-orders"]) == 2
+    assert "unknown format 'tiktok-orders'; use one of" in capsys.readouterr().err
+    assert main(["import", str(folder), "--format", "online-retail", "--table", "orders"]) == 2
+    assert "leave out --table" in capsys.readouterr().err
+
+
 def test_progress_line_counts_files_rows_and_rate():
     ticks = iter([0.0, 2.0, 4.0, 4.0])
     err, out = io.StringIO(), io.StringIO()
