@@ -68,7 +68,10 @@ def _shop() -> dict[str, pd.DataFrame]:
         when = o.placed_at + timedelta(days=rnd.randint(10, 60), hours=rnd.randint(0, 23))
         if when < datetime(2026, 7, 14):
             returns.append(dict(return_id=f"r{o.order_id}", order_id=o.order_id, returned_at=when,
-                                amount=round(o.subtotal * rnd.uniform(0.2, 1.0), 2), items=1))
+                                amount=round(o.subtotal * rnd.uniform(0.2, 1.0), 2), items=1,
+                                # a return carries its order's dimensions, as the importer writes it
+                                channel=o.channel, device=o.device, country=o.country,
+                                customer_id=o.customer_id))
     spend = []
     day = date(2025, 1, 1)
     while day < date(2026, 7, 14):
@@ -371,7 +374,8 @@ def test_slack_define_shows_the_definition_in_words():
 def test_net_revenue_by_channel_follows_each_refund_to_its_order(shop):
     o, r = SHOP["orders"], SHOP["returns"]
     kept = _in(o[o.status != "cancelled"], "placed_at", "2026-03")
-    refunds = _in(r, "returned_at", "2026-03").merge(o[["order_id", "channel"]], on="order_id")
+    refunds = _in(r.drop(columns=["channel"]), "returned_at", "2026-03").merge(o[["order_id", "channel"]],
+                                                                                on="order_id")
     want = kept.groupby("channel").subtotal.sum().sub(refunds.groupby("channel").amount.sum(), fill_value=0)
     result = _ask(shop, "net_revenue", "2026-03", breakdown="channel")
     got = {row.key: row.value.value for row in result.breakdown}

@@ -91,9 +91,19 @@ class SourceMapping:
         return tm is not None and column not in tm.columns
 
     def _measure(self, m: Measure) -> Measure:
-        dims = {d: ref for d, ref in m.dimensions.items() if not self.lacks(*self._split(m, ref))}
+        dims = {d: found for d, ref in m.dimensions.items() if (found := self._dimension(m, ref)) is not None}
         where = tuple(c for c in (self._condition(m, c) for c in m.where) if c is not None)
         return dataclasses.replace(m, dimensions=dims, where=where)
+
+    def _dimension(self, m: Measure, ref: str) -> str | None:
+        """Where the shop keeps a dimension of the measure: its own column; else, when the measure's joined
+        table has it (a returns table without a country reads its order's), that one; else nowhere."""
+        table, column = self._split(m, ref)
+        if not self.lacks(table, column):
+            return ref
+        if m.join_table and table == m.table and not self.lacks(m.join_table, column):
+            return f"{m.join_table}.{column}"
+        return None
 
     def _condition(self, m: Measure, c: Condition, table: str | None = None) -> Condition | None:
         v = c.value
