@@ -102,7 +102,10 @@ def _condition(c: Condition, lang: str) -> str:
                                                                                     column=c.column)
     if isinstance(value, ColumnOf):
         where = tr(lang, " and ").join(_condition(w, lang) for w in value.where)
-        values = f"{value.table}.{value.column}" + (f" ({tr(lang, 'where {conditions}', conditions=where)})" if where else "")
+        values = f"{value.table}.{value.column}"
+        if where:
+            shown_where = tr(lang, "where {conditions}", conditions=where)
+            values += f" ({shown_where})"
         return (tr(lang, "{column} is one of the values of {values}", column=c.column, values=values) if c.op == "in"
                 else tr(lang, "{column} is none of the values of {values}", column=c.column, values=values))
     if value == "$period_start":
