@@ -143,7 +143,7 @@ def test_import_loads_all_or_nothing_and_logs_every_run(env, tmp_path, capsys):
     good = tmp_path / "good.csv"
     good.write_text("order_id,customer_id,placed_at,subtotal,currency\nA1,c1,2026-11-20 10:00,12.50,EUR\n")
     assert main(["import", str(good), "--table", "orders"]) == 0
-    assert main(["import", str(good), "--table", "orders"]) == 0
+    assert main(["import", str(good), "--table", "orders", "--force"]) == 0  # loaded before: only when forced
     out = capsys.readouterr().out
     assert "1 inserted" in out and "1 unchanged" in out
     engine = make_engine(env)

@@ -483,3 +483,21 @@ def test_a_users_own_orders_table_is_left_alone(database_url):
         assert cols == {"order_id": False, "customer_id": False, "their_own": True}
     finally:
         engine.dispose()
+
+
+def test_what_the_caller_records_commits_with_the_files_rows_or_not_at_all(source_engine, tmp_path):
+    # kpi.data.batch records a file's hash in the file's own transaction: a record that fails takes the
+    # file's rows with it, and a file loaded is never left unrecorded
+    text = "order_id,customer_id,placed_at,subtotal,currency\nA1,c1,2026-10-01 10:00,20.00,EUR\n"
+
+    def fails(conn, result):
+        assert result.rows_read == 1
+        raise RuntimeError("the record could not be written")
+
+    with pytest.raises(RuntimeError):
+        import_csv(source_engine, write(tmp_path, text), "orders", tz=PARIS, on_commit=fails)
+    assert rows(source_engine, "orders", "order_id") == []
+    seen = []
+    import_csv(source_engine, write(tmp_path, text), "orders", tz=PARIS,
+               on_commit=lambda conn, result: seen.append(conn.execute(select(schema.orders.c.order_id)).all()))
+    assert [[tuple(r) for r in s] for s in seen] == [[("A1",)]]  # the hook sees the file's rows, uncommitted

@@ -8,10 +8,8 @@
   transaction; a refused file (``ImportRefused``) is an outcome, not the end of the run: the next files load.
 - A file is known by its content (SHA-256): ``kpibot_imported_files``, a table of the source database
   created on first use, holds the hash of every file loaded (name, format, when, rows). A file whose hash
-  is there is skipped, whatever its name, unless ``force``. The hash is written right after the file's
-  own transaction commits (the importer opens its transaction itself): a process killed between the two
-  leaves a loaded file unrecorded, and the next run imports it again, which changes nothing (rows are
-  upserted on their keys) — never the reverse, a file recorded whose rows are missing.
+  is there is skipped, whatever its name, unless ``force``. The hash is written in the file's own
+  transaction (the importer's ``on_commit``): the file's rows and its record commit together or not at all.
 - The bot's import log (``import_runs``, state database) is written by the caller with ``Outcome.run_row``:
   this layer does not read or write the bot's own state.
 
@@ -31,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from babel import numbers
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inspect, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kpi.data import importer
@@ -189,26 +187,28 @@ def loaded_before(engine: Engine, sha256: str):
         return conn.execute(select(imported_files).where(imported_files.c.sha256 == sha256)).first()
 
 
-def remember(engine: Engine, outcome: Outcome) -> None:
-    values = {"file_name": outcome.name[-512:], "format": outcome.what.label[:32],
-              "loaded_at": outcome.finished_at, "rows": outcome.rows}
-    change = update(imported_files).where(imported_files.c.sha256 == outcome.sha256).values(**values)
+def remember(conn: Connection, sha256: str, name: str, what: What, loaded_at: datetime, rows: int) -> None:
+    """Record a file loaded, on the connection of the file's own transaction."""
+    values = {"file_name": name[-512:], "format": what.label[:32], "loaded_at": loaded_at, "rows": rows}
+    change = update(imported_files).where(imported_files.c.sha256 == sha256).values(**values)
+    if conn.execute(change).rowcount:
+        return
     try:
-        with engine.begin() as conn:
-            if conn.execute(change).rowcount == 0:
-                conn.execute(imported_files.insert().values(sha256=outcome.sha256, **values))
-    except IntegrityError:  # the same content recorded by another process meanwhile
-        with engine.begin() as conn:
-            conn.execute(change)
+        with conn.begin_nested():  # a savepoint: the same content recorded by another process meanwhile
+            conn.execute(imported_files.insert().values(sha256=sha256, **values))
+    except IntegrityError:
+        conn.execute(change)
 
 
 # -- the importer, called one way ---------------------------------------------------------------------------
 def run_importer(engine: Engine, path: Path, what: What, *, tz: ZoneInfo, currency: str | None,
-                 currency_explicit: bool = False):
+                 currency_explicit: bool = False, on_commit=None):
     """``importer.import_preset`` for a format, ``importer.import_csv`` for a table (``lines=True`` for line
     items); ``currency_explicit``: the currency was given by the user (``--currency``), not a default.
     Options left at their defaults are not passed."""
     explicit = {"currency_explicit": True} if currency_explicit else {}
+    if on_commit is not None:
+        explicit["on_commit"] = on_commit
     if what.format:
         return importer.import_preset(engine, path, what.format, tz=tz, currency=currency, **explicit)
     lines = {"lines": True} if what.lines else {}
@@ -233,15 +233,17 @@ def import_file(engine: Engine, path: Path, what: What, *, tz: ZoneInfo, currenc
     if not force and (before := loaded_before(engine, sha)) is not None:
         return Outcome(**base, status="skipped", finished_at=now(), loaded_before=before.loaded_at,
                        rows_before=before.rows)
+    def record(conn: Connection, result) -> None:
+        remember(conn, sha, shown, what, now(), result.rows_read)
+
     try:
-        result = run_importer(engine, path, what, tz=tz, currency=currency, currency_explicit=currency_explicit)
+        result = run_importer(engine, path, what, tz=tz, currency=currency, currency_explicit=currency_explicit,
+                              on_commit=record)
     except ImportRefused as exc:
         exc.path = shown
         return Outcome(**base, status="refused", finished_at=now(), refused=exc)
     result.path = shown
-    outcome = Outcome(**base, status="loaded", finished_at=now(), result=result)
-    remember(engine, outcome)
-    return outcome
+    return Outcome(**base, status="loaded", finished_at=now(), result=result)
 
 
 def run_batch(engine: Engine, files: list[Path], what: What, *, tz: ZoneInfo, currency: str | None = None,

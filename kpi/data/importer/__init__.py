@@ -151,6 +151,10 @@ class ImportResult:
         return "\n".join(out)
 
 
+# what a caller writes in a file's own transaction, once its rows are written (kpi.data.batch: its hash)
+OnCommit = Callable[[Connection, ImportResult], None]
+
+
 def resolve_table(name: str) -> str:
     key = name.strip().lower()
     if key in TABLE_ALIASES:
@@ -171,11 +175,14 @@ def import_csv(
     currency: str | None = None,
     lines: bool = False,
     currency_explicit: bool = False,
+    on_commit: OnCommit | None = None,
 ) -> ImportResult:
     """Load the CSV file ``path`` into ``table`` (an alias of TABLE_ALIASES or a canonical name).
     ``currency`` is the shop currency: the file's currency column wins over it unless ``currency_explicit``
     (the user gave it, or the team's shop has one). ``lines``: an orders file with one row per product
-    line (kpi.data.importer.lines). Raises ImportRefused, with every bad line, and loads nothing."""
+    line (kpi.data.importer.lines). ``on_commit(conn, result)`` writes what the caller keeps of the file in
+    the file's own transaction (the batch import's record of files loaded). Raises ImportRefused, with every
+    bad line, and loads nothing."""
     spath = str(path)
     try:
         name = resolve_table(table)
@@ -186,7 +193,7 @@ def import_csv(
     problems = Problems()
     raw = read_file(path, problems)
     return load_raw(engine, raw, name, problems=problems, tz=tz, column_map=column_map, currency=currency,
-                    lines=lines, currency_explicit=currency_explicit)
+                    lines=lines, currency_explicit=currency_explicit, on_commit=on_commit)
 
 
 def load_raw(
@@ -201,6 +208,7 @@ def load_raw(
     lines: bool = False,
     currency_explicit: bool = False,
     more_returns: Callable[[pd.DataFrame, Problems], pd.DataFrame] | None = None,
+    on_commit: OnCommit | None = None,
 ) -> ImportResult:
     """import_csv from a file already read (the presets rename or derive its columns first).
     ``more_returns(orders, problems)``: returns a preset derives from the typed orders (refunds)."""
@@ -266,14 +274,16 @@ def load_raw(
             guests = int(frame["customer_id"].isna().sum())
             if guests:
                 notes.append(notes_.guests(guests))
-    result = _result(name, raw, per_table, name, ignored)
-    result.notes.extend(notes)
+        result = _result(name, raw, per_table, name, ignored)
+        result.notes.extend(notes)
+        if on_commit is not None:
+            on_commit(conn, result)
     return result
 
 
 def import_shopify_orders(
     engine: Engine, path: str | Path, *, tz: ZoneInfo, currency: str | None = None,
-    currency_explicit: bool = False,
+    currency_explicit: bool = False, on_commit: OnCommit | None = None,
 ) -> ImportResult:
     """Load a Shopify admin orders export into orders, customers and returns (see kpi.data.importer.shopify
     for the mapping). Raises ImportRefused, with every bad line, and loads nothing."""
@@ -296,11 +306,13 @@ def import_shopify_orders(
         per_table["returns"] = upsert(
             conn, spec.table, spec.key, returns, spec.stored, [f for f in spec.stored if f not in spec.key]
         )
-    guests = int(prepared.frame["customer_id"].isna().sum())
-    if guests:
-        notes.append(notes_.guests(guests))
-    result = _result("orders, customers, returns", raw, per_table, "orders", ignored)
-    result.notes.extend(notes)
+        guests = int(prepared.frame["customer_id"].isna().sum())
+        if guests:
+            notes.append(notes_.guests(guests))
+        result = _result("orders, customers, returns", raw, per_table, "orders", ignored)
+        result.notes.extend(notes)
+        if on_commit is not None:
+            on_commit(conn, result)
     return result
 
 
@@ -312,6 +324,7 @@ def import_preset(
     tz: ZoneInfo,
     currency: str | None = None,
     currency_explicit: bool = False,
+    on_commit: OnCommit | None = None,
 ) -> ImportResult:
     """Load an export in one of the PRESETS formats. Raises ImportRefused, with every bad line, and loads
     nothing."""
@@ -321,23 +334,24 @@ def import_preset(
         raise refusal(path=spath, reason=Text(N_("unknown format {name}; use one of {formats}"), name=repr(fmt),
                                               formats=", ".join(PRESETS)))
     if key == "shopify-orders":
-        return import_shopify_orders(engine, path, tz=tz, currency=currency, currency_explicit=currency_explicit)
+        return import_shopify_orders(engine, path, tz=tz, currency=currency, currency_explicit=currency_explicit,
+                                     on_commit=on_commit)
     problems = Problems()
     raw = read_file(path, problems)
     if key == "online-retail":
         if not currency_explicit:
             currency = "GBP"  # the data sets are a UK retailer's, in pounds sterling
         return load_raw(engine, raw, "orders", problems=problems, tz=tz, column_map=presets.online_retail_map(raw),
-                        currency=currency, lines=True, currency_explicit=currency_explicit)
+                        currency=currency, lines=True, currency_explicit=currency_explicit, on_commit=on_commit)
     if key == "woocommerce-orders":
         canonical, refunds, lines = presets.woocommerce(raw)
         result = load_raw(engine, canonical, "orders", problems=problems, tz=tz, currency=currency, lines=lines,
-                          currency_explicit=currency_explicit, more_returns=refunds)
+                          currency_explicit=currency_explicit, more_returns=refunds, on_commit=on_commit)
         result.ignored_columns = []
         return result
     mapping, keep = presets.ga4_map(raw)
     return load_raw(engine, presets.keep_rows(raw, keep), "traffic", problems=problems, tz=tz, column_map=mapping,
-                    currency=currency, currency_explicit=currency_explicit)
+                    currency=currency, currency_explicit=currency_explicit, on_commit=on_commit)
 
 
 def _zone(tz: ZoneInfo | str) -> ZoneInfo:
