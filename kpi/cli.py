@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from kpi.cli_import import cmd_import
 from kpi.errors import KpiError, new_ref
 from kpi.i18n import LANGUAGES, lang_of, tr
 from kpi.services import Services
@@ -30,8 +31,11 @@ Context = Services
 
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_db_upgrade(ctx: Context, args) -> int:
+    from kpi.data.messages import told
     from kpi.data.schema import create_source_tables
+    from kpi.data.source_schema import upgrade_source
     from kpi.db import open_to_others
+    from kpi.services import is_mapped
     from kpi.state.tables import upgrade
 
     lang = args.lang
@@ -49,12 +53,18 @@ def cmd_db_upgrade(ctx: Context, args) -> int:
             if shop.settings.source_url in done:
                 continue
             done.add(shop.settings.source_url)
-            created = create_source_tables(shop.source())
             url = _safe_url(shop.settings.source_url)
+            if is_mapped(shop):  # the shop's own tables, read through its mapping: never written to
+                print(tr(lang, "source database ({url}): the shop's own tables, read through its mapping; "
+                               "nothing to create", url=url))
+                continue
+            created = create_source_tables(shop.source())
             if created:
                 print(tr(lang, "source database ({url}): {tables}", url=url, tables=", ".join(created)))
             else:
                 print(tr(lang, "source database ({url}): nothing to create", url=url))
+            for change in upgrade_source(shop.source()):  # a source made by an earlier version
+                print("  " + told(change, lang))
     return 0
 
 
@@ -77,7 +87,7 @@ def cmd_metrics(ctx: Context, args) -> int:
         return 0
     lang = args.lang
     width = max(len(m.name(lang)) for m in cat.metrics.values())
-    better = {True: tr(lang, "↑ better"), False: tr(lang, "↓ better")}
+    better = {True: tr(lang, "↑ better"), False: tr(lang, "↓ better"), None: tr(lang, "↕ neutral")}
     better_width = max(map(len, better.values()))
     for m in cat.metrics.values():
         aliases = ", ".join(dict.fromkeys(a for al in m.aliases.values() for a in al))
@@ -110,82 +120,6 @@ def cmd_ask(ctx: Context, args) -> int:
     return 0
 
 
-def cmd_import(ctx: Context, args) -> int:
-    """Files and folders, each file whole or not at all in its own transaction; a file whose content was loaded
-    before is skipped (``--force`` loads it again). Exit 0, or 2 when a file was refused (the others load)."""
-    from kpi.data import batch
-
-    lang = args.lang
-    what = _what_of(args)
-    files = batch.list_files(args.paths, recursive=args.recursive)
-    explicit = args.currency is not None  # --currency, or the operator's (KPIBOT_CURRENCY, config/teams.yaml)
-    key = batch.source_key(ctx.settings.source_url)
-    progress = batch.Progress(sys.stderr, sys.stdout, len(files), lang=lang).start() if sys.stderr.isatty() else None
-    say = progress.print if progress is not None else print
-
-    unlogged = []  # the note that the import log is missing, once per run
-
-    def told(outcome: batch.Outcome) -> None:
-        if not unlogged and not _record_import(ctx, outcome.run_row(key), lang):
-            unlogged.append(outcome)
-        if outcome.refused is not None:
-            if progress is not None:
-                progress.close()
-            print(f"kpibot: {outcome.refused.localized(lang)}", file=sys.stderr, flush=True)
-        for line in batch.outcome_lines(outcome, lang):
-            say(line)
-        if progress is not None:
-            progress.advance(outcome.rows)
-
-    try:
-        summary = batch.run_batch(ctx.source(), files, what, tz=ctx.settings.tz, currency=args.currency,
-                                  currency_explicit=explicit, force=args.force, on_file=told)
-    finally:
-        if progress is not None:
-            progress.close()
-    if len(files) != 1:
-        print(summary.line(lang))
-    return 2 if summary.count("refused") else 0
-
-
-def _what_of(args):
-    from kpi.data.batch import What, preset_names
-
-    column_map = []
-    for item in args.map or []:
-        if "=" not in item:
-            raise KpiError("--map {item}: write it as 'column in the file=field', e.g. --map \"Order Number=order_id\"",
-                           item=repr(item))
-        col, fld = item.rsplit("=", 1)
-        column_map.append((col.strip(), fld.strip()))
-    if args.format:
-        if args.table or args.lines or column_map:
-            raise KpiError("--format reads a known export as it is: leave out --table, --lines and --map")
-        if args.format not in preset_names():
-            raise KpiError("unknown format {format}; use one of {formats}", format=repr(args.format),
-                           formats=", ".join(preset_names()))
-        return What(format=args.format)
-    if not args.table:
-        raise KpiError("say what the files hold: --table orders|returns|traffic|spend|campaigns|customers, or "
-                       "--format {formats}", formats="|".join(preset_names()))
-    if args.lines and args.table != "orders":
-        raise KpiError("--lines is for orders files of one line per product: use it with --table orders")
-    return What(table=args.table, lines=args.lines, column_map=tuple(column_map))
-
-
-def _record_import(ctx: Context, row: dict, lang: str) -> bool:
-    """The import log lives in the state database; a state database not upgraded yet only warns."""
-    from kpi.state.tables import log_import
-
-    try:
-        log_import(ctx.state(), row)
-        return True
-    except SQLAlchemyError:
-        print(tr(lang, "note: the import was not logged (run `kpibot db upgrade` to create the state tables)"),
-              file=sys.stderr)
-        return False
-
-
 def cmd_demo_data(ctx: Context, args) -> int:
     from kpi.data.demo import generate_demo_data
     from kpi.data.schema import create_source_tables
@@ -210,7 +144,7 @@ def cmd_source_check(ctx: Context, args) -> int:
     report = check_source(ctx.catalog(), ctx.source(), lang=lang)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
-        return 0 if report.available else 2
+        return 0 if report.available and report.mapping_ok else 2
     ok = sum(k.available for k in report.kpis)
     print(tr(lang, "KPIs available: {ok} of {n}", ok=ok, n=len(report.kpis)))
     for k in report.kpis:
@@ -229,7 +163,9 @@ def cmd_source_check(ctx: Context, args) -> int:
             print(f"  {column}: {n}")
     if report.missing:
         print(tr(lang, "Missing from the shop's data: {missing}", missing=missing_text(report.missing, lang)))
-    return 0 if report.available else 2
+    for line in report.lines(lang):  # the source mapping (config/source.yaml) and the orders' statuses
+        print(line)
+    return 0 if report.available and report.mapping_ok else 2
 
 
 # -- plumbing ------------------------------------------------------------------------------------------
@@ -357,9 +293,8 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
         args.lang = lang = args.lang or lang_of(ctx.settings.locale)
         if getattr(args, "team", None):  # the shop that team reads (config/teams.yaml), else the deployment's
             ctx = ctx.for_team(args.team)
-        if getattr(args, "currency", "x") is None and (os.environ.get("KPIBOT_CURRENCY")
-                                                       or (ctx.shop and ctx.shop.currency)):
-            args.currency = ctx.settings.currency  # a shop currency set explicitly; never the USD default
+        if getattr(args, "currency", "x") is None:  # a shop currency set explicitly; never the USD default
+            args.currency = (ctx.shop and ctx.shop.currency) or (os.environ.get("KPIBOT_CURRENCY") or "").upper() or None
         return args.func(ctx, args)
     except KpiError as exc:  # the user's input or data: one line saying what to do
         print(f"kpibot: {exc.localized(lang)}", file=sys.stderr)

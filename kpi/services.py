@@ -17,7 +17,8 @@ from kpi.db import cached_engine
 from kpi.errors import CatalogError, KpiError
 from kpi.metrics.catalog import Catalog, load_catalog
 from kpi.metrics.engine import KpiEngine
-from kpi.metrics.mapping import MappedCatalog, kpi_engine, load_mapping, order_currencies
+from kpi.metrics.mapping import MappedCatalog, kpi_engine, order_currencies
+from kpi.metrics.mapping_file import load_mapping
 from kpi.metrics.values import DimensionValues
 from kpi.settings import Settings
 from kpi.shops import Shop, load_shops

@@ -19,7 +19,7 @@ LAYERS = [
     {"kpi.state"},
     {"kpi.goals", "kpi.alerts"},
     {"kpi.digests"},
-    {"kpi.services", "kpi.seed", "kpi.cli"},
+    {"kpi.services", "kpi.seed", "kpi.cli", "kpi.cli_import"},
 ]
 MAX_LINES = 400
 

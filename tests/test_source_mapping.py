@@ -43,7 +43,8 @@ from kpi.db import make_engine
 from kpi.errors import KpiError
 from kpi.metrics.availability import check_source
 from kpi.metrics.engine import KpiRequest
-from kpi.metrics.mapping import MappedCatalog, MappingError, load_mapping
+from kpi.metrics.mapping import MappedCatalog, MappingError
+from kpi.metrics.mapping_file import load_mapping
 from kpi.metrics.periods import parse_period
 from kpi.services import Services, is_mapped, mapped_tables
 from kpi.settings import Settings

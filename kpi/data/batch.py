@@ -68,6 +68,14 @@ class What:
         """As import_runs and kpibot_imported_files name it: "orders", "orders-lines", "shopify-orders"."""
         return self.format or (f"{self.table}-lines" if self.lines else str(self.table))
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The canonical tables a file of this kind writes (orders keep customers, credit notes are returns)."""
+        if self.format:
+            return ("traffic",) if self.format == "ga4-traffic" else ("orders", "customers", "returns")
+        name = importer.TABLE_ALIASES.get(str(self.table), str(self.table))
+        return (name, "customers", "returns") if name == "orders" else (name,)
+
 
 @dataclass
 class Outcome:
