@@ -482,3 +482,30 @@ def test_the_app_home_shows_refused_imports_to_admins_only(inbox):
     assert "Imports" not in member and "2026-11-02" not in member
     clock.tick(8 * 24 * 3600)  # a week later: no longer shown
     assert "Imports: files refused" not in texts(build_home(services, "en", "T0STANDIN", admin=True))
+
+
+def test_a_workspace_admin_opening_the_home_tab_sees_the_refused_imports_and_a_member_does_not(database_url):
+    """Through Slack: app_home_opened, the app asks users.info who is an admin, and publishes the Home. The
+    refused file (logged for this shop) is in Alice's (a workspace admin) and not in Bruno's."""
+    import json as json_
+
+    from bot.sandbox import app_home_opened
+    from kpi.state.tables import log_import
+
+    from .test_slack_app import Rig
+
+    rig = Rig(database_url)
+    try:
+        log_import(rig.services.state(), {
+            "started_at": datetime(2026, 11, 29, 7), "file_name": "orders_2026-11-28.csv", "file_sha256": "2" * 64,
+            "format": "orders", "status": "refused", "source_key": source_key(database_url),
+            "message": "orders_2026-11-28.csv: import refused: line 3: subtotal 'x' is not a number (nothing was loaded)"})
+        for user in ("U0ALICE", "U0BRUNO"):
+            assert rig.side.post(app_home_opened(user), "application/json").status == 200
+            rig.standin.wait_for(lambda u=user: (rig.standin.team_id, u) in rig.standin.home_views, timeout=60)
+        alice = json_.dumps(rig.standin.home_views[(rig.standin.team_id, "U0ALICE")], ensure_ascii=False)
+        bruno = json_.dumps(rig.standin.home_views[(rig.standin.team_id, "U0BRUNO")], ensure_ascii=False)
+        assert "orders_2026-11-28.csv" in alice and "is not a number" in alice
+        assert "orders_2026-11-28.csv" not in bruno
+    finally:
+        rig.close()

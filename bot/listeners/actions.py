@@ -219,13 +219,14 @@ def _onboard(body, client, context, deps: Deps, create, *args) -> None:
                   not_done=NOT_CHANGED, what="onboarding") as reply:
         lang = reply.lang
         notice = ""
-        if deps.manage.access.may_change(client, user):
+        admin = deps.manage.access.may_change(client, user)
+        if admin:
             deps.manage.seed(team)  # the team row, if the card was reached some other way
             create(deps, team, user, *args)
             reply.sent = True  # done: a Home that fails to publish now does not undo it
         else:
             notice = tr(lang, ONBOARDING_REFUSED)
-        client.views_publish(user_id=user, view=build_home(deps.services, lang, team, notice=notice))
+        client.views_publish(user_id=user, view=build_home(deps.services, lang, team, notice=notice, admin=admin))
         reply.sent = True
 
 
@@ -278,7 +279,8 @@ def goals_page(body, client, context, deps: Deps) -> None:
             offset = 0
         container = body.get("container") or {}
         if container.get("type") == "view":
-            client.views_publish(user_id=user, view=build_home(deps.services, lang, team, goals_offset=offset))
+            client.views_publish(user_id=user, view=build_home(deps.services, lang, team, goals_offset=offset,
+                                                               admin=deps.manage.access.may_change(client, user)))
             reply.sent = True
             return
         msg = goal_list_message(goal_items(deps.services, team), lang=lang,

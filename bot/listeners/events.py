@@ -40,7 +40,9 @@ def app_home_opened(event, body, client, context, deps: Deps) -> None:
     lang = deps.lang(client, team, user)
     if team:
         deps.manage.seed(team)
-    client.views_publish(user_id=user, view=build_home(deps.services, lang, team))
+    # an admin's Home also lists the imports that were refused (the inbox's, and the command line's)
+    client.views_publish(user_id=user, view=build_home(deps.services, lang, team,
+                                                       admin=deps.manage.access.may_change(client, user)))
 
 
 def _installations(deps: Deps):
