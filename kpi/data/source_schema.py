@@ -84,6 +84,27 @@ def upgrade_source(engine: Engine) -> list[str]:
         if widened:
             changes.append(Text(N_("country columns widened to {n} characters: {tables}"),
                                 n=schema.COUNTRY_LEN, tables=", ".join(widened)))
+    changes += _indexes(engine, [name for name in columns if _canonical(schema.SOURCE_TABLES[name], set(columns[name]))])
+    return changes
+
+
+def _indexes(engine: Engine, names: list[str]) -> list[str]:
+    """Each canonical table's indexes as this version defines them: one missing is created, one whose columns
+    changed (a covering index that reads one more column) is made again."""
+    changes: list[str] = []
+    insp = inspect(engine)
+    for name in names:
+        have = {ix["name"]: list(ix["column_names"]) for ix in insp.get_indexes(name)}
+        for index in schema.SOURCE_TABLES[name].indexes:
+            wanted = [c.name for c in index.columns]
+            if have.get(index.name) == wanted:
+                continue
+            with engine.begin() as conn:
+                if index.name in have:
+                    index.drop(conn)
+                index.create(conn)
+            changes.append(Text(N_("{table}: index {index} on {columns}"), table=name, index=index.name,
+                                columns=", ".join(wanted)))
     return changes
 
 
