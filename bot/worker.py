@@ -106,7 +106,7 @@ def run_inbox(inbox: Inbox, services: Services) -> list[Outcome]:
     settings = services.settings
     key = source_key(settings.source_url)
     # the operator's currency (KPIBOT_CURRENCY) binds the files; otherwise a file's own currency is the shop's
-    currency = settings.currency if settings.currency_explicit else None
+    currency = services.stated_currency()
 
     def logged(outcome: Outcome) -> None:
         try:
@@ -114,7 +114,7 @@ def run_inbox(inbox: Inbox, services: Services) -> list[Outcome]:
         except Exception:  # noqa: BLE001 - the file is imported and moved; its log line is what is lost
             log.exception("inbox: %s %s but not logged in import_runs", outcome.name, outcome.status)
 
-    return inbox.poll(services.source(), tz=settings.tz, currency=currency, currency_explicit=settings.currency_explicit,
+    return inbox.poll(services.source(), tz=settings.tz, currency=currency, currency_explicit=currency is not None,
                       on_file=logged)
 
 

@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None, extend: Callable | None = None) -> int:
         if getattr(args, "team", None):  # the shop that team reads (config/teams.yaml), else the deployment's
             ctx = ctx.for_team(args.team)
         if getattr(args, "currency", "x") is None:  # a shop currency set explicitly; never the USD default
-            args.currency = (ctx.shop and ctx.shop.currency) or (os.environ.get("KPIBOT_CURRENCY") or "").upper() or None
+            args.currency = ctx.stated_currency()
         return args.func(ctx, args)
     except KpiError as exc:  # the user's input or data: one line saying what to do
         print(f"kpibot: {exc.localized(lang)}", file=sys.stderr)

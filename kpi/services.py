@@ -75,6 +75,13 @@ class Services:
     def settings(self, value: Settings) -> None:
         self._settings, self._resolved = value, None
 
+    def stated_currency(self) -> str | None:
+        """The currency the operator stated (the team's in config/teams.yaml, else KPIBOT_CURRENCY), which an
+        imported file may not contradict; None when only the USD default speaks (the data's own currency wins)."""
+        if self.shop is not None and self.shop.currency:
+            return self.shop.currency
+        return self._settings.currency if self._settings.currency_explicit else None
+
     def currency(self) -> str:
         """The shop's currency (see ``settings``)."""
         found = self._order_currencies()
