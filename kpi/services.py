@@ -168,7 +168,9 @@ class Services:
         with self._lock:
             if self._engine is None:
                 try:
-                    self._engine = kpi_engine(self.catalog(), self.source(), tz=self._settings.tz, clock=self.clock)
+                    engine = kpi_engine(self.catalog(), self.source(), tz=self._settings.tz, clock=self.clock)
+                    engine.sql.shown_currency = self.currency  # amounts in another currency are refused, not mislabelled
+                    self._engine = engine
                 except CatalogError as exc:
                     if any("is not in the source database" in p for p in exc.problems):
                         if is_mapped(self):  # the shop's own tables: nothing to load, the mapping or the URL is wrong

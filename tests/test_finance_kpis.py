@@ -424,6 +424,35 @@ def test_mixed_currencies_are_refused_unless_there_are_rates(source_engine):
     assert _close(_ask(engine, "revenue", "2026-02").current.value, want)
 
 
+def test_a_period_whose_days_or_comparison_are_each_in_one_currency_is_refused_too(source_engine):
+    # each day of February in one currency, but the month in two: the daily series adds the days up, and a
+    # total of euros and pounds is no amount at all; so is a comparison of a pound month with a euro month
+    shop = {k: v.copy() for k, v in SHOP.items()}
+    feb = _in(shop["orders"], "placed_at", "2026-02")
+    shop["orders"].loc[feb[feb.placed_at >= datetime(2026, 2, 15)].index, "currency"] = "GBP"
+    mar = _in(shop["orders"], "placed_at", "2026-03").index
+    shop["orders"].loc[mar, "currency"] = "GBP"
+    _load(source_engine, shop)
+    engine = KpiEngine(load_catalog(CONFIG), source_engine, tz=UTC_TZ, clock=lambda: NOW)
+    with pytest.raises(MixedCurrencies) as err:
+        _ask(engine, "revenue", "2026-02", series=True)
+    assert err.value.currencies == ("EUR", "GBP")
+    with pytest.raises(MixedCurrencies):
+        _ask(engine, "aov", "2026-03", compare="previous")
+    assert _ask(engine, "revenue", "2026-03").current.value  # a pound month alone is one currency
+
+
+def test_amounts_in_another_currency_than_the_answers_are_refused_not_mislabelled(shop):
+    # the shop's answers are written in its currency (the newest orders'); a period whose orders are all in
+    # another would be shown with the wrong symbol: refused, saying which
+    shop.sql.shown_currency = lambda: "USD"
+    with pytest.raises(MixedCurrencies) as err:
+        _ask(shop, "revenue", "2026-02")
+    assert "EUR" in str(err.value) and "USD" in str(err.value)
+    shop.sql.shown_currency = lambda: "EUR"
+    assert _ask(shop, "revenue", "2026-02").current.value
+
+
 # -- CDNOW --------------------------------------------------------------------------------------------------
 @pytest.fixture
 def cdnow_engine(cdnow, source_engine, tmp_path):  # noqa: F811 - the fixture of tests/test_cdnow.py

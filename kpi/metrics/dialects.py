@@ -21,9 +21,14 @@ class MixedCurrencies(QueryError):
     """A money KPI over rows in more than one currency, with no rates table to convert them: refused rather
     than adding pounds to euros. ``missing``: currencies the rates table lacks (when there is one)."""
 
-    def __init__(self, table: str, currencies: Sequence[str], missing: Sequence[str] = ()):
+    def __init__(self, table: str, currencies: Sequence[str], missing: Sequence[str] = (), shown: str | None = None):
         self.table, self.currencies, self.missing = table, tuple(currencies), tuple(missing)
-        if missing:
+        if shown:  # one currency, but not the one the answers are written in
+            super().__init__(N_("The amounts of {table} in this period are in {currencies}, not in the shop's currency "
+                                "{shown}: they would be shown as {shown}. Add a table currency_rates (currency, rate: "
+                                "units of the shop's currency per unit) to convert them."),
+                             table=table, currencies=", ".join(currencies), shown=shown)
+        elif missing:
             super().__init__(N_("The amounts of {table} are in several currencies ({currencies}) and the "
                                 "currency_rates table has no rate for {missing}: add it to convert them."),
                              table=table, currencies=", ".join(currencies), missing=", ".join(missing))

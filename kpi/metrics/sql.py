@@ -19,7 +19,7 @@ across files. The dialect-specific constructs are in ``kpi.metrics.dialects``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -90,6 +90,8 @@ class SqlLayer:
         self._latest: dict[tuple[str, str], tuple[float, object]] = {}
         self._earliest: dict[tuple[str, str], tuple[float, object]] = {}
         self._meta = MetaData()
+        # the currency the answers are written in (Services: the shop's), for the amounts to be checked against it
+        self.shown_currency: Callable[[], str | None] | None = None
         # naive timestamps in the source are UTC (the canonical tables), or local times of this zone (a
         # shop's own tables mapped in config/source.yaml): bounds are written, and edges read, in it
         self.stored_tz = ZoneInfo(catalog.timestamps_tz) if getattr(catalog, "timestamps_tz", None) else UTC
@@ -331,6 +333,19 @@ class SqlLayer:
         own = self._table(m.table).c[CURRENCY_COLUMN]
         return select(rates.c.rate).where(rates.c.currency == own).limit(1).scalar_subquery()
 
+    def _one_currency(self, seen: dict[str, set[str]]) -> None:
+        """Amounts added up across ranges (a period from its days, a total from its breakdown) or compared are in
+        one currency, the one the answer is written in (``shown_currency``); without a rates table to convert
+        them, anything else is refused."""
+        if self._rates() is not None:
+            return
+        shown = self.shown_currency() if self.shown_currency is not None else None
+        for table, found in seen.items():
+            if len(found) > 1:
+                raise MixedCurrencies(table, sorted(found))
+            if found and shown and found != {shown}:
+                raise MixedCurrencies(table, sorted(found), shown=shown)
+
     def _mixed(self, q: MeasureQuery, group: Sequence[Measure], index: int, conn: Connection, unrated: bool):
         """The currencies (and those without a rate) of a range that mixes them: read only to say so."""
         m = group[0]
@@ -443,6 +458,7 @@ class SqlLayer:
             with self.engine.connect() as c:
                 return self.run(q, c)
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
+        seen: dict[str, set[str]] = {}  # table -> the currencies of the amounts summed, over every range and piece
         for group, stmt in self.statements(q):
             if group[0].having and self.engine.dialect.name == "postgresql":
                 # a grouped measure over many ranges is one large UNION ALL that PostgreSQL's JIT takes seconds to
@@ -452,11 +468,15 @@ class SqlLayer:
                 mixed = row.get("_currency_min") != row.get("_currency_max")
                 if mixed and self._rates() is None or row.get("_unrated"):
                     self._mixed(q, group, int(row["r"]), conn, bool(row.get("_unrated")))
+                if "_currency_min" in row:
+                    seen.setdefault(group[0].table, set()).update(
+                        str(row[c]) for c in ("_currency_min", "_currency_max") if row[c] is not None)
                 g = row.get("g", None) if q.group_by else None
                 key = (int(row["r"]), _group_key(g) if q.group_by else None)
                 slot = values.setdefault(key, {})
                 for ms in group:
                     slot[ms.key] = _number(row[ms.key], ms)
+        self._one_currency(seen)
         if not q.group_by:  # every range has a row even where a branch found nothing
             for i in range(len(q.ranges)):
                 slot = values.setdefault((i, None), {})
