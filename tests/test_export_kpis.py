@@ -17,17 +17,23 @@ from __future__ import annotations
 import io
 import json
 import re
+import uuid
+from contextlib import redirect_stdout
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from kpi.cli import main
+from kpi.db import dispose_cached_engines, make_engine
 from kpi.metrics.engine import KpiRequest
 from kpi.metrics.formatting import format_value, result_notes
 from kpi.metrics.periods import parse_period
 from kpi.services import Services
 
+from .conftest import BACKENDS, _pg_url
 from .test_import_real import COUNTRIES, LONDON, online_retail
 
 MAIN = online_retail()
@@ -162,20 +168,37 @@ def _same(key: str, got: float | None, want: float | None) -> bool:
 
 
 # -- the shop, loaded as a user does ---------------------------------------------------------------------
-@pytest.fixture
-def shop(monkeypatch, database_url, tmp_path, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    for name in ("KPI_SOURCE_URL", "KPIBOT_CONFIG", "KPIBOT_CURRENCY", "KPIBOT_LOCALE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KPIBOT_TIMEZONE", "Europe/London")
-    (tmp_path / "online_retail.csv").write_text(MAIN)
-    (tmp_path / "online_retail_extra.csv").write_text(EXTRA)
-    assert main(["db", "upgrade"]) == 0
-    assert main(["import", "online_retail.csv", "--format", "online-retail"]) == 0
-    assert main(["import", "online_retail_extra.csv", "--format", "online-retail"]) == 0
-    out = capsys.readouterr()
-    return Services(), out.out
+@pytest.fixture(scope="module", params=BACKENDS)
+def shop(request, tmp_path_factory):
+    """The two files imported once per backend (the tests only read): (Services, what the imports printed)."""
+    folder = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "sqlite":
+            url = f"sqlite:///{folder / 'kpibot-test.db'}"
+        else:  # a schema of its own, as tests/conftest.py's database_url
+            schema = f"t_{uuid.uuid4().hex[:12]}"
+            admin = make_engine(_pg_url())
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            url = f"{_pg_url()}{'&' if '?' in _pg_url() else '?'}options={quote(f'-csearch_path={schema}')}"
+        mp.chdir(folder)
+        mp.setenv("DATABASE_URL", url)
+        for name in ("KPI_SOURCE_URL", "KPIBOT_CONFIG", "KPIBOT_CURRENCY", "KPIBOT_LOCALE"):
+            mp.delenv(name, raising=False)
+        mp.setenv("KPIBOT_TIMEZONE", "Europe/London")
+        (folder / "online_retail.csv").write_text(MAIN)
+        (folder / "online_retail_extra.csv").write_text(EXTRA)
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(["db", "upgrade"]) == 0
+            assert main(["import", "online_retail.csv", "--format", "online-retail"]) == 0
+            assert main(["import", "online_retail_extra.csv", "--format", "online-retail"]) == 0
+        yield Services(), out.getvalue()
+        dispose_cached_engines()
+        if request.param != "sqlite":
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
 
 
 def _ask(services: Services, metric: str, period: str, **kw):
