@@ -441,6 +441,51 @@ def test_source_check_lists_a_missing_column_and_an_unmapped_status(shop, tmp_pa
     assert _answer(kpis, "revenue", "last month", breakdown="device") == "UnknownDimension"
 
 
+def test_orders_with_no_status_count_and_a_mapping_without_placed_values_flags_no_status(shop, tmp_path):
+    """An order of the shop's own table whose status is empty is not cancelled: it counts (SQL's NOT IN would
+    leave it out). Without a ``placed`` list, whatever is not cancelled is an order: no status is flagged."""
+    mapped, _, url, own_schema = shop
+    prefix = f"{own_schema}." if own_schema else ""
+    text_ = _mapping(prefix).replace(", placed: [paid, shipped]", "")
+    config = tmp_path / "other"
+    shutil.copytree(mapped.settings.config_dir, config)
+    (config / "source.yaml").write_text(text_)
+    services = _services(url, config, f"sqlite:///{tmp_path / 'state.db'}")
+    before = _answer(services.kpi_engine(), "orders", "last month", compare=None).current.value
+    engine = make_engine(url)
+    own = _own_tables(own_schema)["orders"]
+    tenth = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=10)  # inside last month (New York time)
+    last_month = (datetime.combine(tenth, datetime.min.time()), datetime.combine(tenth + timedelta(days=10),
+                                                                                  datetime.min.time()))
+    with engine.begin() as conn:
+        ids = conn.execute(select(own.c.id).where(own.c.created_at.between(*last_month), own.c.state == "paid")
+                           .order_by(own.c.id).limit(2)).scalars().all()
+        conn.execute(update(own).where(own.c.id.in_(ids)).values(state=None))
+    report = check_source(services.catalog(), engine)
+    engine.dispose()
+    lines = "\n".join(report.lines("en"))
+    assert len(ids) == 2 and "2 orders have no status" in lines and "counted as placed" not in lines
+    assert report.mapping_ok  # nothing wrong with the statuses: paid and shipped are orders
+    fresh = _services(url, config, f"sqlite:///{tmp_path / 'state2.db'}")
+    assert _answer(fresh.kpi_engine(), "orders", "last month", compare=None).current.value == before
+
+
+def test_a_dimension_the_shop_lacks_is_not_read_from_a_joined_table_that_lacks_it_too(shop, tmp_path):
+    """Orders mapped without device: the returning customer rate (orders joined to customers) stays available,
+    only its breakdown by device goes; a returns table without its own country reads its order's."""
+    mapped, _, url, own_schema = shop
+    prefix = f"{own_schema}." if own_schema else ""
+    text_ = _mapping(prefix).replace("device: dev, ", "")
+    config = tmp_path / "nodevice"
+    shutil.copytree(mapped.settings.config_dir, config)
+    (config / "source.yaml").write_text(text_)
+    services = _services(url, config, f"sqlite:///{tmp_path / 'state.db'}")
+    kpis = services.kpi_engine()
+    assert "returning_customer_rate" not in kpis.unavailable()
+    assert _answer(kpis, "returning_customer_rate", "last month").current.value is not None
+    assert "device" not in services.catalog().dimensions_of(services.catalog().metric("returning_customer_rate"))
+
+
 def test_wrong_types_and_a_missing_table_are_said(shop, tmp_path):
     mapped, _, url, own_schema = shop
     prefix = f"{own_schema}." if own_schema else ""

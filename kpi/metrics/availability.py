@@ -163,14 +163,23 @@ def _statuses(catalog: Catalog, conn: Connection) -> list[Finding]:
     except Exception:  # noqa: BLE001 - no orders, or no status column: no status to check
         return []
     cancelled = tm.statuses.get(CANCELLED, (CANCELLED,)) if tm and tm.statuses else (CANCELLED,)
-    placed = (tm.placed_values() if tm and tm.statuses else None) or (PLACED,)
-    rows = conn.execute(select(col, func.count()).group_by(col).order_by(func.count().desc()).limit(MAX_STATUSES))
-    unknown = [(str(v), int(n)) for v, n in rows if v is not None and str(v) not in cancelled + placed]
-    if not unknown:
-        return []
-    return [Finding(True, N_("orders.status: values neither placed nor cancelled ({column}), counted as placed: "
-                             "{values}"), {"column": f"{orders.name}.{col.name}",
-                                           "values": ", ".join(f"{v} ({n})" for v, n in unknown)})]
+    # a mapping that lists only the cancelled values means: whatever else is an order (nothing to flag)
+    placed = tm.placed_values() if tm and tm.statuses else (PLACED,)
+    rows = conn.execute(select(col, func.count()).group_by(col).order_by(func.count().desc()).limit(MAX_STATUSES)).all()
+    found: list[Finding] = []
+    empty = sum(int(n) for v, n in rows if v is None or str(v).strip() == "")
+    if empty:
+        found.append(Finding(False, N_("orders.status: {n} orders have no status ({column}): counted as orders, "
+                                       "not cancelled"), {"n": empty, "column": f"{orders.name}.{col.name}"}))
+    if placed is None:
+        return found
+    unknown = [(str(v), int(n)) for v, n in rows
+               if v is not None and str(v).strip() and str(v) not in cancelled + placed]
+    if unknown:
+        found.append(Finding(True, N_("orders.status: values neither placed nor cancelled ({column}), counted as "
+                                      "placed: {values}"), {"column": f"{orders.name}.{col.name}",
+                                                            "values": ", ".join(f"{v} ({n})" for v, n in unknown)}))
+    return found
 
 
 __all__ = ["Finding", "KpiAvailability", "SourceReport", "check_source", "mapping_findings"]

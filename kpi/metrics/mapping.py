@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table, func, inspect, select
 from sqlalchemy.engine import Connection, Engine
 
+from kpi.data.schema import SOURCE_TABLES
 from kpi.errors import KpiError
 from kpi.i18n import N_
 
@@ -96,9 +97,16 @@ class SourceMapping:
         table, column = self._split(m, ref)
         if not self.lacks(table, column):
             return ref
-        if m.join_table and table == m.table and not self.lacks(m.join_table, column):
+        if m.join_table and table == m.table and self.has(m.join_table, column):
             return f"{m.join_table}.{column}"
         return None
+
+    def has(self, table: str, column: str) -> bool:
+        """The shop has this canonical column: a mapped table names it, or the canonical table has it."""
+        tm = self.tables.get(table)
+        if tm is not None:
+            return column in tm.columns
+        return table in SOURCE_TABLES and column in SOURCE_TABLES[table].c
 
     def _condition(self, m: Measure, c: Condition, table: str | None = None) -> Condition | None:
         v = c.value
@@ -135,7 +143,7 @@ class SourceMapping:
         for canonical, wanted in tm.columns.items():
             col = find_column(real, wanted)
             if col is not None:
-                cols.append(Column(col.name, col.type, key=canonical))
+                cols.append(Column(col.name, col.type, key=canonical, nullable=col.nullable))
         return real, Table(real.name, MetaData(), *cols, schema=tm.schema)
 
     def present(self, engine: Engine, only: set[str]) -> dict[str, set[str]]:

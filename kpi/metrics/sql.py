@@ -41,6 +41,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     not_,
+    or_,
     select,
     true,
     union_all,
@@ -514,11 +515,17 @@ class SqlLayer:
 
 
 def _compare(col, op: str, v):
-    """``col <op> v``; ``v`` None is ``IS NULL`` (=) or ``IS NOT NULL`` (!=)."""
+    """``col <op> v``; ``v`` None is ``IS NULL`` (=) or ``IS NOT NULL`` (!=). "Is not" holds for an empty value
+    of a column that may be empty (an order of a shop's own table with no status is not cancelled), where SQL's
+    ``!=`` and ``NOT IN`` would leave the row out."""
     ops = {"=": col.__eq__, "!=": col.__ne__, "<": col.__lt__, "<=": col.__le__, ">": col.__gt__, ">=": col.__ge__}
     if op in ops:
-        return ops[op](v)
-    return col.in_(list(v)) if op == "in" else col.not_in(list(v))
+        found = ops[op](v)
+    else:
+        found = col.in_(list(v)) if op == "in" else col.not_in(list(v))
+    if op in ("!=", "not_in") and v is not None and getattr(col, "nullable", False) and not col.primary_key:
+        return or_(found, col.is_(None))
+    return found
 
 
 def _common(group: Sequence[Measure]) -> list[Condition]:
