@@ -333,7 +333,7 @@ def test_return_rate_by_country_counts_each_credit_note_in_its_own_country(shop,
 
 # an empty traffic or marketing_spend table (`kpibot import` creates them, empty) is summed as 0: "Sessions,
 # January 2011: 0", "Marketing spend, January 2011: £0.00", and a blended CAC of £0.00 from 34 new customers
-SHOWN_AS_ZERO = ["sessions", "visitors", "cac", "marketing_spend"]
+SUMS_OVER_NO_ROWS = ["sessions", "visitors", "cac", "marketing_spend"]
 
 
 def _no_data(services: Services, capsys, key: str) -> tuple[float | None, str, str]:
@@ -349,15 +349,10 @@ def test_kpis_an_orders_export_cannot_give_say_the_data_is_not_there(shop, capsy
     for key in NO_DATA:
         value, headline, out = _no_data(services, capsys, key)
         assert "no data in the source yet" in out, key
-        if key not in SHOWN_AS_ZERO:
-            assert (value, headline) == (None, "no data"), key
+        assert (value, headline) == (None, "no data"), key
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine reports 0 for a sum over a table with no rows at all (kpi/metrics/engine.py: _zeros/_filled make a "
-    "sum or count of no rows 0.0, and the blended CAC divides that 0 spend by the new customers), although the "
-    "answer's as_of is None and its text says 'no data in the source yet'"))
-@pytest.mark.parametrize("key", SHOWN_AS_ZERO)
+@pytest.mark.parametrize("key", SUMS_OVER_NO_ROWS)
 def test_kpis_an_orders_export_cannot_give_are_not_reported_as_zero(shop, capsys, key):
     value, headline, _ = _no_data(shop[0], capsys, key)
     assert (value, headline) == (None, "no data")

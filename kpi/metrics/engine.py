@@ -400,7 +400,11 @@ class KpiEngine:
             # where the data ends and starts comes first: a period that is not over ends at the data's "as of",
             # and its comparison covers the same span (remembered for a while: no query on most questions)
             as_of = self._as_of(self.sql.latest(feeds, conn))
-            history = self._history_start(self.sql.earliest(_history_measures(measures), conn))
+            starts = self.sql.earliest(_history_measures(measures), conn)
+            history = self._history_start(starts)
+            # a table the KPI needs that holds no row at all (traffic not loaded yet): its sums would read 0 (zero
+            # sessions, a CAC of 0.00 over no spend); the KPI has no data instead
+            no_rows = any(v is None for v in starts.values())
             daily = any(self.sql.is_daily(m) for m in feeds)
             period = self.so_far(req.period, as_of, daily=daily)
             cmp_period = None
@@ -485,6 +489,13 @@ class KpiEngine:
             series = [p if ready(p.end) else replace(p, value=replace(p.value, value=None)) for p in series]
             cmp_series = [p if ready(p.end) else replace(p, value=replace(p.value, value=None)) for p in cmp_series]
             rows = [r if needs is None else replace(r, value=replace(r.value, value=None), change=None) for r in rows]
+        if no_rows:
+            current = replace(current, value=None)
+            comparison = replace(comparison, value=None) if comparison is not None else None
+            change = Change(None, None, None) if change is not None else None
+            series = [replace(p, value=replace(p.value, value=None)) for p in series]
+            cmp_series = [replace(p, value=replace(p.value, value=None)) for p in cmp_series]
+            rows = [replace(r, value=replace(r.value, value=None), change=None) for r in rows]
         notes = tuple((n, float(totals[0].get(n.measure) or 0)) for n in metric.notes
                       if totals[0].get(n.measure) and not period.empty)
         return KpiResult(

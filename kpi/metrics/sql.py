@@ -509,7 +509,8 @@ class SqlLayer:
             hit = cache.get((m.table, ref))
             if hit is None or now - hit[0] > ttl:
                 hit = (now, self._utc(conn.execute(select(agg(self._col(m, ref)))).scalar()))
-                cache[(m.table, ref)] = hit
+                if hit[1] is not None:  # an empty table is asked again next time (an import may fill it any moment)
+                    cache[(m.table, ref)] = hit
             out[m.table] = hit[1]
         return out
 
