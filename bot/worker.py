@@ -40,7 +40,7 @@ from kpi.data.inbox import Inbox
 from kpi.digests.schedule import GRACE, digest_key
 from kpi.errors import KpiError, new_ref
 from kpi.i18n import N_, lang_of, tr
-from kpi.services import Services
+from kpi.services import Services, mapped_tables
 from kpi.state.lifecycle import forget_old_events
 from kpi.state.store import Schedules, all_schedules
 from kpi.state.tables import log_import
@@ -115,7 +115,7 @@ def run_inbox(inbox: Inbox, services: Services) -> list[Outcome]:
             log.exception("inbox: %s %s but not logged in import_runs", outcome.name, outcome.status)
 
     return inbox.poll(services.source(), tz=settings.tz, currency=currency, currency_explicit=currency is not None,
-                      on_file=logged)
+                      on_file=logged, mapped=frozenset(mapped_tables(services)))
 
 
 def inbox_tick() -> None:

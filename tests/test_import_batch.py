@@ -365,6 +365,32 @@ def test_a_refused_file_is_moved_with_its_reasons_and_nothing_of_it_is_written(i
     assert {k for _, _, _, k in logged} == {source_key(url)}
 
 
+def test_files_for_a_shops_own_mapped_tables_are_refused_and_the_others_load(inbox):
+    """A shop whose orders are its own tables (config/source.yaml): an orders file in the inbox is refused,
+    never written beside them; traffic, which the mapping leaves to the bot, loads."""
+    from kpi.state.tables import log_import
+
+    box, clock, engine, url = inbox
+    old = clock.now - timedelta(minutes=5)
+    written_at(day_file(box.root / "orders", 6, name="2026-11-06.csv"), old)
+    traffic = box.root / "traffic" / "2026-11-06.csv"
+    traffic.parent.mkdir(parents=True)
+    traffic.write_text("day,sessions,visitors\n2026-11-06,120,100\n", encoding="utf-8")
+    written_at(traffic, old)
+    state = make_engine(url)
+    try:
+        outcomes = box.poll(engine, tz=PARIS, currency="EUR", mapped=frozenset({"orders", "customers", "returns"}),
+                            on_file=lambda o: log_import(state, o.run_row(source_key(url))))
+    finally:
+        state.dispose()
+    assert {o.name: o.status for o in outcomes} == {"orders/2026-11-06.csv": "refused",
+                                                     "traffic/2026-11-06.csv": "loaded"}
+    reasons = (box.root / "refused" / "orders" / "2026-11-06.csv.reasons.txt").read_text(encoding="utf-8")
+    assert "the shop's own tables hold customers, orders, returns" in reasons
+    assert order_ids(url) == set() and [tuple(r) for r in rows(url, select(schema.traffic.c.sessions))] == [(120,)]
+    assert [s for _, s, _, _ in runs(url)] == ["refused", "loaded"]
+
+
 def test_a_claim_left_by_a_dead_worker_goes_back_to_the_inbox(inbox):
     box, clock, engine, url = inbox
     claimed = box.root / ".importing" / "orders" / "2026-11-05.csv"

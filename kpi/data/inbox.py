@@ -42,6 +42,9 @@ SEPARATORS = "_-. "
 
 UNKNOWN_KIND = N_("the inbox cannot tell what this file holds: put it in a folder named after what it holds "
                   "({kinds}), or start its name with it (orders_2026-11-28.csv)")
+MAPPED = N_("the shop's own tables hold {tables} (config/source.yaml): load this data there; the inbox writes the "
+            "bot's canonical tables only")
+UNREADABLE = N_("cannot read the file: {error}")
 
 
 def kinds() -> dict[str, What]:
@@ -109,18 +112,21 @@ class Inbox:
 
     # -- one poll ---------------------------------------------------------------------------------------
     def poll(self, engine: Engine, *, tz: ZoneInfo, currency: str | None = None, currency_explicit: bool = False,
-             on_file: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+             on_file: Callable[[Outcome], None] | None = None, mapped: frozenset[str] = frozenset()) -> list[Outcome]:
         """Import the files that are ready, each whole or not at all; ``on_file(outcome)`` after each one is
         moved. An error that is not the file's (the database is down) leaves the file where it was, for the
-        next poll, and is raised."""
+        next poll, and is raised. ``mapped``: the canonical tables the shop's source mapping reads from its own
+        tables; a file for them is refused (the bot never writes to the shop's own tables)."""
         self._release_stale()
         ready = self.ready()
         if not ready:
             return []
         from kpi.data.schema import create_source_tables
 
-        create_source_tables(engine)
+        if not mapped:  # a mapped shop's database gets no table it does not need (the importer makes its own)
+            create_source_tables(engine)
         ensure_table(engine)
+        self._mapped = mapped
         known = kinds()
         outcomes = []
         for rel in ready:
@@ -142,12 +148,20 @@ class Inbox:
     def _import(self, engine: Engine, claimed: Path, rel: Path, what: What | None, known: dict[str, What], *,
                 tz: ZoneInfo, currency: str | None, currency_explicit: bool) -> Outcome:
         name = rel.as_posix()
-        if what is not None:
-            return import_file(engine, claimed, what, tz=tz, currency=currency, currency_explicit=currency_explicit,
-                               name=name, clock=self.clock)
         now = self.clock().astimezone(UTC).replace(tzinfo=None)
-        reason = Text(UNKNOWN_KIND, kinds=", ".join(f"{k}/" for k in sorted(known)))
-        return Outcome(path=claimed, name=name, sha256=file_sha256(claimed), what=What(table="unknown"),
+        mapped = sorted(set(what.tables) & set(getattr(self, "_mapped", ()))) if what is not None else []
+        try:
+            if what is not None and not mapped:
+                return import_file(engine, claimed, what, tz=tz, currency=currency,
+                                   currency_explicit=currency_explicit, name=name, clock=self.clock)
+            reason = (Text(MAPPED, tables=", ".join(mapped)) if mapped
+                      else Text(UNKNOWN_KIND, kinds=", ".join(f"{k}/" for k in sorted(known))))
+            sha = file_sha256(claimed)
+        except OSError as exc:  # the file cannot be read (its permissions): the file's fault, said like a refusal
+            if exc.filename is None or Path(exc.filename) != claimed:
+                raise
+            reason, sha = Text(UNREADABLE, error=exc.strerror or str(exc)), "-" * 64
+        return Outcome(path=claimed, name=name, sha256=sha, what=what or What(table="unknown"),
                        status="refused", started_at=now, finished_at=now, refused=refusal(path=name, reason=reason))
 
     def _file(self, outcome: Outcome, claimed: Path, rel: Path) -> None:
