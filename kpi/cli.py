@@ -63,7 +63,7 @@ def cmd_db_upgrade(ctx: Context, args) -> int:
                 print(tr(lang, "source database ({url}): {tables}", url=url, tables=", ".join(created)))
             else:
                 print(tr(lang, "source database ({url}): nothing to create", url=url))
-            for change in upgrade_source(shop.source()):  # a source made by an earlier version
+            for change in upgrade_source(shop.source(), indexes=True):  # a source made by an earlier version
                 print("  " + told(change, lang))
     return 0
 

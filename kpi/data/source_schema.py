@@ -17,7 +17,7 @@ user's own and is left alone.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, Table, inspect
+from sqlalchemy import Column, Index, MetaData, Table, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -37,8 +37,10 @@ def _canonical(table: Table, columns: set[str]) -> bool:
     return columns == now or columns == _BEFORE.get(table.name, now)
 
 
-def upgrade_source(engine: Engine) -> list[str]:
-    """Bring the source's canonical tables to this version's schema; what was changed, one line each."""
+def upgrade_source(engine: Engine, *, indexes: bool = False) -> list[str]:
+    """Bring the source's canonical tables to this version's schema; what was changed, one line each.
+    ``indexes``: also make the indexes this version defines differently (``kpibot db upgrade``, the release step;
+    never before an import: building an index on a large table is the operator's moment to choose)."""
     changes: list[str] = []
     created = schema.create_source_tables(engine)
     if created:
@@ -84,7 +86,9 @@ def upgrade_source(engine: Engine) -> list[str]:
         if widened:
             changes.append(Text(N_("country columns widened to {n} characters: {tables}"),
                                 n=schema.COUNTRY_LEN, tables=", ".join(widened)))
-    changes += _indexes(engine, [name for name in columns if _canonical(schema.SOURCE_TABLES[name], set(columns[name]))])
+    if indexes:
+        changes += _indexes(engine, [name for name in columns
+                                     if _canonical(schema.SOURCE_TABLES[name], set(columns[name]))])
     return changes
 
 
@@ -100,29 +104,61 @@ def _indexes(engine: Engine, names: list[str]) -> list[str]:
             if have.get(index.name) == wanted:
                 continue
             with engine.begin() as conn:
-                if index.name in have:
+                if index.name in have and conn.dialect.name == "postgresql":
+                    # built beside the old one (reads go on: CREATE INDEX blocks writes only), then swapped: the
+                    # exclusive lock of DROP INDEX is held for the swap, not for the build
+                    q = conn.dialect.identifier_preparer.quote
+                    building = Index(f"{index.name}__new", *[c.name for c in index.columns])
+                    Table(name, MetaData(), *[Column(c.name, c.type) for c in index.columns], building)
+                    building.create(conn)
                     index.drop(conn)
-                index.create(conn)
+                    conn.exec_driver_sql(f"ALTER INDEX {q(building.name)} RENAME TO {q(index.name)}")
+                else:  # SQLite writes one transaction at a time anyway; readers keep their snapshot
+                    if index.name in have:
+                        index.drop(conn)
+                    index.create(conn)
             changes.append(Text(N_("{table}: index {index} on {columns}"), table=name, index=index.name,
                                 columns=", ".join(wanted)))
     return changes
 
 
 def _add_return_dimensions(engine: Engine, missing: list[str], orders_ok: bool) -> None:
-    with engine.begin() as conn:
-        q = conn.dialect.identifier_preparer.quote
-        for name in missing:
-            col = schema.returns.c[name]
-            kind = col.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE returns ADD COLUMN {q(name)} {kind}")
-        # identifiers and defaults are this module's constants; no value from the data is in the text
-        sets = []
-        for name in missing:
-            found = (f"(SELECT o.{q(name)} FROM orders o WHERE o.order_id = returns.order_id)"  # noqa: S608
-                     if orders_ok else "NULL")
-            default = RETURN_DIMENSIONS[name]
-            sets.append(f"{q(name)} = COALESCE({found}, {default})" if default else f"{q(name)} = {found}")
-        conn.exec_driver_sql("UPDATE returns SET " + ", ".join(sets))  # noqa: S608
+    """The columns added and filled in one transaction: a fill that fails takes the new columns with it, so the
+    next upgrade adds and fills them again (SQLite's driver would run ALTER TABLE outside the transaction: the
+    transaction is opened explicitly there)."""
+    q = engine.dialect.identifier_preparer.quote
+    statements = [f"ALTER TABLE returns ADD COLUMN {q(name)} {schema.returns.c[name].type.compile(dialect=engine.dialect)}"
+                  for name in missing]
+    # identifiers and defaults are this module's constants; no value from the data is in the text
+    sets = []
+    for name in missing:
+        found = (f"(SELECT o.{q(name)} FROM orders o WHERE o.order_id = returns.order_id)"  # noqa: S608
+                 if orders_ok else "NULL")
+        default = RETURN_DIMENSIONS[name]
+        sets.append(f"{q(name)} = COALESCE({found}, {default})" if default else f"{q(name)} = {found}")
+    statements.append("UPDATE returns SET " + ", ".join(sets))  # noqa: S608
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            for sql in statements:
+                conn.exec_driver_sql(sql)
+        return
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        isolation = dbapi.isolation_level
+        dbapi.isolation_level = None  # the statements below say where the transaction starts and ends
+        cur = dbapi.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                for sql in statements:
+                    cur.execute(sql)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        finally:
+            cur.close()
+            dbapi.isolation_level = isolation
 
 
 def _rebuild_sqlite(engine: Engine, table: Table, old_columns: list[str]) -> None:
