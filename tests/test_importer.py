@@ -601,10 +601,10 @@ def test_orders_keep_customers_first_order_at(source_engine, tmp_path):
 def test_a_failure_while_writing_rolls_everything_back(loaded, tmp_path, monkeypatch):
     before = snapshot(loaded)
 
-    def broken(conn, orders):
+    def broken(conn, customers):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("kpi.data.importer.maintain_customers", broken)
+    monkeypatch.setattr("kpi.data.importer.write_customers", broken)
     changed = ORDERS.replace("100.00", "101.00") + "A9,c9,2026-10-09,placed,9,0,0,0,EUR,web,mobile,FR\n"
     with pytest.raises(RuntimeError, match="disk full"):
         import_csv(loaded, write(tmp_path, changed), "orders", tz=PARIS)

@@ -4,9 +4,18 @@
     import_csv(engine, path, "orders", tz=..., column_map={"Qty": "quantity"}, lines=True)   # line items
     import_preset(engine, path, "online-retail", tz=ZoneInfo("Europe/London"))               # PRESETS
 
-A file loads whole or not at all: every line is checked first, and a file with any bad line is refused
-with every bad line named (file line numbers, the header being line 1) — ``ImportRefused``. The writes
-then happen in one transaction, so a failure half-way leaves the database exactly as it was. Rows are
+A file loads whole or not at all: a file with any bad line is refused with every bad line named (file
+line numbers, the header being line 1) — ``ImportRefused`` — and its writes all happen in one
+transaction, rolled back then, so a failure half-way leaves the database exactly as it was. A big file
+is read in chunks (reading.CHUNK_ROWS records): a first pass counts what the whole file settles (the
+decimal separator, day/month order, the currency, which line-item orders have their lines apart —
+tables.FileSurvey) without keeping rows; the second prepares and writes one chunk at a time in the
+transaction (once a line is bad, nothing more is written and the other chunks are only checked). A
+natural key is checked against the chunks before it (hashes of the keys, tables.KeyIndex); the lines of
+a line-item order stay in one chunk (the last order of a chunk goes with the next one, and the orders
+whose lines are apart in the file are read together at the end); customers are upkept once, from a
+summary of every chunk's orders. Memory stays flat in the file's size; presets and Shopify exports are
+read whole (they go through the same code as one chunk). Rows are
 upserted on their natural key (orders.order_id, returns.return_id, customers.customer_id, traffic (day,
 channel, device, country), marketing_spend (day, channel), email_campaigns.campaign_id): importing a
 file again changes nothing and says so (``unchanged``).
@@ -72,11 +81,13 @@ The rules, as a user meets them:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
@@ -89,13 +100,21 @@ from kpi.i18n import N_, tr, trn
 
 from . import notes as notes_
 from . import presets
+from . import reading as reading_
 from .columns import match_columns
 from .lines import ONCE_FIELDS, has_line_amounts, split_orders
-from .reading import RawFile, read_file
+from .reading import CsvSource, RawFile, concat_raw, read_file
 from .shopify import prepare_shopify
-from .tables import LINE, SPECS, Prepared, prepare
+from .tables import LINE, SPECS, FileSurvey, Prepared, id_hashes, prepare
 from .values import Problems
-from .writing import fill_return_dimensions, maintain_customers, sqlite_cache, upsert
+from .writing import (
+    customer_summary,
+    fill_return_dimensions,
+    maintain_customers,
+    sqlite_cache,
+    upsert,
+    write_customers,
+)
 
 __all__ = ["PRESETS", "TABLE_ALIASES", "ImportResult", "import_csv", "import_preset", "import_shopify_orders",
            "stored_currency"]
@@ -191,14 +210,14 @@ def import_csv(
     if lines and name != "orders":
         raise refusal(path=spath, reason=Text(N_("only an orders file can have one row per product line")))
     problems = Problems()
-    raw = read_file(path, problems)
-    return load_raw(engine, raw, name, problems=problems, tz=tz, column_map=column_map, currency=currency,
+    source = CsvSource(path)
+    return load_raw(engine, source, name, problems=problems, tz=tz, column_map=column_map, currency=currency,
                     lines=lines, currency_explicit=currency_explicit, on_commit=on_commit)
 
 
 def load_raw(
     engine: Engine,
-    raw: RawFile,
+    raw: RawFile | CsvSource,
     name: str,
     *,
     problems: Problems,
@@ -210,8 +229,9 @@ def load_raw(
     more_returns: Callable[[pd.DataFrame, Problems], pd.DataFrame] | None = None,
     on_commit: OnCommit | None = None,
 ) -> ImportResult:
-    """import_csv from a file already read (the presets rename or derive its columns first).
-    ``more_returns(orders, problems)``: returns a preset derives from the typed orders (refunds)."""
+    """import_csv from a file (CsvSource, read in chunks) or a file already read (the presets rename or
+    derive its columns first). ``more_returns(orders, problems)``: returns a preset derives from the typed
+    orders (refunds)."""
     spath, tz = raw.path, _zone(tz)
     spec = SPECS[name]
     general: list[Text] = []
@@ -236,49 +256,146 @@ def load_raw(
     shop = currency
     if not currency_explicit:
         shop = schema.stored_currency(engine) or currency  # a default gives way to the data's
-    columns = {f: raw.columns[i] for f, i in assign.items()}
-    prepared = prepare(
-        spath, spec, columns, raw.lines, tz=tz, currency=shop, problems=problems, general=general,
-        check_keys=not (lines and name == "orders"), currency_explicit=currency_explicit,
-    )
+    order_lines = lines and name == "orders"
+    size = reading_.CHUNK_ROWS
+
+    # first pass: what the whole file settles (its reading problems are recorded here, once)
+    survey = FileSurvey(spath, spec, shop, lines=order_lines)
+    n_rows = n_chunks = 0
+    for chunk in raw.chunks(problems, size):
+        survey.add({f: chunk.columns[i] for f, i in assign.items()}, chunk.lines)
+        n_rows += chunk.n_rows
+        n_chunks += 1
+    facts = survey.facts(general, currency_explicit)
+    if n_chunks == 1:
+        facts.scattered = facts.scattered[:0]  # one chunk holds every order's lines
+
+    # second pass: each chunk prepared with them, and written in the file's one transaction until a line is bad
+    chunks = raw.chunks(Problems(), size)
+    if order_lines and "order_id" in assign:
+        chunks = _order_chunks(chunks, assign["order_id"], facts.scattered)
     notes: list[str | Text] = []
-    frame, returns = prepared.frame, None
-    if name == "orders":
-        raw_text = {f: columns[f] for f in ONCE_FIELDS if f in columns}
-        frame, returns = split_orders(prepared, raw_text, lines=lines, problems=problems)
-        if more_returns is not None:
-            extra = more_returns(frame, problems)
-            if len(extra):
-                returns = pd.concat([returns, extra], ignore_index=True) if len(returns) else extra
-    _refuse_if(spath, problems, general)
-    notes.extend(notes_.countries(prepared.unknown_countries))
-    upgrade_source(engine)
-    with engine.begin() as conn, sqlite_cache(conn):
-        _check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
-        updates = [f for f in prepared.present if f not in spec.key]
-        if name == "orders" and lines and "subtotal" not in updates:
-            updates.append("subtotal")
-        if name == "returns":
-            filled, unmatched = fill_return_dimensions(conn, frame, prepared.present)
-            updates += filled
-            if unmatched:
-                notes.append(notes_.unmatched(unmatched))
-        per_table = {name: upsert(conn, spec.table, spec.key, frame.drop(columns=[LINE]), spec.stored, updates)}
+    unknown: dict[str, int] = {}
+    counts: dict[str, dict[str, int]] = {}
+    customers: pd.DataFrame | None = None  # customer_summary of the chunks written
+    guests = n_returns = unmatched = 0
+    returned = 0.0
+    file_currency = shop
+    blocked: ImportRefused | None = None  # the database refuses the file's currency
+    with ExitStack() as stack:
+        conn: Connection | None = None
+
+        def connect() -> Connection:
+            upgrade_source(engine)
+            c = stack.enter_context(engine.begin())
+            stack.enter_context(sqlite_cache(c))
+            _check_database_currency(c, spath, file_currency, currency if currency_explicit else None)
+            return c
+
+        for chunk in chunks:
+            columns = {f: chunk.columns[i] for f, i in assign.items()}
+            prepared = prepare(
+                spath, spec, columns, chunk.lines, tz=tz, currency=shop, problems=problems, general=general,
+                check_keys=not order_lines, currency_explicit=currency_explicit, facts=facts,
+            )
+            file_currency = prepared.currency
+            for value, k in prepared.unknown_countries.items():
+                unknown[value] = unknown.get(value, 0) + k
+            frame, returns = prepared.frame, None
+            if name == "orders":
+                raw_text = {f: columns[f] for f in ONCE_FIELDS if f in columns}
+                frame, returns = split_orders(prepared, raw_text, lines=lines, problems=problems,
+                                              numbered=facts.numbered_ids)
+                if more_returns is not None:
+                    extra = more_returns(frame, problems)
+                    if len(extra):
+                        returns = pd.concat([returns, extra], ignore_index=True) if len(returns) else extra
+            if problems or general or blocked is not None:
+                continue  # the file is refused: the other chunks are only checked
+            if conn is None:
+                try:
+                    conn = connect()
+                except ImportRefused as exc:
+                    blocked = exc  # said when no line is bad (bad lines are told first)
+                    continue
+            updates = [f for f in prepared.present if f not in spec.key]
+            if order_lines and "subtotal" not in updates:
+                updates.append("subtotal")
+            if name == "returns":
+                filled, n_unmatched = fill_return_dimensions(conn, frame, prepared.present)
+                updates += filled
+                unmatched += n_unmatched
+            _add(counts, name, upsert(conn, spec.table, spec.key, frame.drop(columns=[LINE]), spec.stored, updates))
+            if name == "orders":
+                customers = customer_summary(frame, customers)
+                guests += int(frame["customer_id"].isna().sum())
+                if len(returns):
+                    rspec = SPECS["returns"]
+                    _add(counts, "returns", upsert(conn, rspec.table, rspec.key, returns.drop(columns=[LINE]),
+                                                   rspec.stored, [f for f in rspec.stored if f not in rspec.key]))
+                    n_returns += len(returns)
+                    returned += float(returns["amount"].sum())
+        _refuse_if(spath, problems, general)
+        if blocked is not None:
+            raise blocked
+        if conn is None:
+            conn = connect()
+        notes.extend(notes_.countries(unknown))
+        if unmatched:
+            notes.append(notes_.unmatched(unmatched))
+        per_table = {name: counts.get(name, _zero())}
         if name == "orders":
-            per_table["customers"] = maintain_customers(conn, frame)
-            if len(returns):
-                rspec = SPECS["returns"]
-                per_table["returns"] = upsert(conn, rspec.table, rspec.key, returns.drop(columns=[LINE]),
-                                              rspec.stored, [f for f in rspec.stored if f not in rspec.key])
-                notes.append(notes_.returns(len(returns), float(returns["amount"].sum())))
-            guests = int(frame["customer_id"].isna().sum())
+            per_table["customers"] = write_customers(conn, customers) if customers is not None else _zero()
+            if "returns" in counts:
+                per_table["returns"] = counts["returns"]
+                notes.append(notes_.returns(n_returns, returned))
             if guests:
                 notes.append(notes_.guests(guests))
-        result = _result(name, raw, per_table, name, ignored)
+        result = _result(name, spath, n_rows, raw.notes, per_table, name, ignored)
         result.notes.extend(notes)
         if on_commit is not None:
             on_commit(conn, result)
     return result
+
+
+def _zero() -> dict[str, int]:
+    return {"inserted": 0, "updated": 0, "unchanged": 0}
+
+
+def _add(counts: dict[str, dict[str, int]], table: str, more: dict[str, int]) -> None:
+    total = counts.setdefault(table, _zero())
+    for k, v in more.items():
+        total[k] += v
+
+
+def _order_chunks(chunks: Iterator[RawFile], column: int, scattered) -> Iterator[RawFile]:
+    """The chunks of a line-item orders file with all the lines of an order in one chunk: the lines of a
+    chunk's last order go with the next chunk, and the orders whose lines are apart in the file
+    (``scattered``, hashes of their ids, found by the first pass) are held back and come last, together."""
+    carry: RawFile | None = None
+    held: list[RawFile] = []
+    for chunk in chunks:
+        if carry is not None:
+            chunk, carry = concat_raw([carry, chunk]), None
+        if len(scattered) and chunk.n_rows:
+            apart = np.isin(id_hashes(chunk.columns[column]), scattered)
+            if apart.any():
+                held.append(chunk.take(apart))
+                chunk = chunk.take(~apart)
+        if not chunk.last and chunk.n_rows:
+            h = id_hashes(chunk.columns[column])
+            other = np.flatnonzero(h != h[-1])
+            cut = int(other[-1]) + 1 if len(other) else 0
+            tail = np.arange(chunk.n_rows) >= cut
+            carry = chunk.take(tail)
+            if cut == 0:
+                continue
+            chunk = chunk.take(~tail)
+        yield chunk
+    if carry is not None:
+        held.append(carry)
+    if held:
+        yield concat_raw(held)
 
 
 def import_shopify_orders(
@@ -309,7 +426,7 @@ def import_shopify_orders(
         guests = int(prepared.frame["customer_id"].isna().sum())
         if guests:
             notes.append(notes_.guests(guests))
-        result = _result("orders, customers, returns", raw, per_table, "orders", ignored)
+        result = _result("orders, customers, returns", raw.path, raw.n_rows, raw.notes, per_table, "orders", ignored)
         result.notes.extend(notes)
         if on_commit is not None:
             on_commit(conn, result)
@@ -384,18 +501,20 @@ def _check_database_currency(
             raise refusal(path=path, reason=Text(what, currency=cur.upper(), stored=stored))
 
 
-def _result(table: str, raw: RawFile, per_table: dict, main: str, ignored: list[str]) -> ImportResult:
+def _result(table: str, path: str, n_rows: int, file_notes: list, per_table: dict, main: str,
+            ignored: list[str]) -> ImportResult:
     c = per_table[main]
-    if raw.n_rows == 0:
-        raw.notes.append(Text(N_("the file has no data lines")))
+    notes = list(file_notes)
+    if n_rows == 0:
+        notes.append(Text(N_("the file has no data lines")))
     return ImportResult(
         table=table,
-        rows_read=raw.n_rows,
+        rows_read=n_rows,
         inserted=c["inserted"],
         updated=c["updated"],
         unchanged=c["unchanged"],
         per_table=per_table,
-        path=raw.path,
+        path=path,
         ignored_columns=ignored,
-        notes=list(raw.notes),
+        notes=notes,
     )

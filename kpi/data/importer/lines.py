@@ -45,10 +45,12 @@ def split_orders(
     *,
     lines: bool,
     problems: Problems,
+    numbered: bool | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The orders (one row per order, the spec's stored fields and LINE) and the returns (RETURN_FIELDS
     and LINE) of a prepared orders file. ``raw_text``: the text of the discount, shipping and tax columns
-    the file has (to tell an empty value from a 0)."""
+    the file has (to tell an empty value from a 0). ``numbered``: whether the file (all its chunks) has
+    plain-number order ids; None: this frame's ids tell."""
     f = prepared.frame.reset_index(drop=True)
     x = prepared.extra
     n = len(f)
@@ -73,7 +75,8 @@ def split_orders(
     # "C536379" is a credit note where invoices are plain numbers (UCI's Online Retail); in a shop whose
     # order numbers are all written "C1001", it is an order like the others
     c_ids = ids.str.fullmatch(_CREDIT_ID).to_numpy(dtype=bool)
-    numbered = bool(ids.str.fullmatch(r"\d+").any())
+    if numbered is None:
+        numbered = bool(ids.str.fullmatch(r"\d+").any())
     credit = c_ids.copy() if numbered else np.zeros(n, dtype=bool)
     credit |= f["status"].to_numpy() == CREDIT
     if "type" in x:

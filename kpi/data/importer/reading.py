@@ -1,5 +1,8 @@
 """Reading a CSV file into text columns, knowing the file line of every record.
 
+A big file is read in chunks of CHUNK_ROWS records (``CsvSource.chunks``), each pass a new read of the
+file: memory stays flat in the file's size. The checks of the encoding read the file block by block.
+
 The file is decoded here (UTF-8 with or without BOM, UTF-16 with BOM, else Windows-1252 — never a
 silent latin-1 garble), its delimiter sniffed from the header, and it is tokenised with the ``csv``
 module, which gives what pandas' reader hides: the number of fields of each record (a truncated line
@@ -13,6 +16,7 @@ import codecs
 import csv
 import gc
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +29,8 @@ from kpi.i18n import N_, trn
 
 from .values import Problems
 
+CHUNK_ROWS = 100_000  # records per chunk of a file read in chunks
+_BLOCK = 1 << 20  # bytes per read when the encoding is checked
 _DELIMITERS = [",", ";", "\t", "|"]
 _UNQUOTED = {  # a line with more fields than the header, per delimiter
     ",": N_("has {n} fields but the header has {width}: a value with an unquoted comma?"),
@@ -48,59 +54,30 @@ class RawFile:
     encoding: str
     delimiter: str
     notes: list[str | Text] = field(default_factory=list)
+    last: bool = True  # no chunk of the file follows this one
 
     @property
     def n_rows(self) -> int:
         return len(self.lines)
 
+    def chunks(self, problems: Problems, size: int | None = None) -> Iterator[RawFile]:
+        """A file read whole is its one chunk (its reading problems were recorded when it was read)."""
+        yield self
 
-def _line_of_offset(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+    def take(self, mask: np.ndarray) -> RawFile:
+        """The rows marked in ``mask``."""
+        return RawFile(self.path, self.header, [c[mask].reset_index(drop=True) for c in self.columns],
+                       self.lines[mask], self.encoding, self.delimiter, [], self.last)
 
 
-def decode(path: str, data: bytes) -> tuple[str, str, list[Text]]:
-    """The text of the file, the encoding used, and notes for the user."""
-    notes: list[Text] = []
-    if data.startswith(codecs.BOM_UTF8):
-        encoding, body = "utf-8-sig", data[len(codecs.BOM_UTF8) :]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16"), "utf-16", notes
-        except UnicodeDecodeError:
-            raise refusal(
-                path=path, reason=Text(N_("the file starts like UTF-16 but is not valid UTF-16"))
-            ) from None
-    else:
-        encoding, body = "utf-8", data
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = _line_of_offset(body, exc.start)
-        if encoding == "utf-8-sig":
-            raise refusal(
-                path=path,
-                bad_rows=[BadRow(line, Text(N_("byte {byte} is not valid UTF-8"), byte=f"0x{body[exc.start]:02x}"))],
-                reason=Text(N_("the file says it is UTF-8 (it starts with a byte-order mark) but is not")),
-            ) from None
-        try:
-            text = body.decode("cp1252")
-        except UnicodeDecodeError as exc2:
-            raise refusal(
-                path=path,
-                bad_rows=[BadRow(_line_of_offset(body, exc2.start),
-                                 Text(N_("byte {byte}"), byte=f"0x{body[exc2.start]:02x}"))],
-                reason=Text(N_("the file is neither UTF-8 nor Windows-1252 text: save it as CSV UTF-8")),
-            ) from None
-        encoding = "cp1252"
-        notes.append(Text(N_("the file is not UTF-8 (line {line}); it was read as Windows-1252 (Western European)"),
-                          line=line))
-    if "\x00" in text:
-        raise refusal(
-            path=path,
-            bad_rows=[BadRow(text.count("\n", 0, text.index("\x00")) + 1, Text(N_("NUL character")))],
-            reason=Text(N_("the file contains NUL characters (a binary file, or UTF-16 without a byte-order mark?)")),
-        )
-    return text, encoding, notes
+def concat_raw(parts: list[RawFile]) -> RawFile:
+    """The rows of ``parts`` (chunks of one file) as one chunk, in file order."""
+    first, lines = parts[0], np.concatenate([p.lines for p in parts])
+    order = np.argsort(lines, kind="stable")
+    columns = [pd.concat([p.columns[i] for p in parts], ignore_index=True).iloc[order].reset_index(drop=True)
+               for i in range(len(first.header))]
+    return RawFile(first.path, first.header, columns, lines[order], first.encoding, first.delimiter, [],
+                   parts[-1].last)
 
 
 def sniff_delimiter(text: str) -> str:
@@ -147,74 +124,173 @@ def skip_comments(text: str) -> tuple[str, int]:
     return "".join(body), skipped
 
 
-def read_file(path: str | Path, problems: Problems) -> RawFile:
-    """Decode and tokenise ``path``; lines with the wrong number of fields are recorded in ``problems``
-    (and left out of the columns) so that the other lines can still be checked."""
-    spath = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise refusal(path=spath, reason=Text(N_("no such file"))) from None
-    except OSError as exc:
-        raise refusal(path=spath, reason=Text(N_("cannot read the file: {error}"), error=exc.strerror or exc)) from None
-    if not data.strip():
-        raise refusal(path=spath, reason=Text(N_("the file is empty")))
-    text, encoding, notes = decode(spath, data)
-    text, skipped = skip_comments(text)
-    if not text.strip():
-        raise refusal(path=spath, reason=Text(N_("the file has only comment lines, no header")))
-    delimiter = sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # a million small lists: the cyclic collector only slows their creation down
-    try:
-        starts = None
-        try:
-            records = list(reader)
-        except csv.Error:
-            # read again record by record: keep every record that parses (so that their own problems are
-            # named too), and name the line where the broken one starts (an unclosed quote opens there)
-            records, starts_list, previous = [], [], 0
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+def _scan_bytes(path: str, encoding: str) -> tuple[UnicodeDecodeError | None, int, int | None, bool]:
+    """Decode the file block by block: the first decoding error (None if it decodes) and the line where
+    it is, the line of the first NUL character, and whether the file has a byte that is not a space."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    newlines, text_newlines, nul, nonblank = 0, 0, None, False
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_BLOCK)
             try:
-                for rec in reader:
-                    records.append(rec)
-                    starts_list.append(previous + 1)
-                    previous = reader.line_num
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                data = exc.object if isinstance(exc.object, bytes) else block
+                return exc, newlines + data.count(b"\n", 0, exc.start) + 1, nul, True
+            nonblank = nonblank or bool(block.strip())
+            if nul is None and "\x00" in text:
+                nul = text_newlines + text.count("\n", 0, text.index("\x00")) + 1
+            newlines += block.count(b"\n")
+            text_newlines += text.count("\n")
+            if not block:
+                return None, 0, nul, nonblank
+
+
+def check_encoding(path: str) -> tuple[str, list[Text]]:
+    """The encoding of the file (``decode``'s rules, read block by block) and notes for the user."""
+    notes: list[Text] = []
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8"
+    exc, line, nul, nonblank = _scan_bytes(path, encoding)
+    if not nonblank:
+        raise refusal(path=path, reason=Text(N_("the file is empty")))
+    if exc is not None:
+        if encoding == "utf-16":
+            raise refusal(path=path, reason=Text(N_("the file starts like UTF-16 but is not valid UTF-16")))
+        if encoding == "utf-8-sig":
+            raise refusal(
+                path=path,
+                bad_rows=[BadRow(line, Text(N_("byte {byte} is not valid UTF-8"), byte=f"0x{exc.object[exc.start]:02x}"))],
+                reason=Text(N_("the file says it is UTF-8 (it starts with a byte-order mark) but is not")),
+            )
+        exc2, line2, nul, _ = _scan_bytes(path, "cp1252")
+        if exc2 is not None:
+            raise refusal(
+                path=path,
+                bad_rows=[BadRow(line2, Text(N_("byte {byte}"), byte=f"0x{exc2.object[exc2.start]:02x}"))],
+                reason=Text(N_("the file is neither UTF-8 nor Windows-1252 text: save it as CSV UTF-8")),
+            )
+        encoding = "cp1252"
+        notes.append(Text(N_("the file is not UTF-8 (line {line}); it was read as Windows-1252 (Western European)"),
+                          line=line))
+    if nul is not None:
+        raise refusal(
+            path=path,
+            bad_rows=[BadRow(nul, Text(N_("NUL character")))],
+            reason=Text(N_("the file contains NUL characters (a binary file, or UTF-16 without a byte-order mark?)")),
+        )
+    return encoding, notes
+
+
+class CsvSource:
+    """A CSV file checked (encoding, delimiter, header) and read again for each pass, in chunks of records:
+    ``chunks(problems)`` gives RawFile chunks with the file's line numbers. A report export that starts with
+    ``#`` comments (skip_comments) is small and kept in memory."""
+
+    def __init__(self, path: str | Path) -> None:
+        spath = self.path = str(path)
+        try:
+            if not Path(path).is_file():
+                Path(path).read_bytes()  # the error the reader gets (no such file, a folder...)
+            encoding, self._notes = check_encoding(spath)
+        except FileNotFoundError:
+            raise refusal(path=spath, reason=Text(N_("no such file"))) from None
+        except OSError as exc:
+            raise refusal(path=spath, reason=Text(N_("cannot read the file: {error}"),
+                                                  error=exc.strerror or exc)) from None
+        self.encoding = encoding
+        self._text: str | None = None
+        self.skipped = 0
+        with self._open() as stream:
+            sample = stream.read(65536)
+            if sample.startswith("#") or not sample.strip():
+                self._text, self.skipped = skip_comments(sample + stream.read())
+                if not self._text.strip():
+                    raise refusal(path=spath, reason=Text(N_("the file has only comment lines, no header")))
+                sample = self._text[:65536]
+        self.delimiter = sniff_delimiter(sample)
+        self.blank = 0
+        with self._open() as stream:
+            reader = csv.reader(stream, delimiter=self.delimiter, strict=True)
+            try:
+                first = next(reader)
             except csv.Error as exc:
-                if not records:
-                    raise refusal(path=spath,
-                                        bad_rows=[BadRow(previous + 1, Text(N_("cannot be read as CSV: {error}"),
-                                                                            error=exc))],
-                                        reason=Text(N_("the file is not valid CSV"))) from None
-                problems.add(previous + 1, Text(N_("not valid CSV from this line on ({error}): a quoted value "
-                                                   "that never closes?"), error=exc))
-            starts = np.asarray(starts_list, dtype=np.int64)
-        physical = text.count("\n") + (0 if text.endswith("\n") else 1)
-        if starts is not None:
-            pass
-        elif len(records) == physical:
-            starts = np.arange(1, len(records) + 1, dtype=np.int64)
-        else:  # quoted values span lines: ask the reader where each record starts
-            starts_list = []
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-            previous = 0
-            for _ in reader:
-                starts_list.append(previous + 1)
-                previous = reader.line_num
-            starts = np.asarray(starts_list, dtype=np.int64)
-        if skipped:
-            starts = starts + skipped
-        header = [h.strip() for h in records[0]]
-        if not any(header):
+                raise refusal(path=spath, bad_rows=[BadRow(1, Text(N_("cannot be read as CSV: {error}"), error=exc))],
+                              reason=Text(N_("the file is not valid CSV"))) from None
+        self.header = [h.strip() for h in first]
+        if not any(self.header):
             raise refusal(
                 path=spath,
                 bad_rows=[BadRow(1, Text(N_("empty")))],
                 reason=Text(N_("the first line should hold the column names")),
             )
+
+    def _open(self):
+        if self._text is not None:
+            return io.StringIO(self._text, newline="")
+        return open(self.path, encoding=self.encoding, newline="")  # noqa: SIM115 (closed by the caller)
+
+    @property
+    def notes(self) -> list[str | Text]:
+        """The notes of the file, once a pass has read it all (empty lines counted)."""
+        notes = list(self._notes)
+        if self.blank:
+            notes.append(Text(lambda lang, n=self.blank: trn(lang, "{n} empty line skipped", "{n} empty lines skipped",
+                                                             n)))
+        if self.delimiter != ",":
+            notes.append(Text(_SEPARATED[self.delimiter]))
+        return notes
+
+    def chunks(self, problems: Problems, size: int | None = None) -> Iterator[RawFile]:
+        """The data records, ``size`` at a time (None: all at once), the last chunk marked ``last``; lines
+        with the wrong number of fields go to ``problems`` (and are left out) so that the others are still
+        checked. At least one chunk, empty for a file with only a header."""
+        self.blank = 0
+        with self._open() as stream:
+            reader = csv.reader(stream, delimiter=self.delimiter, strict=True)
+            next(reader)
+            previous = reader.line_num
+            done = False
+            while not done:
+                records: list[list[str]] = []
+                starts: list[int] = []
+                gc_was_enabled = gc.isenabled()
+                gc.disable()  # a million small lists: the cyclic collector only slows their creation down
+                try:
+                    try:
+                        for rec in reader:
+                            records.append(rec)
+                            starts.append(previous + 1)
+                            previous = reader.line_num
+                            if size is not None and len(records) >= size:
+                                break
+                        else:
+                            done = True
+                    except csv.Error as exc:
+                        # keep every record that parses (so that their own problems are named too), and name the
+                        # line where the broken one starts (an unclosed quote opens there)
+                        problems.add(previous + 1, Text(N_("not valid CSV from this line on ({error}): a quoted value "
+                                                           "that never closes?"), error=exc))
+                        done = True
+                    lines = np.asarray(starts, dtype=np.int64) + self.skipped
+                    del starts
+                    chunk = self._chunk(records, lines, problems)
+                    del records
+                finally:
+                    if gc_was_enabled:
+                        gc.enable()
+                chunk.last = done
+                yield chunk
+
+    def _chunk(self, body: list[list[str]], lines: np.ndarray, problems: Problems) -> RawFile:
+        header, delimiter = self.header, self.delimiter
         width = len(header)
-        body = records[1:]
-        lines = starts[1:]
         lengths = np.fromiter(map(len, body), dtype=np.int64, count=len(body))
         ragged = np.flatnonzero(lengths != width)
         keep = np.ones(len(body), dtype=bool)
@@ -236,19 +312,23 @@ def read_file(path: str | Path, problems: Problems) -> RawFile:
             body = [r for r, k in zip(body, keep, strict=True) if k]
             lines = lines[keep]
         columns_raw = list(zip(*body, strict=True)) if body else [() for _ in header]
+        del body
         columns = [pd.Series(list(map(str.strip, c)), dtype="str") for c in columns_raw]
-        del columns_raw, body, records
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    if columns and len(lines):
-        empty = np.logical_and.reduce([(c == "").to_numpy(dtype=bool) for c in columns])
-        if empty.any():  # spreadsheet exports end with lines of empty cells
-            blank += int(empty.sum())
-            columns = [c[~empty].reset_index(drop=True) for c in columns]
-            lines = lines[~empty]
-    if blank:
-        notes.append(Text(lambda lang, n=blank: trn(lang, "{n} empty line skipped", "{n} empty lines skipped", n)))
-    if delimiter != ",":
-        notes.append(Text(_SEPARATED[delimiter]))
-    return RawFile(spath, header, columns, lines, encoding, delimiter, notes)
+        del columns_raw
+        if columns and len(lines):
+            empty = np.logical_and.reduce([(c == "").to_numpy(dtype=bool) for c in columns])
+            if empty.any():  # spreadsheet exports end with lines of empty cells
+                blank += int(empty.sum())
+                columns = [c[~empty].reset_index(drop=True) for c in columns]
+                lines = lines[~empty]
+        self.blank += blank
+        return RawFile(self.path, header, columns, lines, self.encoding, self.delimiter)
+
+
+def read_file(path: str | Path, problems: Problems) -> RawFile:
+    """Decode and tokenise ``path`` whole; lines with the wrong number of fields are recorded in
+    ``problems`` (and left out of the columns) so that the other lines can still be checked."""
+    source = CsvSource(path)
+    raw = next(source.chunks(problems))
+    raw.notes = source.notes
+    return raw

@@ -20,9 +20,11 @@ from kpi.i18n import N_
 from .values import (
     Column,
     Conventions,
+    ConventionTally,
     DateColumn,
     NumberColumn,
     Problems,
+    normal_id,
     normalise_currency,
     parse_country,
     parse_datetimes,
@@ -221,13 +223,19 @@ def prepare(
     dates: list[DateColumn] | None = None,
     check_keys: bool = True,
     currency_explicit: bool = True,
+    facts: FileFacts | None = None,
 ) -> Prepared:
     """Convert and check the text ``columns`` (field → stripped strings) of ``spec``'s table; bad lines
-    go to ``problems``, file-wide reasons to ``general``."""
+    go to ``problems``, file-wide reasons to ``general``. ``facts``: what the whole file settles (a chunk
+    of a big file is prepared with them: conventions, currency, the keys of the chunks before)."""
     n = len(lines)
     numbers = numbers if numbers is not None else number_columns(spec, columns, lines)
     dates = dates if dates is not None else date_columns(spec, columns, lines)
-    conv = conventions or Conventions.detect(numbers, dates, problems)
+    if facts is not None:
+        conv = facts.conventions
+        conv.flag_mixed(numbers, problems)
+    else:
+        conv = conventions or Conventions.detect(numbers, dates, problems)
     typed_columns: dict[str, Column] = {c.name: c for c in numbers + dates}
     out: dict[str, Any] = {}
     extra: dict[str, np.ndarray] = {}
@@ -267,12 +275,15 @@ def prepare(
     frame = pd.DataFrame(out)
     frame[LINE] = lines
     currency_col = Column("currency", columns["currency"], lines) if "currency" in columns else None
-    file_currency = _currency(path, spec, currency_col, currency, problems, general, currency_explicit)
+    if facts is not None:
+        file_currency = facts.currency.flag(currency_col, problems)
+    else:
+        file_currency = _currency(path, spec, currency_col, currency, problems, general, currency_explicit)
     stores_currency = spec.field("currency") is not None and spec.field("currency").stored
     if stores_currency:
         frame["currency"] = file_currency or ""
     if check_keys:
-        _check_keys(spec, frame, problems)
+        _check_keys(spec, frame, problems, facts.keys if facts is not None else None)
     if spec.name == "email_campaigns":
         opens, delivered = frame["unique_opens"].to_numpy(), frame["delivered"].to_numpy()
         for i in np.flatnonzero(opens > delivered).tolist():
@@ -308,51 +319,184 @@ def _currency(
 ) -> str | None:
     """The one currency of the file's amounts; mixed currencies are refused line by line. A shop currency
     that is only a default (not ``explicit``) gives way to the file's."""
-    if shop is not None and normalise_currency(shop) is None:
-        raise refusal(path=path, reason=Text(N_("{value} is not a currency code (ISO 4217: EUR, USD, ...)"),
-                                                   value=repr(shop)))
-    shop = normalise_currency(shop) if shop else None
-    if col is None:
-        if spec.name == "orders" and shop is None:
-            raise refusal(
-                path=path,
-                bad_rows=[BadRow(1, Text(N_("no currency column")))],
-                reason=Text(N_("the file has no currency column: give the shop currency (KPIBOT_CURRENCY)")),
-            )
-        return shop
-    codes = [normalise_currency(u) if u else shop for u in col.uniques]
-    bad = np.array([c is None for c in codes], dtype=bool)
-    empty = np.array([u == "" for u in col.uniques], dtype=bool)
-    col.flag(
-        problems,
-        bad & ~empty,
-        lambda v: Text(N_("currency {value} is not a currency code (ISO 4217: EUR, USD, ...)"), value=shown(v)),
-    )
-    col.flag(problems, bad & empty, lambda v: Text(N_("currency is empty (and no shop currency was given)")))
-    per_code: dict[str, int] = {}
-    for code, count in zip(codes, col.counts.tolist(), strict=True):
-        if code is not None:
-            per_code[code] = per_code.get(code, 0) + count
-    if not per_code:
-        return shop
-    main = max(per_code, key=lambda c: per_code[c])
-    if len(per_code) > 1:
-        is_main = np.array([c == main for c in codes], dtype=bool)
-        first_line = int(col.lines[int(np.flatnonzero(is_main[col.codes])[0])])
-        col.flag_index(
+    tally = CurrencyTally(path, spec, shop)
+    tally.add(col)
+    tally.decide(col is not None, general, explicit)
+    return tally.flag(col, problems)
+
+
+class CurrencyTally:
+    """The currency codes of a file's currency column, counted over its chunks (the first line of each),
+    then the file's one currency decided and every other line flagged."""
+
+    def __init__(self, path: str, spec: TableSpec, shop: str | None) -> None:
+        if shop is not None and normalise_currency(shop) is None:
+            raise refusal(path=path, reason=Text(N_("{value} is not a currency code (ISO 4217: EUR, USD, ...)"),
+                                                 value=repr(shop)))
+        self.path, self.spec = path, spec
+        self.shop = normalise_currency(shop) if shop else None
+        self.per_code: dict[str, list[int]] = {}  # code → [lines, first line]
+        self.main: str | None = None
+
+    def _codes(self, col: Column) -> list[str | None]:
+        return [normalise_currency(u) if u else self.shop for u in col.uniques]
+
+    def add(self, col: Column | None) -> None:
+        if col is None:
+            return
+        codes = self._codes(col)
+        new: dict[str, int] = {}  # a code not seen in the chunks before → its lines here
+        for code, count in zip(codes, col.counts.tolist(), strict=True):
+            if code is None:
+                continue
+            if code in self.per_code:
+                self.per_code[code][0] += count
+            else:
+                new[code] = new.get(code, 0) + count
+        if new:
+            codes_arr = np.array([c or "" for c in codes], dtype=object)
+            for code, count in new.items():
+                row = int(np.flatnonzero((codes_arr == code)[col.codes])[0])
+                self.per_code[code] = [count, int(col.lines[row])]
+
+    def decide(self, has_column: bool, general: list[Text], explicit: bool) -> None:
+        if not has_column:
+            if self.spec.name == "orders" and self.shop is None:
+                raise refusal(
+                    path=self.path,
+                    bad_rows=[BadRow(1, Text(N_("no currency column")))],
+                    reason=Text(N_("the file has no currency column: give the shop currency (KPIBOT_CURRENCY)")),
+                )
+            return
+        if not self.per_code:
+            return
+        self.main = max(self.per_code, key=lambda c: self.per_code[c][0])
+        if self.shop and self.main != self.shop and explicit:
+            general.append(Text(N_("the file's amounts are in {file} but the shop currency is {shop}"),
+                                file=self.main, shop=self.shop))
+
+    def flag(self, col: Column | None, problems: Problems) -> str | None:
+        """Flag the lines of ``col`` (a chunk's) whose currency is not a code or not the file's; the
+        currency of the amounts."""
+        if col is None:
+            return self.shop
+        codes = self._codes(col)
+        bad = np.array([c is None for c in codes], dtype=bool)
+        empty = np.array([u == "" for u in col.uniques], dtype=bool)
+        col.flag(
             problems,
-            ~is_main & ~bad,
-            lambda i: Text(
-                N_("currency {code} differs from {main} (line {line} and {n} more): one file, one currency"),
-                code=codes[i], main=main, line=first_line, n=per_code[main] - 1,
-            ),
+            bad & ~empty,
+            lambda v: Text(N_("currency {value} is not a currency code (ISO 4217: EUR, USD, ...)"), value=shown(v)),
         )
-    if shop and main != shop and explicit:
-        general.append(Text(N_("the file's amounts are in {file} but the shop currency is {shop}"), file=main, shop=shop))
-    return main
+        col.flag(problems, bad & empty, lambda v: Text(N_("currency is empty (and no shop currency was given)")))
+        if self.main is None:
+            return self.shop
+        main = self.main
+        if len(self.per_code) > 1:
+            is_main = np.array([c == main for c in codes], dtype=bool)
+            first_line, n_main = self.per_code[main][1], self.per_code[main][0]
+            col.flag_index(
+                problems,
+                ~is_main & ~bad,
+                lambda i: Text(
+                    N_("currency {code} differs from {main} (line {line} and {n} more): one file, one currency"),
+                    code=codes[i], main=main, line=first_line, n=n_main - 1,
+                ),
+            )
+        return main
 
 
-def _check_keys(spec: TableSpec, frame: pd.DataFrame, problems: Problems) -> None:
+class KeyIndex:
+    """The natural keys of the chunks already prepared, as sorted 64-bit hashes with the line of each (a
+    few bytes a row, not the keys): a key of a later chunk found here is a duplicate of that line."""
+
+    def __init__(self) -> None:
+        self.hashes = np.zeros(0, dtype=np.uint64)
+        self.lines = np.zeros(0, dtype=np.int64)
+
+    def find(self, hashes: np.ndarray) -> np.ndarray:
+        """The line of each hash's key in an earlier chunk, 0 where it is new."""
+        if not len(self.hashes) or not len(hashes):
+            return np.zeros(len(hashes), dtype=np.int64)
+        pos = np.searchsorted(self.hashes, hashes).clip(0, len(self.hashes) - 1)
+        found = self.hashes[pos] == hashes
+        return np.where(found, self.lines[pos], 0)
+
+    def add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
+        h = np.concatenate([self.hashes, np.asarray(hashes, dtype=np.uint64)])
+        ln = np.concatenate([self.lines, np.asarray(lines, dtype=np.int64)])
+        order = np.argsort(h, kind="stable")
+        self.hashes, self.lines = h[order], ln[order]
+
+
+def key_hashes(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
+    return pd.util.hash_pandas_object(frame[key].astype(object), index=False).to_numpy(dtype=np.uint64)
+
+
+def id_hashes(values: pd.Series) -> np.ndarray:
+    """64-bit hashes of ids as the importer stores them (normal_id), per row."""
+    codes, uniques = pd.factorize(values)
+    normal = np.array([normal_id(str(u)) for u in uniques], dtype=object)
+    if not len(normal):
+        return np.zeros(len(values), dtype=np.uint64)
+    return pd.util.hash_array(normal)[codes]
+
+
+@dataclass
+class FileFacts:
+    """What the whole file settles, counted by a first pass over its chunks, for preparing each chunk."""
+
+    conventions: Conventions
+    currency: CurrencyTally
+    keys: KeyIndex = field(default_factory=KeyIndex)
+    numbered_ids: bool = False  # an orders file with plain-number order ids ("C536379" is then a credit note)
+    scattered: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))  # line-item orders whose
+    # lines are not together in the file (hashes of their ids): read together after the others
+
+
+class FileSurvey:
+    """The first pass: ConventionTally, CurrencyTally, and for orders whether ids are plain numbers and (a
+    line-item file) which orders have their lines apart."""
+
+    def __init__(self, path: str, spec: TableSpec, shop: str | None, lines: bool) -> None:
+        self.spec, self.lines = spec, lines
+        self.conventions = ConventionTally()
+        self.currency = CurrencyTally(path, spec, shop)
+        self.has_currency = False
+        self.numbered = False
+        self._starts: list[np.ndarray] = []  # hashes of the order id where a run of an order's lines starts
+        self._last: np.uint64 | None = None
+
+    def add(self, columns: dict[str, pd.Series], lines: np.ndarray) -> None:
+        self.conventions.add(number_columns(self.spec, columns, lines), date_columns(self.spec, columns, lines))
+        if "currency" in columns:
+            self.has_currency = True
+            self.currency.add(Column("currency", columns["currency"], lines))
+        if self.spec.name == "orders" and "order_id" in columns and len(lines):
+            ids = columns["order_id"]
+            if not self.numbered:  # as normal_id stores them: "15240.0" is 15240
+                self.numbered = bool(ids.str.strip().str.fullmatch(r"\d+(?:\.0+)?").any())
+            if self.lines:
+                h = id_hashes(ids)
+                start = np.ones(len(h), dtype=bool)
+                start[1:] = h[1:] != h[:-1]
+                if self._last is not None:
+                    start[0] = h[0] != self._last
+                self._starts.append(h[start])
+                self._last = h[-1]
+
+    def facts(self, general: list[Text], explicit: bool) -> FileFacts:
+        self.currency.decide(self.has_currency, general, explicit)
+        scattered = np.zeros(0, dtype=np.uint64)
+        if self._starts:
+            starts = np.sort(np.concatenate(self._starts))
+            scattered = np.unique(starts[1:][starts[1:] == starts[:-1]])
+        return FileFacts(self.conventions.decide(), self.currency, numbered_ids=self.numbered, scattered=scattered)
+
+
+def _check_keys(spec: TableSpec, frame: pd.DataFrame, problems: Problems, seen: KeyIndex | None = None) -> None:
+    """A natural key twice in the file is refused, naming the first line; ``seen``: the keys of the file's
+    chunks before this one (this chunk's first occurrences are added)."""
     key = list(spec.key)
     valid = np.ones(len(frame), dtype=bool)
     for k in key:
@@ -360,10 +504,18 @@ def _check_keys(spec: TableSpec, frame: pd.DataFrame, problems: Problems) -> Non
         valid &= col.notna().to_numpy() & (col != "").to_numpy()
     sub = frame.loc[valid, key + [LINE]]
     dup = sub.duplicated(key, keep=False).to_numpy()
+    earlier = np.zeros(len(sub), dtype=np.int64)
+    if seen is not None and len(sub):
+        hashes = key_hashes(sub, key)
+        earlier = seen.find(hashes)
+        first_here = ~sub.duplicated(key, keep="first").to_numpy() & (earlier == 0)
+        seen.add(hashes[first_here], sub[LINE].to_numpy()[first_here])
+        dup = dup | (earlier > 0)
     if not dup.any():
         return
     d = sub[dup]
     first_line = d.groupby(key, sort=False)[LINE].transform("min").to_numpy()
+    first_line = np.where(earlier[dup] > 0, earlier[dup], first_line)
     lines = d[LINE].to_numpy()
     values = d[key].astype(str).agg(", ".join, axis=1).to_numpy() if len(key) > 1 else d[key[0]].to_numpy()
     label = spec.key[0] if len(key) == 1 else "(" + ", ".join(key) + ")"

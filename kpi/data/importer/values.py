@@ -233,6 +233,20 @@ class DateColumn(Column):
     def scan(self) -> _DateScan:
         return _scan_dates(self.uniques)
 
+    @cached_property
+    def pending(self) -> dict[int, re.Match]:
+        """scan.pending (the nn/nn/yyyy values), without parsing the other dates when there is no scan yet:
+        a value that starts with one or two digits and a separator is never ISO 8601 nor yyyy/mm/dd."""
+        if "scan" in self.__dict__:
+            return self.scan.pending
+        pending: dict[int, re.Match] = {}
+        for i, v in enumerate(self.uniques):
+            if len(v) > 2 and (v[1] in "-/." or v[2] in "-/."):
+                m = _XYY.fullmatch(v)
+                if m:
+                    pending[i] = m
+        return pending
+
 
 # -- file-wide conventions ---------------------------------------------------------------------------
 
@@ -256,50 +270,90 @@ class Conventions:
     decimal_settled: bool = False
     day_first: bool | None = None
     order_example: tuple[int, str] | None = None  # a line that settled day_first, for messages
+    mixed_example: tuple[int, str] | None = None  # both decimal conventions: a line of the file's, for messages
 
     @classmethod
     def detect(cls, numbers: list[NumberColumn], dates: list[DateColumn], problems: Problems) -> Conventions:
-        conv = cls()
-        counts = {".": 0, ",": 0}
-        example: dict[str, tuple[int, str]] = {}
+        tally = ConventionTally()
+        tally.add(numbers, dates)
+        conv = tally.decide()
+        conv.flag_mixed(numbers, problems)
+        return conv
+
+    def flag_mixed(self, numbers: list[NumberColumn], problems: Problems) -> None:
+        """When the file uses both decimal conventions: refuse the values of the less frequent one."""
+        if self.mixed_example is None:
+            return
+        minority = "." if self.decimal == "," else ","
+        ref_line, ref_value = self.mixed_example
+        what = {".": N_("{name} {value} uses a decimal point but line {line} ({example}) uses a decimal comma: "
+                        "one file, one number format"),
+                ",": N_("{name} {value} uses a decimal comma but line {line} ({example}) uses a decimal point: "
+                        "one file, one number format")}
         for col in numbers:
+            s = col.scan
+            col.flag(
+                problems,
+                (s.comma & ~s.dot) if minority == "," else (s.dot & ~s.comma),
+                lambda v, name=col.name: Text(
+                    what[minority], name=name, value=shown(v), line=ref_line, example=shown(ref_value)
+                ),
+            )
+
+
+class ConventionTally:
+    """What Conventions.detect counts, added up over the parts of a file read one after the other (a big
+    file is read in chunks): per number column, the values that read only with a decimal point or only
+    with a decimal comma, per date column the nn/nn/yyyy dates whose first or second number is above 12,
+    each with the first line that has one. Nothing of the rows is kept."""
+
+    def __init__(self) -> None:
+        # column → style ("." / ",") or day-first (True / False) → [count, (line, value) of the first]
+        self.numbers: dict[str, dict] = {}
+        self.dates: dict[str, dict] = {}
+
+    def add(self, numbers: list[NumberColumn], dates: list[DateColumn]) -> None:
+        for col in numbers:
+            per = self.numbers.setdefault(col.name, {})
             for style, mask in ((".", col.scan.dot & ~col.scan.comma), (",", col.scan.comma & ~col.scan.dot)):
                 if mask.any():
-                    counts[style] += int(col.counts[mask].sum())
-                    if style not in example:
+                    count = int(col.counts[mask].sum())
+                    if style in per:
+                        per[style][0] += count
+                    else:
                         row = int(np.flatnonzero(mask[col.codes])[0])
-                        example[style] = (int(col.lines[row]), col.values.iat[row])
+                        per[style] = [count, (int(col.lines[row]), col.values.iat[row])]
+        for col in dates:
+            per = self.dates.setdefault(col.name, {})
+            for i, m in col.pending.items():
+                a, b = int(m["a"]), int(m["b"])
+                if m["sep"] != "." and (a > 12) != (b > 12):
+                    first = a > 12
+                    if first in per:
+                        per[first][0] += int(col.counts[i])
+                    else:
+                        row = int(np.flatnonzero(col.codes == i)[0])
+                        per[first] = [int(col.counts[i]), (int(col.lines[row]), m.string)]
+
+    def decide(self) -> Conventions:
+        conv = Conventions()
+        counts = {".": 0, ",": 0}
+        example: dict[str, tuple[int, str]] = {}
+        for per in self.numbers.values():
+            for style, (count, ex) in sorted(per.items(), key=lambda kv: kv[0] != "."):
+                counts[style] += count
+                example.setdefault(style, ex)
         if counts["."] or counts[","]:
             conv.decimal = "," if counts[","] > counts["."] else "."
             conv.decimal_settled = True
         if counts["."] and counts[","]:
-            minority = "." if conv.decimal == "," else ","
-            ref_line, ref_value = example[conv.decimal]
-            what = {".": N_("{name} {value} uses a decimal point but line {line} ({example}) uses a decimal comma: "
-                            "one file, one number format"),
-                    ",": N_("{name} {value} uses a decimal comma but line {line} ({example}) uses a decimal point: "
-                            "one file, one number format")}
-            for col in numbers:
-                s = col.scan
-                col.flag(
-                    problems,
-                    (s.comma & ~s.dot) if minority == "," else (s.dot & ~s.comma),
-                    lambda v, name=col.name: Text(
-                        what[minority], name=name, value=shown(v), line=ref_line, example=shown(ref_value)
-                    ),
-                )
-
+            conv.mixed_example = example[conv.decimal]
         order_counts = {True: 0, False: 0}
         order_example: dict[bool, tuple[int, str]] = {}
-        for col in dates:
-            for i, m in col.scan.pending.items():
-                a, b = int(m["a"]), int(m["b"])
-                if m["sep"] != "." and (a > 12) != (b > 12):
-                    first = a > 12
-                    order_counts[first] += int(col.counts[i])
-                    if first not in order_example:
-                        row = int(np.flatnonzero(col.codes == i)[0])
-                        order_example[first] = (int(col.lines[row]), m.string)
+        for per in self.dates.values():
+            for first, (count, ex) in per.items():
+                order_counts[first] += count
+                order_example.setdefault(first, ex)
         if order_counts[True] or order_counts[False]:
             conv.day_first = order_counts[True] >= order_counts[False]
             conv.order_example = order_example[conv.day_first]
