@@ -6,34 +6,25 @@
 
 A file loads whole or not at all: a file with any bad line is refused with every bad line named (file
 line numbers, the header being line 1) — ``ImportRefused`` — and its writes all happen in one
-transaction, rolled back then, so a failure half-way leaves the database exactly as it was. A big file
-is read in chunks (reading.CHUNK_ROWS records): a first pass counts what the whole file settles (the
-decimal separator, day/month order, the currency, which line-item orders have their lines apart —
-tables.FileSurvey) without keeping rows; the second prepares and writes one chunk at a time in the
-transaction (once a line is bad, nothing more is written and the other chunks are only checked). A
-natural key is checked against the chunks before it (hashes of the keys, tables.KeyIndex); the lines of
-a line-item order stay in one chunk (the last order of a chunk goes with the next one, and the orders
-whose lines are apart in the file are read together at the end); customers are upkept once, from a
-summary of every chunk's orders. Memory stays flat in the file's size; presets and Shopify exports are
-read whole (they go through the same code as one chunk). Rows are
-upserted on their natural key (orders.order_id, returns.return_id, customers.customer_id, traffic (day,
-channel, device, country), marketing_spend (day, channel), email_campaigns.campaign_id): importing a
-file again changes nothing and says so (``unchanged``).
+transaction, rolled back then. A big file is read in chunks (reading.CHUNK_ROWS records) after a first
+pass that counts what only the whole file settles (tables.FileSurvey: decimal separator, day/month
+order, currency, line-item orders whose lines are apart); keys are checked across chunks
+(tables.KeyIndex), an order's lines stay in one chunk (lines.order_chunks), customers are upkept once
+at the end. Rows are upserted on their natural key: a file imported again changes nothing (``unchanged``).
 
 The rules, as a user meets them:
 
 - Encoding: UTF-8 with or without byte-order mark, UTF-16 with one; a file that is not UTF-8 is read as
   Windows-1252 (what Excel writes in Western Europe; a superset of Latin-1's printable characters) and
   the result says so; a file that is neither is refused, never read garbled.
-- Delimiter: comma, semicolon, tab or pipe, sniffed from the header and the first lines.
+- Delimiter: comma, semicolon, tab or pipe, sniffed from the header and the first lines. Lines: a line
+  with fewer fields than the header (truncated) or more (an unquoted delimiter) is refused; empty lines skipped.
 - Columns: matched to fields case-insensitively, surrounding spaces ignored, and spaces, '-' and '_'
   alike ("Order ID" is order_id). ``column_map`` ({"Order Number": "order_id"}, the CLI's ``--map``)
   names the others. A required column missing refuses the file; extra columns are ignored and listed
   in ``ImportResult.ignored_columns``. An absent optional column takes the schema default (channel
   and device "unknown", country "ZZ", discount/shipping/tax 0, status placed, items 1, carts and
   clicks 0) for new rows, and leaves existing rows' values alone.
-- Lines: a line with fewer fields than the header (a truncated line) or more (an unquoted delimiter) is
-  refused; empty lines are skipped.
 - Timestamps: ISO 8601 with or without an offset ("2026-10-01T12:34:56Z", "2026-10-01 12:34:56+02:00",
   "2026-10-01 12:34:56 +0200" as Shopify writes, "2026-10-01", "20261001"), "2026/10/01 12:34", and
   dd/mm/yyyy or mm/dd/yyyy with an optional time ("01/10/2026 14:30", "10/1/2026 2:30 PM"). The
@@ -62,8 +53,8 @@ The rules, as a user meets them:
   numbers). An empty customer_id is a guest order: customer_id NULL, no customers row, counted in the
   notes.
 - Credit notes and line items (kpi.data.importer.lines): an orders row with a negative subtotal (or
-  quantity), a credit-note id ("C536379") or a refund / credit-note status or type is loaded as a
-  return; ``lines=True`` reads a file of product lines and sums them into orders.
+  quantity), a credit-note id ("C536379", beside plain invoice numbers) or a refund / credit-note status
+  or type is loaded as a return; ``lines=True`` reads a file of product lines and sums them into orders.
 - Returns keep their own channel, device, country and customer: the file's, else their order's (looked
   up in the database); a return whose order is not in the data is kept and reported.
 - Currency: one per file. Without a currency column, the shop currency (``currency``) is the currency,
@@ -72,42 +63,40 @@ The rules, as a user meets them:
   shop's; a file whose currency differs from an explicit shop currency, or from the orders already in
   the database, is refused. A currency column in a returns or spend file is checked that way, not
   stored.
-- Orders keep ``customers`` up to date: a customer seen for the first time gets a row (acquisition
-  channel and country of their first order); ``first_order_at`` becomes the earliest of the stored
-  value and the customer's earliest order in the file that is not cancelled (it never moves later:
-  an order corrected to a later date or cancelled afterwards leaves it as it was).
-- The source's canonical tables are brought to this version first (kpi.data.source_schema).
+- Orders keep ``customers`` up to date: a new customer gets a row (channel and country of their first order);
+  ``first_order_at`` only moves earlier (to the earliest order of the file that is not cancelled).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from kpi.data import schema
-from kpi.data.messages import Text, joined, refusal, told
+from kpi.data.messages import Text, joined, refusal
 from kpi.data.source_schema import upgrade_source
 from kpi.errors import BadRow, ImportRefused
-from kpi.i18n import N_, tr, trn
+from kpi.i18n import N_
 
 from . import notes as notes_
 from . import presets
 from . import reading as reading_
 from .columns import match_columns
-from .lines import ONCE_FIELDS, has_line_amounts, split_orders
-from .reading import CsvSource, RawFile, concat_raw, read_file
+from .lines import ONCE_FIELDS, has_line_amounts, order_chunks, split_orders
+from .reading import CsvSource, RawFile, read_file
+from .result import COUNTS, ImportResult, OnCommit, add_counts, result_of, zero_counts
 from .shopify import prepare_shopify
-from .tables import LINE, SPECS, FileSurvey, Prepared, id_hashes, prepare
+from .specs import LINE, SPECS, Prepared
+from .tables import FileSurvey, prepare
 from .values import Problems
 from .writing import (
+    check_database_currency,
     customer_summary,
     fill_return_dimensions,
     maintain_customers,
@@ -116,7 +105,7 @@ from .writing import (
     write_customers,
 )
 
-__all__ = ["PRESETS", "TABLE_ALIASES", "ImportResult", "import_csv", "import_preset", "import_shopify_orders",
+__all__ = ["COUNTS", "PRESETS", "TABLE_ALIASES", "ImportResult", "OnCommit", "import_csv", "import_preset", "import_shopify_orders",
            "stored_currency"]
 
 stored_currency = schema.stored_currency
@@ -129,9 +118,6 @@ PRESETS: dict[str, str] = {
     "ga4-traffic": N_("Google Analytics 4 report or exploration CSV: traffic by day, channel, device, country"),
 }
 
-# one table's counts, in the CLI's and ImportResult.summary()'s words
-COUNTS = N_("{table}: {inserted} inserted, {updated} updated, {unchanged} unchanged")
-
 TABLE_ALIASES = {
     "orders": "orders",
     "returns": "returns",
@@ -140,38 +126,6 @@ TABLE_ALIASES = {
     "campaigns": "email_campaigns",
     "customers": "customers",
 }
-
-
-@dataclass
-class ImportResult:
-    table: str  # the canonical table(s) imported, e.g. "orders"; "orders, customers, returns" for Shopify
-    rows_read: int  # data lines read (empty lines not counted)
-    inserted: int  # of the main table (orders for a Shopify export); per_table has every table touched
-    updated: int
-    unchanged: int
-    per_table: dict[str, dict[str, int]]  # table -> {"inserted": .., "updated": .., "unchanged": ..}
-    path: str = ""
-    ignored_columns: list[str] = field(default_factory=list)
-    notes: list[str | Text] = field(default_factory=list)
-
-    def summary(self, lang: str | None = "en") -> str:
-        """One line per table, then the notes: for the CLI and Slack, in ``lang``."""
-        out = [trn(lang, "{path}: {n} line read", "{path}: {n} lines read", self.rows_read, path=self.path)]
-        for name, c in self.per_table.items():
-            out.append("  " + tr(lang, COUNTS, table=name, **c))
-        if self.ignored_columns:
-            shown = ", ".join(self.ignored_columns[:8])
-            more = len(self.ignored_columns) - 8
-            if more > 0:
-                out.append("  " + tr(lang, "ignored columns: {columns} and {n} more", columns=shown, n=more))
-            else:
-                out.append("  " + tr(lang, "ignored columns: {columns}", columns=shown))
-        out.extend("  " + tr(lang, "note: {note}", note=told(n, lang)) for n in self.notes)
-        return "\n".join(out)
-
-
-# what a caller writes in a file's own transaction, once its rows are written (kpi.data.batch: its hash)
-OnCommit = Callable[[Connection, ImportResult], None]
 
 
 def resolve_table(name: str) -> str:
@@ -273,7 +227,7 @@ def load_raw(
     # second pass: each chunk prepared with them, and written in the file's one transaction until a line is bad
     chunks = raw.chunks(Problems(), size)
     if order_lines and "order_id" in assign:
-        chunks = _order_chunks(chunks, assign["order_id"], facts.scattered)
+        chunks = order_chunks(chunks, assign["order_id"], facts.scattered)
     notes: list[str | Text] = []
     unknown: dict[str, int] = {}
     counts: dict[str, dict[str, int]] = {}
@@ -289,7 +243,7 @@ def load_raw(
             upgrade_source(engine)
             c = stack.enter_context(engine.begin())
             stack.enter_context(sqlite_cache(c))
-            _check_database_currency(c, spath, file_currency, currency if currency_explicit else None)
+            check_database_currency(c, spath, file_currency, currency if currency_explicit else None)
             return c
 
         for chunk in chunks:
@@ -325,13 +279,13 @@ def load_raw(
                 filled, n_unmatched = fill_return_dimensions(conn, frame, prepared.present)
                 updates += filled
                 unmatched += n_unmatched
-            _add(counts, name, upsert(conn, spec.table, spec.key, frame.drop(columns=[LINE]), spec.stored, updates))
+            add_counts(counts, name, upsert(conn, spec.table, spec.key, frame.drop(columns=[LINE]), spec.stored, updates))
             if name == "orders":
                 customers = customer_summary(frame, customers)
                 guests += int(frame["customer_id"].isna().sum())
                 if len(returns):
                     rspec = SPECS["returns"]
-                    _add(counts, "returns", upsert(conn, rspec.table, rspec.key, returns.drop(columns=[LINE]),
+                    add_counts(counts, "returns", upsert(conn, rspec.table, rspec.key, returns.drop(columns=[LINE]),
                                                    rspec.stored, [f for f in rspec.stored if f not in rspec.key]))
                     n_returns += len(returns)
                     returned += float(returns["amount"].sum())
@@ -343,59 +297,19 @@ def load_raw(
         notes.extend(notes_.countries(unknown))
         if unmatched:
             notes.append(notes_.unmatched(unmatched))
-        per_table = {name: counts.get(name, _zero())}
+        per_table = {name: counts.get(name, zero_counts())}
         if name == "orders":
-            per_table["customers"] = write_customers(conn, customers) if customers is not None else _zero()
+            per_table["customers"] = write_customers(conn, customers) if customers is not None else zero_counts()
             if "returns" in counts:
                 per_table["returns"] = counts["returns"]
                 notes.append(notes_.returns(n_returns, returned))
             if guests:
                 notes.append(notes_.guests(guests))
-        result = _result(name, spath, n_rows, raw.notes, per_table, name, ignored)
+        result = result_of(name, spath, n_rows, raw.notes, per_table, name, ignored)
         result.notes.extend(notes)
         if on_commit is not None:
             on_commit(conn, result)
     return result
-
-
-def _zero() -> dict[str, int]:
-    return {"inserted": 0, "updated": 0, "unchanged": 0}
-
-
-def _add(counts: dict[str, dict[str, int]], table: str, more: dict[str, int]) -> None:
-    total = counts.setdefault(table, _zero())
-    for k, v in more.items():
-        total[k] += v
-
-
-def _order_chunks(chunks: Iterator[RawFile], column: int, scattered) -> Iterator[RawFile]:
-    """The chunks of a line-item orders file with all the lines of an order in one chunk: the lines of a
-    chunk's last order go with the next chunk, and the orders whose lines are apart in the file
-    (``scattered``, hashes of their ids, found by the first pass) are held back and come last, together."""
-    carry: RawFile | None = None
-    held: list[RawFile] = []
-    for chunk in chunks:
-        if carry is not None:
-            chunk, carry = concat_raw([carry, chunk]), None
-        if len(scattered) and chunk.n_rows:
-            apart = np.isin(id_hashes(chunk.columns[column]), scattered)
-            if apart.any():
-                held.append(chunk.take(apart))
-                chunk = chunk.take(~apart)
-        if not chunk.last and chunk.n_rows:
-            h = id_hashes(chunk.columns[column])
-            other = np.flatnonzero(h != h[-1])
-            cut = int(other[-1]) + 1 if len(other) else 0
-            tail = np.arange(chunk.n_rows) >= cut
-            carry = chunk.take(tail)
-            if cut == 0:
-                continue
-            chunk = chunk.take(~tail)
-        yield chunk
-    if carry is not None:
-        held.append(carry)
-    if held:
-        yield concat_raw(held)
 
 
 def import_shopify_orders(
@@ -416,7 +330,7 @@ def import_shopify_orders(
     notes.extend(notes_.countries(prepared.unknown_countries))
     upgrade_source(engine)
     with engine.begin() as conn, sqlite_cache(conn):
-        _check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
+        check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
         per_table = {"orders": _upsert_prepared(conn, "orders", prepared)}
         per_table["customers"] = maintain_customers(conn, prepared.frame)
         spec = SPECS["returns"]
@@ -426,7 +340,7 @@ def import_shopify_orders(
         guests = int(prepared.frame["customer_id"].isna().sum())
         if guests:
             notes.append(notes_.guests(guests))
-        result = _result("orders, customers, returns", raw.path, raw.n_rows, raw.notes, per_table, "orders", ignored)
+        result = result_of("orders, customers, returns", raw.path, raw.n_rows, raw.notes, per_table, "orders", ignored)
         result.notes.extend(notes)
         if on_commit is not None:
             on_commit(conn, result)
@@ -484,37 +398,3 @@ def _upsert_prepared(conn: Connection, name: str, prepared: Prepared):
 def _refuse_if(path: str, problems: Problems, general: list[Text]) -> None:
     if problems or general:
         raise refusal(path=path, bad_rows=problems.bad_rows(), reason=joined(general))
-
-
-def _check_database_currency(
-    conn: Connection, path: str, file_currency: str | None, shop: str | None
-) -> None:
-    """The amounts of a shop are in one currency: the one of the orders already stored."""
-    stored = conn.execute(select(schema.orders.c.currency).limit(1)).scalar()
-    if stored is None:
-        return
-    for what, cur in (
-        (N_("the file's amounts are in {currency} but the orders in the database are in {stored}"), file_currency),
-        (N_("the shop currency is in {currency} but the orders in the database are in {stored}"), shop),
-    ):
-        if cur and cur.upper() != stored:
-            raise refusal(path=path, reason=Text(what, currency=cur.upper(), stored=stored))
-
-
-def _result(table: str, path: str, n_rows: int, file_notes: list, per_table: dict, main: str,
-            ignored: list[str]) -> ImportResult:
-    c = per_table[main]
-    notes = list(file_notes)
-    if n_rows == 0:
-        notes.append(Text(N_("the file has no data lines")))
-    return ImportResult(
-        table=table,
-        rows_read=n_rows,
-        inserted=c["inserted"],
-        updated=c["updated"],
-        unchanged=c["unchanged"],
-        per_table=per_table,
-        path=path,
-        ignored_columns=ignored,
-        notes=notes,
-    )

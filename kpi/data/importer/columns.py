@@ -7,7 +7,7 @@ from kpi.data.messages import Text, joined, refusal
 from kpi.errors import BadRow
 from kpi.i18n import N_, tr, trn
 
-from .tables import TableSpec, norm
+from .specs import TableSpec, norm
 
 # other names real exports give a field (compared like column names): used when no column has the
 # field's own name. Google Analytics 4's report columns, line-item exports' product columns.

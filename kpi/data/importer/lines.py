@@ -18,13 +18,17 @@ among the orders, guests without a customer id.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
 from kpi.data.messages import Text
 from kpi.i18n import N_
 
-from .tables import LINE, SPECS, Prepared
+from .reading import RawFile, concat_raw
+from .specs import LINE, SPECS, Prepared
+from .tables import id_hashes
 from .values import CREDIT, CREDIT_WORDS, Problems, shown, status_key
 
 # fields an order's lines must agree on (besides subtotal when the file gives it per order)
@@ -176,3 +180,33 @@ def _check_agreement(
 
 def _text(value: str) -> str:
     return "" if value in ("None", "NaT", "nan") else value
+
+
+def order_chunks(chunks: Iterator[RawFile], column: int, scattered) -> Iterator[RawFile]:
+    """The chunks of a line-item orders file with all the lines of an order in one chunk: the lines of a
+    chunk's last order go with the next chunk, and the orders whose lines are apart in the file
+    (``scattered``, hashes of their ids, found by the first pass) are held back and come last, together."""
+    carry: RawFile | None = None
+    held: list[RawFile] = []
+    for chunk in chunks:
+        if carry is not None:
+            chunk, carry = concat_raw([carry, chunk]), None
+        if len(scattered) and chunk.n_rows:
+            apart = np.isin(id_hashes(chunk.columns[column]), scattered)
+            if apart.any():
+                held.append(chunk.take(apart))
+                chunk = chunk.take(~apart)
+        if not chunk.last and chunk.n_rows:
+            h = id_hashes(chunk.columns[column])
+            other = np.flatnonzero(h != h[-1])
+            cut = int(other[-1]) + 1 if len(other) else 0
+            tail = np.arange(chunk.n_rows) >= cut
+            carry = chunk.take(tail)
+            if cut == 0:
+                continue
+            chunk = chunk.take(~tail)
+        yield chunk
+    if carry is not None:
+        held.append(carry)
+    if held:
+        yield concat_raw(held)

@@ -35,7 +35,7 @@ from kpi.i18n import N_, trn
 from .lines import RETURN_FIELDS
 from .reading import RawFile
 from .shopify import customer_key
-from .tables import LINE, norm
+from .specs import LINE, norm
 from .values import Problems, shown, status_key
 
 ONLINE_RETAIL = {  # field → the column names of the two versions of the data set

@@ -36,7 +36,8 @@ from kpi.errors import BadRow
 from kpi.i18n import N_, trn
 
 from .reading import RawFile
-from .tables import LINE, SPECS, Prepared, date_columns, norm, number_columns, prepare
+from .specs import LINE, SPECS, Prepared, date_columns, norm, number_columns
+from .tables import prepare
 from .values import Conventions, DateColumn, NumberColumn, Problems, parse_datetimes, parse_numbers, shown
 
 REQUIRED = ["Name", "Created at", "Subtotal"]

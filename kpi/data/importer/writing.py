@@ -22,8 +22,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from kpi.data import schema
+from kpi.data.messages import Text, refusal
+from kpi.i18n import N_
 
-from .tables import LINE
+from .specs import LINE
 from .values import as_python
 
 NATIVE_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -367,3 +369,18 @@ def sqlite_cache(conn: Connection, kib: int = 64 * 1024):
         yield
     finally:
         conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+
+
+def check_database_currency(
+    conn: Connection, path: str, file_currency: str | None, shop: str | None
+) -> None:
+    """The amounts of a shop are in one currency: the one of the orders already stored."""
+    stored = conn.execute(select(schema.orders.c.currency).limit(1)).scalar()
+    if stored is None:
+        return
+    for what, cur in (
+        (N_("the file's amounts are in {currency} but the orders in the database are in {stored}"), file_currency),
+        (N_("the shop currency is in {currency} but the orders in the database are in {stored}"), shop),
+    ):
+        if cur and cur.upper() != stored:
+            raise refusal(path=path, reason=Text(what, currency=cur.upper(), stored=stored))
