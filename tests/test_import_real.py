@@ -501,3 +501,22 @@ def test_what_the_caller_records_commits_with_the_files_rows_or_not_at_all(sourc
     import_csv(source_engine, write(tmp_path, text), "orders", tz=PARIS,
                on_commit=lambda conn, result: seen.append(conn.execute(select(schema.orders.c.order_id)).all()))
     assert [[tuple(r) for r in s] for s in seen] == [[("A1",)]]  # the hook sees the file's rows, uncommitted
+
+
+def test_returns_loaded_before_their_orders_take_the_orders_dimensions_when_they_come(source_engine, tmp_path):
+    # a refunds export loaded first: its returns know no channel or country yet; the orders file that follows
+    # gives them their orders' (a return whose cell was empty takes its order's too)
+    returns = ("return_id,order_id,returned_at,amount,country\nr30,3001,2026-10-05 10:00,9.00,\n"
+               "r31,3002,2026-10-06 10:00,4.00,DE\n")
+    result = import_csv(source_engine, write(tmp_path, returns, "returns.csv"), "returns", tz=PARIS)
+    assert any("not in the data" in str(n) for n in result.notes)
+    orders = ("order_id,customer_id,placed_at,subtotal,currency,channel,country\n"
+              "3001,c1,2026-10-01 10:00,30.00,EUR,email,FR\n3002,c2,2026-10-02 10:00,20.00,EUR,web,IT\n")
+    import_csv(source_engine, write(tmp_path, orders, "orders.csv"), "orders", tz=PARIS)
+    assert rows(source_engine, "returns", "return_id", "channel", "country", "customer_id") == [
+        ("r30", "email", "FR", "c1"),
+        ("r31", "unknown", "DE", None),  # its own country kept: not an orphan to adopt
+    ]
+    returns2 = "return_id,order_id,returned_at,amount,country\nr32,3002,2026-10-07 10:00,1.00,\n"
+    import_csv(source_engine, write(tmp_path, returns2, "returns2.csv"), "returns", tz=PARIS)
+    assert rows(source_engine, "returns", "return_id", "channel", "country")[-1] == ("r32", "web", "IT")

@@ -91,6 +91,7 @@ from .columns import match_columns
 from .lines import ONCE_FIELDS, has_line_amounts, order_chunks, split_orders
 from .reading import CsvSource, RawFile, read_file
 from .result import COUNTS, ImportResult, OnCommit, add_counts, result_of, zero_counts
+from .returns import adopt_returns, fill_return_dimensions, has_orphan_returns
 from .shopify import prepare_shopify
 from .specs import LINE, SPECS, Prepared
 from .tables import FileSurvey, prepare
@@ -98,7 +99,6 @@ from .values import Problems
 from .writing import (
     check_database_currency,
     customer_summary,
-    fill_return_dimensions,
     maintain_customers,
     sqlite_cache,
     upsert,
@@ -118,14 +118,8 @@ PRESETS: dict[str, str] = {
     "ga4-traffic": N_("Google Analytics 4 report or exploration CSV: traffic by day, channel, device, country"),
 }
 
-TABLE_ALIASES = {
-    "orders": "orders",
-    "returns": "returns",
-    "traffic": "traffic",
-    "spend": "marketing_spend",
-    "campaigns": "email_campaigns",
-    "customers": "customers",
-}
+TABLE_ALIASES = {"orders": "orders", "returns": "returns", "traffic": "traffic", "spend": "marketing_spend",
+                 "campaigns": "email_campaigns", "customers": "customers"}
 
 
 def resolve_table(name: str) -> str:
@@ -234,6 +228,7 @@ def load_raw(
     customers: pd.DataFrame | None = None  # customer_summary of the chunks written
     guests = n_returns = unmatched = 0
     returned = 0.0
+    orphans: bool | None = None  # returns stored before their orders, to be given their orders' dimensions
     file_currency = shop
     blocked: ImportRefused | None = None  # the database refuses the file's currency
     with ExitStack() as stack:
@@ -281,6 +276,10 @@ def load_raw(
                 unmatched += n_unmatched
             add_counts(counts, name, upsert(conn, spec.table, spec.key, frame.drop(columns=[LINE]), spec.stored, updates))
             if name == "orders":
+                if orphans is None:
+                    orphans = has_orphan_returns(conn)
+                if orphans:  # returns loaded before their orders get the orders' channel, country, customer
+                    adopt_returns(conn, frame["order_id"].tolist())
                 customers = customer_summary(frame, customers)
                 guests += int(frame["customer_id"].isna().sum())
                 if len(returns):

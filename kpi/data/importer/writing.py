@@ -336,24 +336,6 @@ def write_customers(conn: Connection, summary: pd.DataFrame) -> dict[str, int]:
 
 
 # a return's own dimensions, and what they are when its order is not in the data
-RETURN_DIMENSIONS = {"channel": "unknown", "device": "unknown", "country": "ZZ", "customer_id": None}
-
-
-def fill_return_dimensions(conn: Connection, returns: pd.DataFrame, present: Sequence[str]) -> tuple[list[str], int]:
-    """Give the returns of a file the dimensions it does not have from their stored orders (looked up a
-    chunk of order ids at a time, bound parameters); the fields filled, and how many returns refer to an
-    order that is not in the data (they keep the 'unknown' values)."""
-    missing = [d for d in RETURN_DIMENSIONS if d not in present]
-    if not missing or returns.empty:
-        return [], 0
-    ids = returns["order_id"].tolist()
-    found = fetch_existing(conn, schema.orders, ["order_id"], ids, missing)
-    for k, name in enumerate(missing):
-        default = RETURN_DIMENSIONS[name]
-        returns[name] = pd.Series([found[o][k] if o in found else default for o in ids], dtype=object).to_numpy()
-    return missing, sum(1 for o in ids if o not in found)
-
-
 @contextmanager
 def sqlite_cache(conn: Connection, kib: int = 64 * 1024):
     """A larger page cache while a big file is written (SQLite's default 2 MB makes index updates
