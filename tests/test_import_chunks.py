@@ -4,11 +4,10 @@ the rows stored, the counts and notes, or the refusal with its bad lines."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from kpi.data import schema
 from kpi.data.importer import import_csv
@@ -16,22 +15,10 @@ from kpi.data.importer import reading as importer_reading
 from kpi.data.messages import told
 from kpi.errors import ImportRefused
 
+from .test_importer import snapshot, write
+
 PARIS = ZoneInfo("Europe/Paris")
 HEADER = "order_id,customer_id,placed_at,status,subtotal,currency,channel,device,country\n"
-
-
-def write(tmp_path: Path, text: str, name: str = "file.csv") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def snapshot(engine) -> dict[str, list[tuple]]:
-    out = {}
-    with engine.connect() as conn:
-        for name, table in schema.SOURCE_TABLES.items():
-            out[name] = [tuple(r) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
-    return out
 
 
 def clear(engine) -> None:

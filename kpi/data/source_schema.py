@@ -17,6 +17,8 @@ user's own and is left alone.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from sqlalchemy import Column, Index, MetaData, Table, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -142,23 +144,9 @@ def _add_return_dimensions(engine: Engine, missing: list[str], orders_ok: bool) 
             for sql in statements:
                 conn.exec_driver_sql(sql)
         return
-    with engine.connect() as conn:
-        dbapi = conn.connection.driver_connection
-        isolation = dbapi.isolation_level
-        dbapi.isolation_level = None  # the statements below say where the transaction starts and ends
-        cur = dbapi.cursor()
-        try:
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                for sql in statements:
-                    cur.execute(sql)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-        finally:
-            cur.close()
-            dbapi.isolation_level = isolation
+    with _sqlite_transaction(engine) as (_, cur):
+        for sql in statements:
+            cur.execute(sql)
 
 
 def _rebuild_sqlite(engine: Engine, table: Table, old_columns: list[str]) -> None:
@@ -168,22 +156,32 @@ def _rebuild_sqlite(engine: Engine, table: Table, old_columns: list[str]) -> Non
     new = Table(f"{table.name}__new", MetaData(), *[Column(c.name, c.type, primary_key=c.primary_key,
                                                            nullable=c.nullable, server_default=c.server_default)
                                                     for c in table.columns])
+    with _sqlite_transaction(engine, foreign_keys_off=True) as (conn, cur):
+        _rebuild_steps(conn, cur, table, new, old_columns)
+
+
+@contextmanager
+def _sqlite_transaction(engine: Engine, *, foreign_keys_off: bool = False):
+    """(connection, driver cursor) inside one explicit SQLite transaction, committed at the end or rolled back on
+    any error: the driver would otherwise run DDL (ALTER, CREATE, DROP) outside a transaction."""
     with engine.connect() as conn:
         dbapi = conn.connection.driver_connection
         isolation = dbapi.isolation_level
         dbapi.isolation_level = None  # the statements below say where the transaction starts and ends
         cur = dbapi.cursor()
         try:
-            cur.execute("PRAGMA foreign_keys=OFF")
+            if foreign_keys_off:
+                cur.execute("PRAGMA foreign_keys=OFF")
             cur.execute("BEGIN IMMEDIATE")
             try:
-                _rebuild_steps(conn, cur, table, new, old_columns)
+                yield conn, cur
                 cur.execute("COMMIT")
-            except Exception:
+            except BaseException:
                 cur.execute("ROLLBACK")
                 raise
             finally:
-                cur.execute("PRAGMA foreign_keys=ON")
+                if foreign_keys_off:
+                    cur.execute("PRAGMA foreign_keys=ON")
         finally:
             cur.close()
             dbapi.isolation_level = isolation
