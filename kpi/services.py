@@ -62,9 +62,12 @@ class Services:
     # -- settings, and the shop's currency ---------------------------------------------------------------
     @property
     def settings(self) -> Settings:
-        """The settings, their currency the shop's: the currency of its stored orders (the most frequent one),
-        else the team's in config/teams.yaml, else KPIBOT_CURRENCY, else USD."""
-        currency = self.currency()
+        """The settings, their currency the shop's: the currency of its stored orders (the most frequent among
+        its newest), else the team's in config/teams.yaml, else KPIBOT_CURRENCY, else USD. Reading the settings
+        never waits for a database (the acknowledgement path reads them): the orders' currency is the one read
+        last, by ``currency()``, which every KPI computation calls first (``kpi_engine``)."""
+        hit = self._currencies
+        currency = hit[2][0][0] if hit is not None and hit[2] else self._settings.currency
         resolved = self._resolved
         if resolved is None or resolved.currency != currency or self._resolved_from is not self._settings:
             resolved = self._resolved = dataclasses.replace(self._settings, currency=currency)
@@ -83,7 +86,7 @@ class Services:
         return self._settings.currency if self._settings.currency_explicit else None
 
     def currency(self) -> str:
-        """The shop's currency (see ``settings``)."""
+        """The shop's currency (see ``settings``), read from the stored orders when the last reading is old."""
         found = self._order_currencies()
         return found[0][0] if found else self._settings.currency
 

@@ -81,6 +81,7 @@ def test_slack_answers_in_the_datas_currency(database_url, monkeypatch):
     monkeypatch.setattr(test_slack_app, "_fill", _fill)  # the rig's shop, its orders in GBP
     rig = test_slack_app.Rig(database_url)  # its settings say EUR, as KPIBOT_CURRENCY would
     try:
+        assert rig.services.currency() == "GBP"  # read from the orders (settings follow once it is read)
         assert rig.services.settings.currency == "GBP"
         _, message = rig.ask(f"revenue {WEEK}")
         seen = test_slack_app._text(message)
@@ -103,7 +104,8 @@ def test_mixed_currencies_give_the_most_frequent_and_every_one(database_url):
                      .values(currency="EUR"))
     engine.dispose()
     services = _services(database_url)
-    assert services.settings.currency == "GBP"
+    assert services.settings.currency == "USD"  # reading the settings waits for no database: nothing read yet
+    assert services.currency() == "GBP" and services.settings.currency == "GBP"
     assert services.currencies()[0] == "GBP" and set(services.currencies()) == {"GBP", "EUR"}
 
 
@@ -111,17 +113,18 @@ def test_the_currency_is_read_again_after_an_import(database_url, monkeypatch):
     upgrade(database_url)
     _fill(database_url)
     services = _services(database_url, currency="EUR")
-    assert services.settings.currency == "GBP"
+    assert services.currency() == "GBP"
     engine = make_engine(database_url)
     with engine.begin() as conn:
         conn.execute(update(schema.orders).values(currency="CHF"))
-    assert services.settings.currency == "GBP"  # cached: no import since
+    assert services.currency() == "GBP"  # cached: no import since
     monkeypatch.setattr(services_module, "CURRENCY_EVERY", 0.0)
     with engine.begin() as conn:
         conn.execute(insert(import_runs).values(started_at=datetime(2026, 11, 24), file_name="orders.csv",
                                                 file_sha256="0" * 64, format="csv", status="loaded"))
     engine.dispose()
-    assert services.settings.currency == "CHF" and services.currencies() == ["CHF"]
+    assert services.currency() == "CHF" and services.currencies() == ["CHF"]
+    assert services.settings.currency == "CHF"
 
 
 def test_no_data_yet_the_teams_currency_then_kpibot_currency_then_usd(database_url, tmp_path, monkeypatch):
@@ -148,9 +151,9 @@ def test_no_data_yet_the_teams_currency_then_kpibot_currency_then_usd(database_u
     _fill(f"sqlite:///{empty}", currency="JPY")
     fresh = Services(Settings.from_env({"DATABASE_URL": database_url, "KPI_SOURCE_URL": f"sqlite:///{empty}",
                                         "KPIBOT_CONFIG": str(config)}))
-    assert fresh.for_team("T0CHF").settings.currency == "JPY"
+    assert fresh.for_team("T0CHF").currency() == "JPY" and fresh.for_team("T0CHF").settings.currency == "JPY"
 
 
 def test_a_source_that_is_not_there_falls_back_without_raising(tmp_path):
     services = _services(f"sqlite:///{tmp_path / 'nothing' / 'no.db'}", currency="EUR")
-    assert services.settings.currency == "EUR" and services.currencies() == []
+    assert services.currency() == "EUR" and services.currencies() == [] and services.settings.currency == "EUR"
