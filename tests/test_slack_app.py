@@ -20,7 +20,15 @@ from sqlalchemy import insert, text
 
 from bot.app import build_app, create_slack_tables, wsgi_app
 from bot.config import SlackSettings
-from bot.sandbox import AppServer, SlackSide, Workspace, app_home_opened, block_action, slash_command
+from bot.sandbox import (
+    AppServer,
+    LazyWork,
+    SlackSide,
+    Workspace,
+    app_home_opened,
+    block_action,
+    slash_command,
+)
 from bot.standin import SlackStandIn
 from kpi.data import schema
 from kpi.data.schema import create_source_tables
@@ -65,6 +73,7 @@ class Rig:
                                        api_url=self.standin.base_url)
         create_slack_tables(self.services, self.slack)
         self.app = build_app(self.services, self.slack)
+        self.lazy = LazyWork(self.app)  # the work after each acknowledgement, waited for by close()
         self.server = AppServer(wsgi_app(self.services, self.slack, self.app)).start()
         self.side = SlackSide(self.server.url, SECRET)
 
@@ -80,6 +89,9 @@ class Rig:
         return reply, next(m for m in self.standin.messages[seen:] if m.kind == "response_url")
 
     def close(self):
+        # the answers' last work (a chart, its record) ends before Slack and the databases go: none is cut off
+        # half-way with a connection still out of its pool
+        self.lazy.wait_idle(60)
         self.server.stop()
         self.standin.stop()
 
