@@ -126,7 +126,6 @@ class Inbox:
         if not mapped:  # a mapped shop's database gets no table it does not need (the importer makes its own)
             create_source_tables(engine)
         ensure_table(engine)
-        self._mapped = mapped
         known = kinds()
         outcomes = []
         for rel in ready:
@@ -135,7 +134,7 @@ class Inbox:
                 continue
             try:
                 outcome = self._import(engine, claimed, rel, what_of(rel, known), known, tz=tz, currency=currency,
-                                       currency_explicit=currency_explicit)
+                                       currency_explicit=currency_explicit, mapped=mapped)
             except BaseException:
                 self._move(claimed, self.root / rel)  # not the file's fault: it is tried again
                 raise
@@ -146,15 +145,15 @@ class Inbox:
         return outcomes
 
     def _import(self, engine: Engine, claimed: Path, rel: Path, what: What | None, known: dict[str, What], *,
-                tz: ZoneInfo, currency: str | None, currency_explicit: bool) -> Outcome:
+                tz: ZoneInfo, currency: str | None, currency_explicit: bool, mapped: frozenset[str]) -> Outcome:
         name = rel.as_posix()
         now = self.clock().astimezone(UTC).replace(tzinfo=None)
-        mapped = sorted(set(what.tables) & set(getattr(self, "_mapped", ()))) if what is not None else []
+        refused_tables = sorted(set(what.tables) & mapped) if what is not None else []
         try:
-            if what is not None and not mapped:
+            if what is not None and not refused_tables:
                 return import_file(engine, claimed, what, tz=tz, currency=currency,
                                    currency_explicit=currency_explicit, name=name, clock=self.clock)
-            reason = (Text(MAPPED, tables=", ".join(mapped)) if mapped
+            reason = (Text(MAPPED, tables=", ".join(refused_tables)) if refused_tables
                       else Text(UNKNOWN_KIND, kinds=", ".join(f"{k}/" for k in sorted(known))))
             sha = file_sha256(claimed)
         except OSError as exc:  # the file cannot be read (its permissions): the file's fault, said like a refusal
