@@ -608,3 +608,19 @@ def test_months_before_the_data_starts_do_not_count_as_history(source_engine):
     # 2026-01 vs 2025-01 and 2026-02 vs 2025-02 only (both 0%): a +500% year never happened
     assert (check.history_hits, check.history_windows) == (0, 2)
     assert any("never happened" in w for w in check.warnings)
+
+
+@pytest.mark.parametrize("older, kind", [
+    (_order("old", datetime(2024, 12, 15, 10), 50), "seasonal"),  # an email order before last year's span
+    (_order("old", datetime(2024, 12, 15, 10), 50, channel="paid_search"), "linear"),  # not the goal's channel
+    (_order("old", datetime(2024, 12, 15, 10), 50, status="cancelled"), "linear"),  # not revenue
+    (_order("old", datetime(2025, 1, 2, 10), 50), "linear"),  # inside last year's span, not before it
+])
+def test_whether_last_year_is_complete_is_read_with_the_goals_own_filters_and_conditions(source_engine, older, kind):
+    # last year's span starts on 2025-01-01: its shape is used only when the goal's own data (email revenue)
+    # goes back to that day or earlier
+    orders = [_order("a", datetime(2025, 3, 10, 10), 300), _order("b", datetime(2025, 9, 10, 10), 700),
+              _order("c", datetime(2026, 2, 1, 10), 400), older]
+    engine = _shop(source_engine, orders)
+    p = goal_progress(engine, EMAIL_2026, today=D("2026-07-01"))
+    assert p.expected_kind == kind

@@ -564,6 +564,24 @@ class SqlLayer:
                     slot.setdefault(ms.key, _number(None, ms))
         return values
 
+    def exists_before(self, q: MeasureQuery, conn: Connection | None = None) -> bool:
+        """Whether a row any of the measures reads (its conditions and the filters of ``q`` holding) lies before the
+        end of the first range of ``q``: ``SELECT 1 ... WHERE time < :end LIMIT 1``, an index-backed look that stops
+        at the first row, where computing the KPI from the beginning would read the whole history."""
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.exists_before(q, c)
+        for m in q.measures:
+            if any(d not in m.dimensions for d, _ in q.filters):
+                continue
+            b = _Binder(q)
+            conds = self._window(m, 0, b, start=False) + [self._condition(m, c, 0, b) for c in m.where]
+            conds += self._dimension_conditions(q, m, b)
+            stmt = select(literal_column("1")).select_from(self._source(q, m)).where(and_(*conds)).limit(1)
+            if conn.execute(stmt).first() is not None:
+                return True
+        return False
+
     def latest(self, measures: Iterable[Measure], conn: Connection | None = None) -> dict[str, datetime | date | None]:
         """The newest time value of each table the measures read (index-backed MAX), remembered for
         ``LATEST_TTL`` seconds: data freshness moves slowly, and every answer shows it."""
