@@ -52,6 +52,7 @@ from sqlalchemy.engine import Connection, Engine
 from kpi.data.schema import SOURCE_TABLES
 from kpi.errors import NonNumericValues
 
+from . import buckets
 from .catalog import Catalog, ColumnOf, Condition, Horizon, Measure
 from .dialects import CURRENCY_COLUMN, RATES_TABLE, MixedCurrencies, plus_interval
 
@@ -111,6 +112,7 @@ class SqlLayer:
         self._earliest: dict[tuple[str, str], tuple[float, object]] = {}
         self._meta = MetaData()
         self._plans: OrderedDict[tuple, tuple] = OrderedDict()  # shape -> (measures, [(group, statement, binder)])
+        self._strategy: str | None = None
         # the currency the answers are written in (Services: the shop's), for the amounts to be checked against it
         self.shown_currency: Callable[[], str | None] | None = None
         # naive timestamps in the source are UTC (the canonical tables), or local times of this zone (a
@@ -129,6 +131,33 @@ class SqlLayer:
                     self._table(name)
                 except Exception:  # noqa: BLE001 - not in the source (yet): its KPIs are unavailable, read when asked
                     continue
+
+    STRATEGIES = ("branches", "lateral", "join", "by_day")
+
+    @property
+    def strategy(self) -> str | None:
+        """How many ranges are read at once: None chooses by dialect (``branches`` on SQLite, ``lateral`` on
+        PostgreSQL, ``by_day`` on columnar engines where it applies, ``join`` elsewhere); set, every dialect uses
+        it where it applies (the tests prove each plan gives the same answers)."""
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, value: str | None) -> None:
+        if value is not None and value not in self.STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r} (use one of {', '.join(self.STRATEGIES)})")
+        self._strategy = value
+        self._plans.clear()
+
+    def _many(self) -> str:
+        """The plan for a cluster of many ranges on this engine."""
+        if self._strategy is not None:
+            return self._strategy
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            return "branches"
+        if name == "postgresql":
+            return "lateral"
+        return "by_day" if name in buckets.COLUMNAR else "join"
 
     # -- compiling --------------------------------------------------------------------------------
     def _table(self, name: str) -> Table:
@@ -464,7 +493,7 @@ class SqlLayer:
     def _clusters(self, q: MeasureQuery) -> tuple[tuple[int, ...], ...] | None:
         """Ranges that overlap or touch (a period and its buckets) form a cluster; None where every range is a
         branch of its own (SQLite, where a UNION ALL of range scans is fastest, or a range from the beginning)."""
-        if self.engine.dialect.name == "sqlite" or any(r.start is None for r in q.ranges):
+        if self._many() == "branches" or any(r.start is None for r in q.ranges):
             return None
         order = sorted(range(len(q.ranges)), key=lambda i: q.ranges[i].start)
         clusters: list[list[int]] = []
@@ -478,33 +507,99 @@ class SqlLayer:
                 hi = q.ranges[i].end
         return tuple(tuple(c) for c in clusters)
 
-    def _pieces(self, q: MeasureQuery, group: Sequence[Measure], clusters, b: _Binder) -> list:
-        """A cluster of more than a few ranges is one statement (``_lateral`` on PostgreSQL, ``_bucket_join``
-        elsewhere), the rest are UNION ALL branches. Distant ranges (a year ago) never widen another cluster's
-        scan."""
+    def _pieces(self, q: MeasureQuery, group: Sequence[Measure], clusters, days, b: _Binder):
+        """(UNION ALL branches, day-grouped statements): a cluster of more than a few ranges is one statement
+        (``_lateral`` on PostgreSQL, ``_by_day`` on columnar engines where the group's days combine, ``_bucket_join``
+        elsewhere), the rest are branches. Distant ranges (a year ago) never widen another cluster's scan."""
         if not self._joinable(group, clusters):
-            return [self._branch(q, group, i, b) for i in range(len(q.ranges))]
-        pieces = []
-        many = self._lateral if self.engine.dialect.name == "postgresql" else self._bucket_join
-        for cluster in clusters:
-            if len(cluster) > 4:
-                pieces.append(many(q, group, cluster, b))
-            else:
+            return [self._branch(q, group, i, b) for i in range(len(q.ranges))], []
+        pieces, by_day = [], []
+        many = self._lateral if self._many() == "lateral" else self._bucket_join
+        for cluster, layout in zip(clusters, days, strict=True):
+            if len(cluster) <= 4:
                 pieces += [self._branch(q, group, i, b) for i in cluster]
-        return pieces
+            elif layout is not None and self._day_column(group, layout) is not None:
+                by_day.append(self._by_day(q, group, cluster, layout))
+            else:
+                pieces.append(many(q, group, cluster, b))
+        return pieces, by_day
 
-    def _shape(self, q: MeasureQuery, clusters) -> tuple:
+    def _day_column(self, group: Sequence[Measure], layout):
+        """How the group's time column gives a local day: "date" (it holds days), "cast" (naive local or UTC
+        timestamps, no shift), "shift" (naive UTC, shifted by the zone's offset); None: not by day."""
+        m = group[0]
+        kind = self._col(m, m.time).type
+        if not buckets.combinable(group) or m.window != "period":
+            return None
+        if isinstance(kind, Date):
+            return "date"
+        if getattr(kind, "timezone", False):
+            return None
+        slots, zone_key, zero = layout
+        if self.stored_tz is not UTC:  # naive local times of the shop's own zone: already local
+            return "cast" if getattr(self.stored_tz, "key", None) == zone_key else None
+        return "cast" if zero else "shift"
+
+    def _by_day(self, q: MeasureQuery, group: Sequence[Measure], cluster: Sequence[int], layout):
+        """A cluster read by one scan grouped by the local day (``kpi.metrics.buckets``): (statement, binder, fold)."""
+        m = group[0]
+        b = _Binder(q)
+        time_col = self._col(m, m.time)
+        kind = time_col.type
+
+        def span(q):
+            return (min(q.ranges[i].start for i in cluster), max(q.ranges[i].end for i in cluster))
+
+        how = self._day_column(group, layout)
+        if how == "date":
+            day = time_col
+        elif how == "cast":
+            day = buckets.local_day(time_col, None)
+        else:
+            def window(q):
+                lo, hi = span(q)
+                return buckets.offsets(lo.tzinfo, self._bound(m, lo), self._bound(m, hi))
+
+            seconds = buckets.offset_expression(time_col, b, lambda q: window(q)[0], lambda q: window(q)[1], layout[0])
+            day = buckets.local_day(time_col, seconds)
+        conds = [time_col >= b(lambda q: self._bound(m, span(q)[0]), kind),
+                 time_col < b(lambda q: self._bound(m, span(q)[1]), kind)]
+        conds += [self._condition(m, c, cluster[0], b) for c in _common(group)]
+        conds += self._dimension_conditions(q, m, b)
+        stmt = self._select(q, group, day, self._source(q, m), conds, b, extra_group=[day], i=cluster[0])
+        return stmt, b, buckets.DayFold(tuple(cluster))
+
+    def _days(self, q: MeasureQuery, clusters) -> tuple | None:
+        """For each cluster, on a columnar engine: (transition slots, zone, whether the offset is 0 throughout) when
+        every bound of its ranges is a local midnight (it can be read by day), else None."""
+        if clusters is None or self._many() != "by_day":
+            return None
+        out = []
+        for cluster in clusters:
+            zone = buckets.zone_of(q.ranges, cluster)
+            if zone is None or len(cluster) <= 4:
+                out.append(None)
+                continue
+            lo = min(q.ranges[i].start for i in cluster).astimezone(UTC).replace(tzinfo=None)
+            hi = max(q.ranges[i].end for i in cluster).astimezone(UTC).replace(tzinfo=None)
+            first, changes = buckets.offsets(zone, lo, hi)
+            out.append((buckets.transition_slots(len(changes)), getattr(zone, "key", str(zone)),
+                        first == 0 and not changes))
+        return tuple(out)
+
+    def _shape(self, q: MeasureQuery, clusters, days) -> tuple:
         """What the statements of ``q`` depend on, beside the values they bind: the measures, which ranges have a
         start, how ranges cluster, which dimensions filter, exclude and group."""
-        return (tuple(id(m) for m in q.measures), tuple(r.start is None for r in q.ranges), clusters,
+        return (tuple(id(m) for m in q.measures), tuple(r.start is None for r in q.ranges), clusters, days,
                 tuple(d for d, _ in q.filters), tuple(d for d, _ in q.exclude), q.group_by)
 
-    def plan(self, q: MeasureQuery) -> list[tuple[list[Measure], object, _Binder]]:
+    def plan(self, q: MeasureQuery) -> list[tuple[list[Measure], object, _Binder, buckets.DayFold | None]]:
         """The statements of ``q``, built once per shape (``_shape``) and kept: (measures, statement, binder), the
         binder giving the parameters of any question of that shape. One statement per group of measures that scan
         the same rows."""
         clusters = self._clusters(q)
-        key = self._shape(q, clusters)
+        days = self._days(q, clusters)
+        key = self._shape(q, clusters, days)
         found = self._plans.get(key)
         if found is not None:
             self._plans.move_to_end(key)
@@ -520,16 +615,19 @@ class SqlLayer:
         out = []
         for group in groups.values():
             b = _Binder(q)
-            pieces = self._pieces(q, group, clusters, b)
-            out.append((group, pieces[0] if len(pieces) == 1 else union_all(*pieces), b))
+            pieces, by_day = self._pieces(q, group, clusters, days or (None,) * len(clusters or ()), b)
+            if pieces:
+                out.append((group, pieces[0] if len(pieces) == 1 else union_all(*pieces), b, None))
+            out += [(group, stmt, day_binder, fold) for stmt, day_binder, fold in by_day]
         self._plans[key] = (tuple(q.measures), out)  # the measures are held: their ids stay theirs
         while len(self._plans) > PLANS_KEPT:
             self._plans.popitem(last=False)
         return out
 
     def statements(self, q: MeasureQuery):
-        """(measures, statement, parameters) of each statement that answers ``q``."""
-        return [(group, stmt, b.params(q)) for group, stmt, b in self.plan(q)]
+        """(measures, statement, parameters, fold) of each statement that answers ``q``; ``fold``, when not None, turns
+        the statement's rows (per local day) into rows per range."""
+        return [(group, stmt, b.params(q), fold) for group, stmt, b, fold in self.plan(q)]
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, q: MeasureQuery, conn: Connection | None = None) -> Values:
@@ -539,12 +637,15 @@ class SqlLayer:
                 return self.run(q, c)
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
         seen: dict[str, set[str]] = {}  # table -> the currencies of the amounts summed, over every range and piece
-        for group, stmt, params in self.statements(q):
+        for group, stmt, params, fold in self.statements(q):
             if group[0].having and self.engine.dialect.name == "postgresql":
                 # a grouped measure over many ranges is one large UNION ALL that PostgreSQL's JIT takes seconds to
                 # compile (16 s against 2 s run, 1M orders, a 30-day daily series): off for this transaction
                 conn.exec_driver_sql("SET LOCAL jit = off")
-            for row in conn.execute(stmt, params).mappings():
+            rows = conn.execute(stmt, params).mappings()
+            if fold is not None:
+                rows = fold.fold(q, rows, group, bool(q.group_by))
+            for row in rows:
                 mixed = row.get("_currency_min") != row.get("_currency_max")
                 if mixed and self._rates() is None or row.get("_unrated"):
                     self._mixed(q, group, int(row["r"]), conn, bool(row.get("_unrated")))
