@@ -15,7 +15,6 @@ would have to be agreed across files.
 
 from __future__ import annotations
 
-import ast
 import logging
 import threading
 import time as _time
@@ -31,7 +30,7 @@ from kpi.errors import CatalogError, KpiUnavailable, NonNumericValues, QueryErro
 
 from .catalog import Catalog, Metric, evaluate, expression_names
 from .days import unit_start
-from .model import Horizon, Note, source_columns
+from .model import Horizon, Note, division_of, source_columns
 from .periods import GRANULARITIES, Period
 from .significance import (
     HISTORY_DAYS,
@@ -275,11 +274,11 @@ def metric_value(catalog: Catalog, metric: Metric, mv: dict[str, float | None]) 
         return Value(value, num, den, sample)
     subs = {k: metric_value(catalog, catalog.metrics[k], mv) for k in expression_names(metric.expression or "")}
     value = evaluate(metric.expression or "", {k: s.value for k, s in subs.items()})
-    tree = ast.parse(metric.expression or "", mode="eval").body
     num = den = None
-    if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Div):
-        num = evaluate(ast.unparse(tree.left), {k: s.value for k, s in subs.items()})
-        den = evaluate(ast.unparse(tree.right), {k: s.value for k, s in subs.items()})
+    parts = division_of(metric.expression or "")
+    if parts is not None:
+        num = evaluate(parts[0], {k: s.value for k, s in subs.items()})
+        den = evaluate(parts[1], {k: s.value for k, s in subs.items()})
     samples = [s.sample for s in subs.values() if s.sample is not None]
     return Value(value, num, den, min(samples) if samples else None)
 

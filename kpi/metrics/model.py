@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import inspect
@@ -152,9 +153,24 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+@lru_cache(maxsize=1024)
+def parsed(expr: str) -> ast.Expression:
+    """An arithmetic expression of the catalog, parsed once (a series evaluates it for every point)."""
+    return ast.parse(expr, mode="eval")
+
+
+@lru_cache(maxsize=1024)
+def division_of(expr: str) -> tuple[str, str] | None:
+    """(numerator, denominator) of an expression that is a division at its top, as expressions; None otherwise."""
+    tree = parsed(expr).body
+    if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Div):
+        return ast.unparse(tree.left), ast.unparse(tree.right)
+    return None
+
+
 def expression_names(expr: str) -> list[str]:
     """The names an arithmetic expression uses; raises ValueError for anything but + - * / numbers names."""
-    tree = ast.parse(expr, mode="eval")
+    tree = parsed(expr)
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -168,7 +184,7 @@ def expression_names(expr: str) -> list[str]:
 
 def evaluate(expr: str, values: dict[str, float | None]) -> float | None:
     """Evaluate an arithmetic expression over named values. None (no data) or a division by zero gives None."""
-    tree = ast.parse(expr, mode="eval")
+    tree = parsed(expr)
 
     def ev(node: ast.AST) -> float | None:
         if isinstance(node, ast.Expression):
