@@ -20,7 +20,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, text
 
 from kpi.data.demo import generate_demo_data
 from kpi.data.schema import create_source_tables
@@ -155,3 +155,19 @@ def test_a_new_period_or_filter_value_reuses_the_statement_built_for_its_shape(s
     again = fresh.ask(KpiRequest("revenue", parse_period("last 30 days", now=EARLIER, tz=TZ),
                                  filters=(("channel", ("social", "direct")),), granularity="day"))
     assert _same(_numbers(second), _numbers(again))
+
+
+def test_two_horizons_of_the_same_column_are_two_statements(shops):
+    # SQLAlchemy caches compiled SQL by the statement's cache key; plus_interval now takes part in it (statements
+    # with a horizon were compiled at every execution): a horizon of 6 months and one of 12 months over the same
+    # column must not share a key, or the second would run the first's SQL
+    from sqlalchemy import select
+
+    from kpi.data.schema import SOURCE_TABLES
+    from kpi.metrics.dialects import plus_interval
+
+    placed = SOURCE_TABLES["orders"].c.placed_at
+    with shops["sqlite"].connect() as conn:
+        found = [conn.execute(select(func.min(plus_interval(placed, n, unit))).select_from(placed.table)).scalar()
+                 for n, unit in ((12, "months"), (6, "months"), (10, "days"))]
+    assert len(set(found)) == 3, found

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import DateTime
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from kpi.errors import QueryError
 from kpi.i18n import N_
@@ -48,6 +49,10 @@ class plus_interval(ColumnElement):
 
     inherit_cache = True
     type = DateTime()
+    # what SQLAlchemy's statement cache tells apart: without it, "+ 12 months" and "+ 6 months" of the same
+    # column shared a cache key, and the second compiled to the first's SQL
+    _traverse_internals = [("expr", InternalTraversal.dp_clauseelement), ("amount", InternalTraversal.dp_plain_obj),
+                           ("unit", InternalTraversal.dp_string)]
 
     def __init__(self, expr, amount: int, unit: str):
         self.expr, self.amount, self.unit = expr, int(amount), unit
@@ -65,6 +70,8 @@ def _plus_interval_sqlite(element, compiler, **kw):
 
 
 @compiles(plus_interval, "clickhouse")
+@compiles(plus_interval, "clickhousedb")  # clickhouse-connect's dialect (a ClickHouse server)
+@compiles(plus_interval, "chdb")  # chdb-sqlalchemy's (ClickHouse in process)
 def _plus_interval_clickhouse(element, compiler, **kw):
     fn = "addMonths" if element.unit == "months" else "addDays"
     return f"{fn}({compiler.process(element.expr, **kw)}, {element.amount})"
