@@ -292,6 +292,28 @@ def test_a_text_in_a_numeric_column_refuses_the_kpi_instead_of_counting_0(text_i
         src.dispose()
 
 
+def test_a_text_written_after_a_first_answer_refuses_the_next_question_at_once(tmp_path):
+    # the column's check is remembered while the database is unchanged, and made again as soon as it changes:
+    # a careless import after the first answer does not give a revenue that counts "n/a" as 0 for minutes
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    _fill(url, drop_carts=False)
+    src = make_engine(url)
+    try:
+        engine = KpiEngine(load_catalog(CONFIG), src, tz=TZ, clock=lambda: NOW)
+        before = _ask(engine, "revenue").current.value
+        assert before and _ask(engine, "revenue").current.value == before  # unchanged: no new check, same answer
+        other = make_engine(url)  # another process's import
+        with other.begin() as conn:
+            conn.execute(text("INSERT INTO orders (order_id, customer_id, placed_at, status, subtotal, discount, "
+                              "shipping, tax, currency, channel, device, country) VALUES ('o99', 'c1', "
+                              "'2026-11-19 10:00:00', 'placed', 'n/a', 0, 0, 0, 'EUR', 'email', 'mobile', 'FR')"))
+        other.dispose()
+        with pytest.raises(NonNumericValues):
+            _ask(engine, "revenue")
+    finally:
+        src.dispose()
+
+
 def test_source_check_reports_the_text_in_a_numeric_column(text_in_subtotal, monkeypatch, tmp_path, capsys):
     from bot.cli import main
 

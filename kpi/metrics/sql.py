@@ -18,6 +18,7 @@ across files. The dialect-specific constructs are in ``kpi.metrics.dialects``.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +51,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from kpi.data.schema import SOURCE_TABLES
+from kpi.db import sqlite_path
 from kpi.errors import NonNumericValues
 
 from . import buckets
@@ -121,7 +123,7 @@ class SqlLayer:
         # SQLite keeps a text such as "n/a" in a numeric column as text, and SUM counts it as 0: there, the
         # values that are not numbers of each numeric column summed are counted (one query per column, cached)
         self.checks_numbers = engine.dialect.name == "sqlite"
-        self._not_numbers: dict[str, tuple[float, int]] = {}
+        self._not_numbers: dict[str, tuple[float, int, tuple | None]] = {}
         self._numeric: dict[tuple[str, ...], list[str]] = {}  # measure keys -> numeric columns they sum
         for name in sorted(catalog.tables()):
             if name in SOURCE_TABLES:
@@ -194,7 +196,10 @@ class SqlLayer:
 
     def check_numbers(self, measures: Iterable[Measure], conn: Connection) -> None:
         """Raise ``NonNumericValues`` when a numeric column the measures sum holds values that are not numbers
-        (SQLite would count them as 0). Counted once per column every ``NUMBERS_TTL`` seconds."""
+        (SQLite would count them as 0). Counted once per column, and again only once the database has changed
+        (its file or its write-ahead log was written since), or after ``NUMBERS_TTL`` seconds for a database
+        with no file: a full scan of the column, which a shop with millions of orders should not pay every few
+        minutes on a question."""
         if not self.checks_numbers:
             return
         measures = tuple(measures)
@@ -203,12 +208,28 @@ class SqlLayer:
         if names is None:
             names = self._numeric[key] = self.numeric_columns(measures)
         now = time.monotonic()
+        version = self._data_version()
         for name in names:
             hit = self._not_numbers.get(name)
-            if hit is None or now - hit[0] > NUMBERS_TTL:
-                hit = self._not_numbers[name] = (now, self.count_not_numbers(name, conn))
+            if hit is None or (version is None and now - hit[0] > NUMBERS_TTL) or \
+                    (version is not None and hit[2] != version):
+                hit = self._not_numbers[name] = (now, self.count_not_numbers(name, conn), version)
             if hit[1]:
                 raise NonNumericValues(name, hit[1])
+
+    def _data_version(self) -> tuple[int, ...] | None:
+        """When the SQLite file and its write-ahead log were last written (None: no file)."""
+        path = sqlite_path(str(self.engine.url))
+        if path is None:
+            return None
+        found = []
+        for name in (path, path + "-wal"):
+            try:
+                st = os.stat(name)
+                found += [st.st_mtime_ns, st.st_size]
+            except OSError:
+                found += [0, 0]
+        return tuple(found)
 
     def is_daily(self, m: Measure) -> bool:
         """The measure's time column holds days, not times: a day is in it only once it is over."""
