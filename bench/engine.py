@@ -1,16 +1,29 @@
-"""Benchmark: the KPI engine against the same aggregate written by hand in SQL.
+"""Benchmark: the KPI engine against hand SQL, an expert's SQL, DuckDB and a numpy floor, interleaved.
 
-    python bench/engine.py [--sizes 100000,1000000,10000000] [--backends sqlite,postgresql] [--repeat 5]
+    python bench/engine.py [--sizes 1000000,10000000] [--backends sqlite,postgresql,duckdb,chdb]
+                           [--rounds 7] [--plans] [--json FILE]
 
-For each source size (demo shop data, built once and kept in bench/data/ or in a PostgreSQL schema
-``bench_<size>``), it times three questions through the engine and by hand-written SQL, in the same
-process, alternating, best of ``--repeat``:
-  - conversion last 7 days           (orders and sessions over a 7-day window)
-  - revenue YTD by channel           (a grouped sum over the year so far)
-  - revenue, 90-day daily series     (90 daily buckets)
-Ratios engine / hand are what matter (machines here are shared and noisy). Each size is measured in a
-fresh subprocess so that its peak RSS is its own. PostgreSQL is used when KPIBOT_BENCH_POSTGRES_URL
-(or KPIBOT_TEST_POSTGRES_URL) is set.
+Sources: the demo shop (``kpibot demo-data``, 730 days ending 2026-11-23, seed 7, orders per day = size / 730),
+built once and kept: ``bench/data/shop-<size>.db`` (SQLite, then ``ANALYZE``), schema ``bench_<size>`` on
+PostgreSQL (``KPIBOT_BENCH_POSTGRES_URL``; then ``VACUUM (ANALYZE)``: autovacuum may be off, and a table never
+vacuumed has no visibility map, so an index-only scan fetches every heap row), ``bench/data/shop-<size>.duckdb``
+and ``bench/data/chdb-<size>/`` (copied from the SQLite file, same rows). See ``bench/sources.py``.
+
+Questions (the shop's time zone is UTC, so a local day is a UTC day):
+  conversion last 7 days; revenue YTD by channel; revenue 90-day daily series; revenue 365-day daily series
+  with channel=email (what a goal with a filter asks); orders yesterday (a tiny question: the engine's overhead).
+Contenders, per question, in the same process, round-robin over ``--rounds`` rounds (the order rotates):
+  engine      ``KpiEngine.ask`` (no comparison; a series only where the question is one)
+  engine SQL  the statements the engine sent, replayed on the raw DBAPI cursor: engine - engine SQL = its overhead
+  hand        the hand-written SQL of the first version of this benchmark (``GROUP BY date(placed_at)``)
+  expert      what an expert writes: one statement; a daily series as one range scan per day (a recursive CTE on
+              SQLite, ``generate_series`` + ``CROSS JOIN LATERAL`` on PostgreSQL); ``GROUP BY`` day on DuckDB/chdb
+  numpy       the floor: the columns in RAM sorted by time, ``np.searchsorted`` + sums
+Reported: the median of each contender's times, and the median over rounds of the paired ratio engine / best
+SQL (the faster of hand and expert in the same round, on the same backend). Answers are checked against each
+other (to the cent). Each (backend, size) runs in its own subprocess. ``--plans`` prints the query plans of the
+engine's statements and of the expert's (``EXPLAIN (ANALYZE, BUFFERS)`` on PostgreSQL, ``EXPLAIN QUERY PLAN``
+on SQLite, ``EXPLAIN`` on DuckDB and chdb).
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -28,240 +42,250 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from sqlalchemy import text  # noqa: E402
-
-from kpi.db import make_engine  # noqa: E402
-from kpi.metrics.catalog import load_catalog  # noqa: E402
-from kpi.metrics.engine import KpiEngine, KpiRequest  # noqa: E402
-from kpi.metrics.periods import parse_period  # noqa: E402
+from sources import DATA, build, floor_columns, pg_url, source_url  # noqa: E402,F401  (bench/sources.py)
+from sqls import EXPERT, HAND, questions  # noqa: E402  (bench/sqls.py)
 
 TZ = ZoneInfo("UTC")
 TODAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=TZ)
-DAYS = 730
-DATA = ROOT / "bench" / "data"
+CONTENDERS = ("engine", "engine SQL", "hand", "expert", "numpy")
 
 
-def pg_url() -> str | None:
-    from kpi.settings import _normalise_url
+# -- running SQL on the raw driver -----------------------------------------------------------------------
+def _paramstyle(sql: str, backend: str) -> str:
+    import re
 
-    url = os.environ.get("KPIBOT_BENCH_POSTGRES_URL") or os.environ.get("KPIBOT_TEST_POSTGRES_URL")
-    return _normalise_url(url) if url else None
-
-
-def source_url(backend: str, size: int) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{DATA / f'shop-{size}.db'}"
-    base = pg_url()
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options=-csearch_path%3Dbench_{size}"
+    if backend == "postgresql":
+        return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
+    if backend == "duckdb":
+        return re.sub(r"(?<!:):(\w+)", r"$\1", sql)
+    if backend == "chdb":
+        return re.sub(r"(?<!:):(\w+)", r"{\1}", sql)
+    return sql
 
 
-def build(backend: str, size: int) -> None:
-    """Create the demo shop of ``size`` orders unless it is already there."""
-    from kpi.data.demo import generate_demo_data, source_is_empty
-    from kpi.data.schema import create_source_tables
+class Raw:
+    """Statements on the backend's own driver (no SQLAlchemy in the timing)."""
 
-    if backend == "sqlite":
-        DATA.mkdir(parents=True, exist_ok=True)
-    else:
-        admin = make_engine(pg_url())
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS bench_{size}"))
-        admin.dispose()
-    engine = make_engine(source_url(backend, size))
-    create_source_tables(engine)
-    if source_is_empty(engine):
-        t = time.perf_counter()
-        generate_demo_data(engine, days=DAYS, orders_per_day=max(1, size // DAYS), seed=7, today=TODAY, tz=TZ)
-        if backend == "postgresql":
-            with engine.begin() as conn:
-                conn.execute(text("ANALYZE"))
-        print(f"  built {backend} {size:,} orders in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    engine.dispose()
+    def __init__(self, backend: str, src):
+        self.backend = backend
+        self.src = src
+        if backend == "chdb":
+            from sources import chdb_session
 
+            self.conn = chdb_session(src)
+        else:
+            self.conn = src.raw_connection()
 
-def hand_written(conn, dialect: str):
-    """The same aggregates, written by hand as one would without the engine."""
-    p7 = parse_period("last 7 days", now=NOW, tz=TZ)
-    ytd = parse_period("ytd", now=NOW, tz=TZ)
-    p90 = parse_period("last 90 days", now=NOW, tz=TZ)
+    def run(self, sql: str, params) -> list:
+        if self.backend == "chdb":
+            return self.conn.query(sql, "CSV", params=params).data()  # type: ignore[attr-defined]
+        cur = self.conn.cursor()
+        try:
+            cur.execute(sql, params)
+            return cur.fetchall()
+        finally:
+            cur.close()
 
-    def utc(d: datetime) -> datetime:
-        return d.astimezone(UTC).replace(tzinfo=None)
+    def runner(self, sql: str, params):
+        sql = _paramstyle(sql, self.backend)
+        return lambda: self.run(sql, params)
 
-    def conversion():
-        orders = conn.execute(text(
-            "SELECT count(*) FROM orders WHERE placed_at >= :s AND placed_at < :e AND status <> 'cancelled'"),
-            {"s": utc(p7.start), "e": utc(p7.end)}).scalar()
-        sessions = conn.execute(text("SELECT sum(sessions) FROM traffic WHERE day >= :s AND day < :e"),
-                                {"s": p7.start.date(), "e": p7.end.date()}).scalar()
-        return orders / sessions
-
-    def ytd_by_channel():
-        return conn.execute(text(
-            "SELECT channel, sum(subtotal) FROM orders WHERE placed_at >= :s AND placed_at < :e "
-            "AND status <> 'cancelled' GROUP BY channel"), {"s": utc(ytd.start), "e": utc(ytd.end)}).all()
-
-    def series90():
-        day = "date(placed_at)" if dialect == "sqlite" else "CAST(placed_at AS DATE)"
-        return conn.execute(text(
-            f"SELECT {day} AS d, sum(subtotal) FROM orders WHERE placed_at >= :s AND placed_at < :e "  # noqa: S608 - constant
-            f"AND status <> 'cancelled' GROUP BY {day}"), {"s": utc(p90.start), "e": utc(p90.end)}).all()
-
-    return {"conversion last 7 days": conversion, "revenue YTD by channel": ytd_by_channel,
-            "revenue 90-day daily series": series90}
+    def close(self):
+        if self.backend != "chdb":
+            self.conn.close()
 
 
-def through_engine(engine: KpiEngine):
-    p7 = parse_period("last 7 days", now=NOW, tz=TZ)
-    ytd = parse_period("ytd", now=NOW, tz=TZ)
-    p90 = parse_period("last 90 days", now=NOW, tz=TZ)
-    return {
-        "conversion last 7 days": lambda: engine.ask(KpiRequest("conversion_rate", p7, compare=None, series=False)),
-        "revenue YTD by channel": lambda: engine.ask(KpiRequest("revenue", ytd, compare=None, breakdown="channel",
-                                                                series=False, top=100)),
-        "revenue 90-day daily series": lambda: engine.ask(KpiRequest("revenue", p90, compare=None, granularity="day")),
-    }
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def _statements(engine, fn) -> int:
-    """How many SQL statements ``fn`` sends to ``engine``."""
+def captured(src, fn) -> list[tuple[str, object]]:
+    """The statements (and their DBAPI parameters) that ``fn`` sends to ``src``."""
     from sqlalchemy import event
 
-    sent = []
+    sent: list[tuple[str, object]] = []
 
-    def count(*_args):
-        sent.append(1)
+    def grab(_conn, _cursor, statement, parameters, _context, _many):
+        sent.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(src, "before_cursor_execute", grab)
     try:
         fn()
     finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(sent)
+        event.remove(src, "before_cursor_execute", grab)
+    return sent
 
 
-def _rss_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def explain(raw: Raw, sql: str, params) -> str:
+    prefix = {"sqlite": "EXPLAIN QUERY PLAN ", "postgresql": "EXPLAIN (ANALYZE, BUFFERS) ",
+              "duckdb": "EXPLAIN ", "chdb": "EXPLAIN "}[raw.backend]
+    try:
+        rows = raw.run(prefix + sql, params)
+    except Exception as exc:  # noqa: BLE001 - a plan that cannot be shown is reported, not fatal
+        return f"(no plan: {type(exc).__name__}: {exc})"
+    if raw.backend == "sqlite":
+        return "\n".join(f"{'  ' * 0}{r[-1]}" for r in rows)
+    if raw.backend == "chdb":
+        return rows if isinstance(rows, str) else str(rows)
+    return "\n".join(str(r[-1] if raw.backend == "duckdb" else r[0]) for r in rows)
 
 
-def window_rows(conn, backend: str) -> tuple[int, str]:
-    """How many orders the 7-day window holds, and the plan the database chose for it."""
-    p7 = parse_period("last 7 days", now=NOW, tz=TZ)
-    params = {"s": p7.start.astimezone(UTC).replace(tzinfo=None), "e": p7.end.astimezone(UTC).replace(tzinfo=None)}
-    sql = "SELECT count(*) FROM orders WHERE placed_at >= :s AND placed_at < :e AND status <> 'cancelled'"
-    rows = conn.execute(text(sql), params).scalar()
-    explain = "EXPLAIN QUERY PLAN " if backend == "sqlite" else "EXPLAIN "
-    plan = " / ".join(str(r[-1]).strip() for r in conn.execute(text(explain + sql), params).all()[:2])
-    return rows, plan
+# -- one (backend, size): in its own process --------------------------------------------------------------
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
 
 
-def measure(backend: str, size: int, repeat: int) -> dict:
-    """Runs in its own subprocess: times and this process's own peak RSS (reset after start-up)."""
-    src = make_engine(source_url(backend, size))
-    with open("/proc/self/clear_refs", "w") as f:  # the peak RSS inherited at fork is not ours
-        f.write("5")
-    base_rss = _rss_mb("VmRSS")
-    engine = KpiEngine(load_catalog(ROOT / "config"), src, tz=TZ, clock=lambda: NOW)
-    out = {"backend": backend, "size": size, "queries": {}}
-    with src.connect() as conn:
-        out["window_rows"], out["window_plan"] = window_rows(conn, backend)
-        hand = hand_written(conn, src.dialect.name)
-        eng = through_engine(engine)
-        for name in hand:
-            hand[name](), eng[name]()  # warm the caches once
-            h = e = float("inf")
-            for _ in range(2):  # alternate, so that noise hits both alike
-                h = min(h, best(hand[name], repeat))
-                e = min(e, best(eng[name], repeat))
-            out["queries"][name] = {"hand_ms": h * 1000, "engine_ms": e * 1000, "ratio": e / h}
-    # the full answer a user gets (comparison, series, as-of) for the record
-    full = KpiRequest("conversion_rate", parse_period("last 7 days", now=NOW, tz=TZ))
-    out["full_answer_ms"] = best(lambda: engine.ask(full), repeat) * 1000
-    # like for like: "revenue this month" compared with the same span of last month and tested against the same
-    # change in the months before (one statement), against the bare value of the month so far
-    mtd = parse_period("this month", now=NOW, tz=TZ)
-    compared = KpiRequest("revenue", mtd, compare="previous")
-    bare = KpiRequest("revenue", mtd, compare=None)
-    out["mtd_compared_ms"] = best(lambda: engine.ask(compared), repeat) * 1000
-    out["mtd_bare_ms"] = best(lambda: engine.ask(bare), repeat) * 1000
-    out["mtd_statements"] = {name: _statements(src, lambda r=req: engine.ask(r))
-                             for name, req in (("compared", compared), ("bare", bare))}
-    # degrade per KPI: the count of values that are not numbers in orders.subtotal (SQLite only), asked once per
-    # column every NUMBERS_TTL seconds and cached: its cost, not paid by the questions above once warm
-    with src.connect() as conn:
-        out["not_numbers_ms"] = best(lambda: engine.sql.count_not_numbers("orders.subtotal", conn), repeat) * 1000
-    out["peak_rss_mb"] = _rss_mb("VmHWM")
-    out["rss_growth_mb"] = out["peak_rss_mb"] - base_rss
-    src.dispose()
+def measure(backend: str, size: int, rounds: int, plans: bool) -> dict:
+    from kpi.db import make_engine
+    from kpi.metrics.catalog import load_catalog
+    from kpi.metrics.engine import KpiEngine
+
+    out: dict = {"backend": backend, "size": size, "questions": {}, "errors": []}
+    url = source_url(backend, size)
+    try:
+        src = make_engine(url)
+        engine = KpiEngine(load_catalog(ROOT / "config"), src, tz=TZ, clock=lambda: NOW)
+    except Exception as exc:  # noqa: BLE001 - the engine failing on a backend is a result
+        out["errors"].append(f"engine on {url}: {type(exc).__name__}: {str(exc)[:300]}")
+        engine = src = None
+    raw_src = src if src is not None else (make_engine(url) if backend != "chdb" else url)
+    raw = Raw(backend, raw_src)
+    floor = floor_columns(size)
+    plan_text: list[str] = []
+    for q in questions(NOW, TZ):
+        fns: dict = {}
+        answers: dict = {}
+        hand_sql = HAND[q.key](backend)
+        expert_sql = EXPERT[q.key](backend)
+        fns["hand"] = raw.runner(hand_sql, q.params)
+        if expert_sql is not None and expert_sql != hand_sql:
+            fns["expert"] = raw.runner(expert_sql, q.params)
+        fns["numpy"] = lambda q=q: q.floor(floor)
+        if engine is not None:
+            ask = lambda q=q: engine.ask(q.request)  # noqa: E731
+            try:
+                answers["engine"] = q.from_result(ask())
+                statements = captured(src, ask)
+                fns["engine"] = ask
+                fns["engine SQL"] = (lambda st=statements: [raw.run(s, p) for s, p in st])
+            except Exception as exc:  # noqa: BLE001
+                out["errors"].append(f"engine, {q.key}: {type(exc).__name__}: {str(exc)[:300]}")
+                statements = []
+        else:
+            statements = []
+        for name in ("hand", "expert", "numpy"):
+            if name in fns:
+                try:
+                    answers[name] = q.from_rows(fns[name]()) if name != "numpy" else fns[name]()
+                except Exception as exc:  # noqa: BLE001
+                    out["errors"].append(f"{name}, {q.key}: {type(exc).__name__}: {str(exc)[:300]}")
+                    del fns[name]
+        agree = q.agree(answers)
+        times: dict[str, list[float]] = {k: [] for k in fns}
+        ratios, overheads = [], []
+        order = list(fns)
+        inner = 3 if size <= 1_000_000 else 1
+        for r in range(rounds):
+            rot = order[r % len(order):] + order[:r % len(order)]
+            this: dict[str, float] = {}
+            for name in rot:
+                best = float("inf")
+                for _ in range(inner):
+                    t = time.perf_counter()
+                    fns[name]()
+                    best = min(best, time.perf_counter() - t)
+                this[name] = best * 1000
+                times[name].append(this[name])
+            sql_best = min(this[k] for k in ("hand", "expert") if k in this)
+            if "engine" in this:
+                ratios.append(this["engine"] / sql_best)
+                overheads.append(this["engine"] - this["engine SQL"])
+        out["questions"][q.key] = {
+            "label": q.label, "ms": {k: _median(v) for k, v in times.items()},
+            "engine_vs_best": _median(ratios), "engine_overhead_ms": _median(overheads),
+            "statements": len(statements), "agree": agree,
+        }
+        if plans:
+            plan_text.append(f"### {backend} {size:,}: {q.label}")
+            for i, (s, p) in enumerate(statements):
+                plan_text.append(f"engine statement {i + 1}:\n```\n{s.strip()[:1500]}\n```\nplan:\n```\n{explain(raw, s, p)}\n```")
+            if expert_sql:
+                e = _paramstyle(expert_sql, backend)
+                plan_text.append(f"expert:\n```\n{e.strip()}\n```\nplan:\n```\n{explain(raw, e, q.params)}\n```")
+    out["plans"] = "\n".join(plan_text)
+    raw.close()
     return out
+
+
+# -- the whole run -----------------------------------------------------------------------------------------
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "log", "-1", "--format=%h %cI %s"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def report(results: list[dict]) -> str:
+    lines = [f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+             f"{platform.system()} {platform.release()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; commit {_git_commit()}",
+             "", "| backend | orders | question | engine ms | engine SQL ms | hand ms | expert ms | numpy ms "
+             "| engine / best SQL (median of paired) | engine overhead ms | answers agree |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+
+    def f(x):
+        return "–" if x is None or x != x else f"{x:.2f}"
+
+    for r in results:
+        for q in r["questions"].values():
+            ms = q["ms"]
+            lines.append(f"| {r['backend']} | {r['size']:,} | {q['label']} | {f(ms.get('engine'))} | {f(ms.get('engine SQL'))} "
+                         f"| {f(ms.get('hand'))} | {f(ms.get('expert'))} | {f(ms.get('numpy'))} | {f(q['engine_vs_best'])} "
+                         f"| {f(q['engine_overhead_ms'])} | {q['agree']} |")
+    for r in results:
+        for e in r["errors"]:
+            lines.append(f"- FAILING {r['backend']} {r['size']:,}: {e}")
+    return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="100000,1000000,10000000")
-    ap.add_argument("--backends", default="sqlite,postgresql")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--backends", default="sqlite,postgresql,duckdb,chdb")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--plans", action="store_true", help="print the query plans of the engine's and the expert's SQL")
+    ap.add_argument("--json", help="also write the raw figures to this file")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: backend:size, run in a subprocess
     args = ap.parse_args()
     if args.measure:
         backend, size = args.measure.split(":")
-        print(json.dumps(measure(backend, int(size), args.repeat)))
+        print(json.dumps(measure(backend, int(size), args.rounds, args.plans)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
-    backends = [b for b in args.backends.split(",") if b == "sqlite" or pg_url()]
+    backends = [b for b in args.backends.split(",") if b != "postgresql" or pg_url()]
     results = []
-    for backend in backends:
-        for size in sizes:
-            build(backend, size)
-            proc = subprocess.run([sys.executable, __file__, "--measure", f"{backend}:{size}", "--repeat", str(args.repeat)],
-                                  capture_output=True, text=True, check=True)
+    for size in sizes:
+        for backend in backends:
+            try:
+                build(backend, size)
+            except Exception as exc:  # noqa: BLE001 - a backend that cannot be built is reported
+                results.append({"backend": backend, "size": size, "questions": {},
+                                "errors": [f"build: {type(exc).__name__}: {str(exc)[:300]}"], "plans": ""})
+                continue
+            cmd = [sys.executable, __file__, "--measure", f"{backend}:{size}", "--rounds", str(args.rounds)]
+            proc = subprocess.run(cmd + (["--plans"] if args.plans else []), capture_output=True, text=True)
+            if proc.returncode != 0:
+                results.append({"backend": backend, "size": size, "questions": {}, "plans": "",
+                                "errors": [f"measurement crashed: {proc.stderr.strip().splitlines()[-1:]}"]})
+                continue
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.system()} {platform.release()}; {datetime.now(UTC):%Y-%m-%d}")
-    print()
-    print("| backend | orders | question | hand SQL ms | engine ms | engine / hand |")
-    print("|---|---:|---|---:|---:|---:|")
-    for r in results:
-        for name, q in r["queries"].items():
-            print(f"| {r['backend']} | {r['size']:,} | {name} | {q['hand_ms']:.2f} | {q['engine_ms']:.2f} | {q['ratio']:.2f} |")
-    print()
-    print("| backend | orders | orders in the 7-day window | engine µs per window order | full /kpi conversion answer ms "
-          "| peak RSS MB | RSS growth while querying MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        per_row = r["queries"]["conversion last 7 days"]["engine_ms"] * 1000 / max(1, r["window_rows"])
-        print(f"| {r['backend']} | {r['size']:,} | {r['window_rows']:,} | {per_row:.2f} | {r['full_answer_ms']:.2f} "
-              f"| {r['peak_rss_mb']:.0f} | {r['rss_growth_mb']:.1f} |")
-    print()
-    print("| backend | orders | revenue this month, compared like for like and tested ms | the bare value ms "
-          "| compared / bare | statements (compared, bare) |")
-    print("|---|---:|---:|---:|---:|---|")
-    for r in results:
-        st = r["mtd_statements"]
-        print(f"| {r['backend']} | {r['size']:,} | {r['mtd_compared_ms']:.2f} | {r['mtd_bare_ms']:.2f} "
-              f"| {r['mtd_compared_ms'] / r['mtd_bare_ms']:.2f} | {st['compared']}, {st['bare']} |")
-    print()
-    for r in results:
-        print(f"- values that are not numbers in orders.subtotal, counted once per 10 minutes ({r['backend']} "
-              f"{r['size']:,}): {r['not_numbers_ms']:.2f} ms")
-    for r in results:
-        print(f"- plan of the 7-day window, {r['backend']} {r['size']:,}: `{r['window_plan']}`")
+            print(f"  measured {backend} {size:,}", file=sys.stderr)
+    print(report(results))
+    if args.plans:
+        for r in results:
+            print()
+            print(r.get("plans", ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
 
 
