@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 
 from kpi.alerts.store import AlertRules, StateStore
-from kpi.data.batch import source_key
 from kpi.digests.compose import CachingEngine, spec_of
 from kpi.errors import KpiError
 from kpi.goals import goal_progress
@@ -60,6 +59,8 @@ def refused_section(services: Services, lang: str) -> Message | None:
     ``REFUSED_SHOWN``), each with its first reasons; None when there are none. For admins only."""
     now = (services.clock or (lambda: datetime.now(UTC)))().astimezone(UTC)
     since = now.replace(tzinfo=None) - timedelta(days=REFUSED_DAYS)
+    from kpi.data.batch import source_key  # not at the top: it brings in pandas (the importer), ~60 MB
+
     runs = refused_imports(services.state(), source_key(services.settings.source_url), limit=REFUSED_SHOWN,
                            since=since)
     if not runs:
