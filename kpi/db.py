@@ -1,11 +1,26 @@
-"""Database engines for the source and the state, configured the same way on every dialect."""
+"""Database engines for the source and the state, configured the same way on every dialect.
+
+Disconnects: no ``pool_pre_ping`` (a round trip before every question). A pooled connection is recycled after
+RECYCLE_SECONDS, and at checkout a connection whose server closed it (a restart, ``pg_terminate_backend``, an
+idle timeout: the server sends its goodbye and closes the socket) is seen without a round trip: its socket is
+readable while an idle live connection's is not. The pool then replaces it (SQLAlchemy's ``DisconnectionError``
+at checkout: the pool connects again), so the next question does not fail; a disconnect in the middle of a
+statement invalidates the pool (SQLAlchemy's optimistic handling) and that one question fails.
+
+DuckDB files and ClickHouse follow kpi.db_writing (one writer, readers never blocked; nothing half-written).
+"""
 
 from __future__ import annotations
 
 import os
+import select
 
-from sqlalchemy import create_engine, event, make_url
+from sqlalchemy import create_engine, event, exc, make_url
 from sqlalchemy.engine import Engine
+
+from kpi import db_clickhouse, db_duckdb, db_writing
+
+RECYCLE_SECONDS = 1800  # a pooled connection is replaced after half an hour (servers and proxies drop idle ones)
 
 
 def sqlite_path(url: str) -> str | None:
@@ -81,8 +96,31 @@ def make_engine(url: str, **kwargs) -> Engine:
                 _private_companions(path)
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    if url.startswith("duckdb"):
+        db_duckdb.register()
+        return db_writing.duckdb_engine(url, **kwargs)
+    if url.startswith("chdb"):
+        return db_clickhouse.chdb_engine(url, **kwargs)
+    kwargs.setdefault("pool_recycle", RECYCLE_SECONDS)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkout", _closed_by_server)
+    return engine
+
+
+def _closed_by_server(dbapi_conn, _record, _proxy) -> None:
+    """A pooled connection the server has closed is replaced before use (no round trip: one ``select`` on its
+    socket, readable only when the server said goodbye or closed it; nothing else arrives unasked on an idle
+    connection of ours, which never LISTENs)."""
+    fileno = getattr(getattr(dbapi_conn, "driver_connection", dbapi_conn), "fileno", None)
+    if fileno is None:
+        return
+    try:
+        fd = fileno()
+        readable, _, _ = select.select([fd], [], [], 0)
+    except Exception:  # noqa: BLE001 - a closed connection has no socket any more
+        raise exc.DisconnectionError("connection closed") from None
+    if readable:
+        raise exc.DisconnectionError("the server closed this connection")
 
 
 _engines: dict[str, Engine] = {}

@@ -13,7 +13,8 @@ PACKAGES = ("kpi", "bot")
 
 # kpi's layers, lowest first: a module may import its own layer and the ones before it
 LAYERS = [
-    {"kpi.errors", "kpi.i18n", "kpi.refs", "kpi.settings", "kpi.db", "kpi.shops"},
+    {"kpi.errors", "kpi.i18n", "kpi.refs", "kpi.settings", "kpi.db", "kpi.db_clickhouse", "kpi.db_duckdb", "kpi.db_writing",
+     "kpi.shops"},
     {"kpi.data"},
     {"kpi.metrics"},
     {"kpi.state"},

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kpi.data import importer
 from kpi.data.messages import told
+from kpi.db_writing import writing
 from kpi.errors import ImportRefused, KpiError
 from kpi.i18n import babel_locale, tr, trn
 
@@ -183,8 +184,11 @@ def source_key(url: str) -> str:
 # -- the table of files loaded ---------------------------------------------------------------------------
 def ensure_table(engine: Engine) -> None:
     """Create ``kpibot_imported_files`` when missing; another process creating it at the same moment is fine."""
+    if inspect(engine).has_table(imported_files.name):
+        return
     try:
-        imported_files.create(engine, checkfirst=True)
+        with writing(engine) as writer:  # DuckDB: a private copy, published at the end (kpi.db_writing)
+            imported_files.create(writer, checkfirst=True)
     except DBAPIError:
         if not inspect(engine).has_table(imported_files.name):
             raise

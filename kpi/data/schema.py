@@ -22,8 +22,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.schema import CreateTable
+
+from kpi.db_clickhouse import create_tables, is_clickhouse
+from kpi.db_writing import writing
 
 source_metadata = MetaData()
+# column stores: the tables without the secondary indexes (a scan reads only the columns it needs, and skips
+# row groups by their min/max; an ART index on DuckDB would slow every import and hold memory)
+COLUMNAR = {"duckdb", "chdb", "clickhousedb", "clickhouse"}
 # an ISO 3166 alpha-2 code, or a country as the data wrote it when it is none ("European Community")
 COUNTRY_LEN = 64
 
@@ -123,7 +130,18 @@ def create_source_tables(engine: Engine) -> list[str]:
     """
     existing = set(inspect(engine).get_table_names()) | set(inspect(engine).get_view_names())
     missing = [t for t in source_metadata.sorted_tables if t.name not in existing]
-    source_metadata.create_all(engine, tables=missing)
+    if not missing:
+        return []
+    if is_clickhouse(engine):  # one CREATE TABLE is atomic: made in place (and in an import's staging copy)
+        create_tables(engine, missing)
+        return [t.name for t in missing]
+    with writing(engine) as writer:  # DuckDB: a private copy, published at the end (kpi.db_writing)
+        if writer.dialect.name in COLUMNAR:
+            with writer.begin() as conn:
+                for table in missing:
+                    conn.execute(CreateTable(table))
+        else:
+            source_metadata.create_all(writer, tables=missing)
     return [t.name for t in missing]
 
 

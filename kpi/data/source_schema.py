@@ -25,6 +25,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from kpi.data import schema
 from kpi.data.messages import Text
+from kpi.db_writing import writing
 from kpi.i18n import N_
 
 RETURN_DIMENSIONS = {"channel": "'unknown'", "device": "'unknown'", "country": "'ZZ'", "customer_id": None}
@@ -43,6 +44,10 @@ def upgrade_source(engine: Engine, *, indexes: bool = False) -> list[str]:
     """Bring the source's canonical tables to this version's schema; what was changed, one line each.
     ``indexes``: also make the indexes this version defines differently (``kpibot db upgrade``, the release step;
     never before an import: building an index on a large table is the operator's moment to choose)."""
+    if getattr(engine, "kpi_duckdb_path", None):  # a DuckDB file: changed on a private copy (kpi.db_writing)
+        with writing(engine) as writer:
+            if writer is not engine:
+                return upgrade_source(writer, indexes=indexes)
     changes: list[str] = []
     created = schema.create_source_tables(engine)
     if created:
@@ -88,7 +93,7 @@ def upgrade_source(engine: Engine, *, indexes: bool = False) -> list[str]:
         if widened:
             changes.append(Text(N_("country columns widened to {n} characters: {tables}"),
                                 n=schema.COUNTRY_LEN, tables=", ".join(widened)))
-    if indexes:
+    if indexes and dialect not in schema.COLUMNAR:
         changes += _indexes(engine, [name for name in columns
                                      if _canonical(schema.SOURCE_TABLES[name], set(columns[name]))])
     return changes

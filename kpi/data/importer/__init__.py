@@ -81,6 +81,7 @@ from sqlalchemy.engine import Connection, Engine
 from kpi.data import schema
 from kpi.data.messages import Text, joined, refusal
 from kpi.data.source_schema import upgrade_source
+from kpi.db_writing import writing as private_writer
 from kpi.errors import BadRow, ImportRefused
 from kpi.i18n import N_
 
@@ -235,8 +236,9 @@ def load_raw(
         conn: Connection | None = None
 
         def connect() -> Connection:
-            upgrade_source(engine)
-            c = stack.enter_context(engine.begin())
+            writer = stack.enter_context(private_writer(engine))  # DuckDB: a private copy, published at the end
+            upgrade_source(writer)
+            c = stack.enter_context(writer.begin())
             stack.enter_context(sqlite_cache(c))
             check_database_currency(c, spath, file_currency, currency if currency_explicit else None)
             return c
@@ -321,28 +323,26 @@ def import_shopify_orders(
     problems, general, notes = Problems(), [], []
     raw = read_file(path, problems)
     shop = currency if currency_explicit else (schema.stored_currency(engine) or currency)
-    prepared, returns, ignored = prepare_shopify(
-        raw, tz=tz, currency=shop, problems=problems, general=general, notes=notes,
-        currency_explicit=currency_explicit,
-    )
+    prepared, returns, ignored = prepare_shopify(raw, tz=tz, currency=shop, problems=problems, general=general,
+                                                 notes=notes, currency_explicit=currency_explicit)
     _refuse_if(spath, problems, general)
     notes.extend(notes_.countries(prepared.unknown_countries))
-    upgrade_source(engine)
-    with engine.begin() as conn, sqlite_cache(conn):
-        check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
-        per_table = {"orders": _upsert_prepared(conn, "orders", prepared)}
-        per_table["customers"] = maintain_customers(conn, prepared.frame)
-        spec = SPECS["returns"]
-        per_table["returns"] = upsert(
-            conn, spec.table, spec.key, returns, spec.stored, [f for f in spec.stored if f not in spec.key]
-        )
-        guests = int(prepared.frame["customer_id"].isna().sum())
-        if guests:
-            notes.append(notes_.guests(guests))
-        result = result_of("orders, customers, returns", raw.path, raw.n_rows, raw.notes, per_table, "orders", ignored)
-        result.notes.extend(notes)
-        if on_commit is not None:
-            on_commit(conn, result)
+    with private_writer(engine) as writer:  # DuckDB: a private copy, published at the end
+        upgrade_source(writer)
+        with writer.begin() as conn, sqlite_cache(conn):
+            check_database_currency(conn, spath, prepared.currency, currency if currency_explicit else None)
+            per_table = {"orders": _upsert_prepared(conn, "orders", prepared)}
+            per_table["customers"] = maintain_customers(conn, prepared.frame)
+            spec = SPECS["returns"]
+            per_table["returns"] = upsert(conn, spec.table, spec.key, returns, spec.stored,
+                                          [f for f in spec.stored if f not in spec.key])
+            guests = int(prepared.frame["customer_id"].isna().sum())
+            if guests:
+                notes.append(notes_.guests(guests))
+            result = result_of("orders, customers, returns", raw.path, raw.n_rows, raw.notes, per_table, "orders", ignored)
+            result.notes.extend(notes)
+            if on_commit is not None:
+                on_commit(conn, result)
     return result
 
 

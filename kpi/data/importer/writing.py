@@ -31,6 +31,8 @@ from .values import as_python
 NATIVE_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 KEY_CHUNK = 5000  # keys per lookup query, at most (x key columns = bound parameters)
 WRITE_CHUNK = 10_000  # rows per executemany
+MULTI_VALUES = {"chdb", "clickhousedb", "clickhouse"}  # dialects written with one multi-row INSERT
+MULTI_VALUES_ROWS = 2000  # rows per such INSERT (x columns = bound parameters)
 
 
 def _counts(inserted: int = 0, updated: int = 0, unchanged: int = 0) -> dict[str, int]:
@@ -224,6 +226,12 @@ def _executemany(
         if raw:
             slices = [list(map(p, v)) if p else v for p, v in zip(procs, slices, strict=True)]
             conn.exec_driver_sql(compiled.string, list(zip(*slices, strict=True)))
+        elif conn.dialect.name in MULTI_VALUES and stmt.is_insert:
+            # one INSERT of many rows (each value a bound parameter): ClickHouse makes a part per INSERT, and
+            # chdb's executemany runs one INSERT per row
+            rows_ = [dict(zip(names, vals, strict=True)) for vals in zip(*slices, strict=True)]
+            for at in range(0, len(rows_), MULTI_VALUES_ROWS):
+                conn.execute(insert(stmt.table).values(rows_[at : at + MULTI_VALUES_ROWS]))
         else:
             conn.execute(stmt, [dict(zip(names, vals, strict=True)) for vals in zip(*slices, strict=True)])
 

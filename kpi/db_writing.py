@@ -1,0 +1,154 @@
+"""One writer, readers never blocked: how the bot's processes share a DuckDB file.
+
+DuckDB lets one process open a file read-write (an exclusive lock), and several processes open it read-only
+only while no process has it read-write. The bot has a web process (answers), a worker (digests, alerts, the
+inbox importer) and the command line (``kpibot import``, ``kpibot db upgrade``); so:
+
+- **Readers** (every engine ``make_engine`` gives for a ``duckdb:///`` file) open the file read-only, one short
+  connection per checkout (``NullPool``): no process ever holds the file between two questions, and a
+  connection opened after an import sees the new data.
+- **Writers** (an import, a schema upgrade) never open the live file. ``writing(engine)`` takes the file's lock
+  (``shop.duckdb.lock``, ``flock``: one writer at a time, across processes), copies the file to a private
+  ``shop.duckdb.writing-<pid>``, gives an engine on the copy, and when the block ends without an error
+  checkpoints the copy and moves it over the live file with ``os.replace`` (atomic on POSIX). A reader that
+  had the old file open keeps reading it (its inode lives until it closes) and its next connection opens the
+  new one; an import that fails or is refused deletes its copy, and the live file was never touched.
+
+What it costs: a copy of the file per import (a sequential read and write of the file: ~1 s per GB here) and
+opening the file at each question (see the README's DuckDB section for the numbers measured). ClickHouse
+has no transactions: kpi.db_clickhouse stages an import in a copy of the tables swapped in at the end. For
+SQLite and PostgreSQL ``writing(engine)`` is the engine itself: their own transactions do that work.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, make_url, pool
+from sqlalchemy.engine import Engine
+
+from kpi import db_clickhouse
+
+_WRITERS: set[int] = set()  # id() of the engines on a private copy, open for writing
+
+
+def duckdb_path(url: str) -> str | None:
+    """The file of a ``duckdb:///`` URL; None for an in-memory database (``duckdb:///:memory:``)."""
+    database = make_url(url).database or ""
+    if not database or database == ":memory:" or database.startswith("md:"):
+        return None
+    return os.path.abspath(database)
+
+
+def duckdb_engine(url: str, **kwargs) -> Engine:
+    """A reader's engine on a DuckDB file: read-only, one connection per checkout. An in-memory database is
+    one process's own: read-write, pooled (it lives as long as its connection)."""
+    path = duckdb_path(url)
+    if path is None:
+        return create_engine(url, **kwargs)
+    kwargs.setdefault("poolclass", pool.NullPool)
+    kwargs.setdefault("connect_args", {}).setdefault("read_only", True)
+    if not os.path.exists(path) and os.path.isdir(os.path.dirname(path)):
+        with _locked(path):
+            if not os.path.exists(path):  # an empty database, made as a writer makes one: beside it, then moved
+                _publish(_new_database(path), path)
+    engine = create_engine(url, **kwargs)
+    engine.kpi_duckdb_path = path  # type: ignore[attr-defined]
+    return engine
+
+
+def _new_database(path: str) -> str:
+    import duckdb
+
+    private = f"{path}.writing-{os.getpid()}"
+    _remove(private)
+    duckdb.connect(private).close()
+    return private
+
+
+@contextmanager
+def writing(engine: Engine):
+    """An engine to write the source with; see the module's docstring. For DuckDB: an engine on a private copy,
+    published over the live file when the block ends without an error (and thrown away when it raises)."""
+    if engine.dialect.name in db_clickhouse.DIALECTS:
+        if (engine.get_execution_options().get("schema_translate_map") or {}).get(None):
+            yield engine  # a writer already
+            return
+        with _locked(_lock_name(engine)), db_clickhouse.staging(engine) as writer:
+            yield writer
+        return
+    path = getattr(engine, "kpi_duckdb_path", None)
+    if path is None or id(engine) in _WRITERS:
+        yield engine
+        return
+    with _locked(path):
+        private = f"{path}.writing-{os.getpid()}"
+        _remove(private)
+        if os.path.exists(path):
+            shutil.copyfile(path, private)
+            if os.path.exists(path + ".wal"):
+                shutil.copyfile(path + ".wal", private + ".wal")
+        url = make_url(str(engine.url)).set(database=private)
+        writer = create_engine(url)
+        _WRITERS.add(id(writer))
+        try:
+            yield writer
+            with writer.connect() as conn:
+                conn.exec_driver_sql("CHECKPOINT")
+        except BaseException:
+            writer.dispose()
+            _remove(private)
+            raise
+        finally:
+            _WRITERS.discard(id(writer))
+        writer.dispose()
+        _publish(private, path)
+
+
+def _lock_name(engine: Engine) -> str:
+    """The lock of a ClickHouse database: beside a chdb directory, else in the temporary directory (imports
+    into one server from one host at a time; the README says so)."""
+    url = engine.url
+    if url.get_backend_name() == "chdb" and url.database and url.database != ":memory:":
+        return os.path.abspath(url.database)
+    key = hashlib.sha256(f"{url.host}:{url.port}/{url.database}".encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"kpibot-clickhouse-{key}")
+
+
+def _publish(private: str, path: str) -> None:
+    """``private`` (checkpointed: no WAL) becomes the live file, atomically; a WAL of the old file goes first
+    (merged into the copy already), so that no reader applies it to the new file."""
+    with open(private, "rb") as f:
+        os.fsync(f.fileno())
+    _remove(path + ".wal")
+    _remove(private + ".wal")
+    os.replace(private, path)
+    dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextmanager
+def _locked(path: str):
+    """The file's writer lock, across processes (released when the process dies, too)."""
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
