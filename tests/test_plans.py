@@ -90,6 +90,7 @@ def _same(a, b) -> bool:
 def _answers(source, strategy: str | None) -> dict:
     engine = KpiEngine(CATALOG, source, tz=TZ, clock=lambda: NOW)
     engine.sql.strategy = strategy
+    engine.sql.shown_currency = lambda: "EUR"  # as Services sets it: amounts are checked against the answer's currency
     out = {}
     for key in sorted(CATALOG.metrics):
         if not any(m.window == "period" and not m.period_bound for m in CATALOG.measures_of(CATALOG.metrics[key])):
@@ -171,3 +172,39 @@ def test_two_horizons_of_the_same_column_are_two_statements(shops):
         found = [conn.execute(select(func.min(plus_interval(placed, n, unit))).select_from(placed.table)).scalar()
                  for n, unit in ((12, "months"), (6, "months"), (10, "days"))]
     assert len(set(found)) == 3, found
+
+
+@pytest.mark.parametrize("strategy", ["branches", "join", "by_day", "lateral"])
+@pytest.mark.parametrize("shown, added, refused", [
+    ("EUR", "USD", "several currencies"),  # one dollar order among euros, on one day of the series
+    ("GBP", None, "not in the shop's currency GBP"),  # every order in euros, the answer written in pounds
+    ("EUR", None, None),
+])
+def test_every_plan_refuses_amounts_in_another_currency(database_url, strategy, shown, added, refused):
+    from kpi.data import schema
+    from kpi.metrics.dialects import MixedCurrencies
+
+    if strategy == "lateral" and not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's plan")
+    source = make_engine(database_url)
+    create_source_tables(source)
+    rows = [dict(order_id=f"o{d}", customer_id=f"c{d}", placed_at=datetime(2026, 11, d, 10), status="placed",
+                 subtotal=10 * d, discount=0, shipping=0, tax=0, currency="EUR", channel="email", device="mobile",
+                 country="FR") for d in range(1, 24)]
+    if added:
+        rows[12]["currency"] = added
+    with source.begin() as conn:
+        conn.execute(schema.orders.insert(), rows)
+    try:
+        engine = KpiEngine(CATALOG, source, tz=TZ, clock=lambda: NOW)
+        engine.sql.strategy = strategy
+        engine.sql.shown_currency = lambda: shown
+        req = KpiRequest("revenue", parse_period("last 30 days", now=NOW, tz=TZ), granularity="day")
+        if refused is None:
+            assert engine.ask(req).current.value == pytest.approx(sum(10 * d for d in range(1, 24)))
+        else:
+            with pytest.raises(MixedCurrencies) as err:
+                engine.ask(req)
+            assert refused in str(err.value)
+    finally:
+        source.dispose()

@@ -92,8 +92,9 @@ class _Binder:
     """The bound parameters of a statement being built. Each is a recipe (question -> value): the statement is built
     and compiled once per shape of question, and each question of that shape gives its own values."""
 
-    def __init__(self, q: MeasureQuery):
+    def __init__(self, q: MeasureQuery, shown: bool = False):
         self.q = q
+        self.shown = shown  # the answer's currency is known (a parameter ``shown_currency``): amounts are compared with it
         self.recipes: list[tuple[str, Callable[[MeasureQuery], object]]] = []
 
     def __call__(self, recipe: Callable[[MeasureQuery], object], type_=None, *, expanding: bool = False):
@@ -345,11 +346,15 @@ class SqlLayer:
             if own:
                 col = case((and_(*own), col if col is not None else literal_column("1")))
             cols.append(_aggregate(ms, col).label(ms.key))
-        if money:  # whether the rows hold more than one currency (and, converting, rows with no rate): same scan
-            cur = self._table(m.table).c[CURRENCY_COLUMN]  # MIN and MAX: cheaper than a distinct count
-            cols += [func.min(cur).label("_currency_min"), func.max(cur).label("_currency_max")]
+        if money:  # whether the rows are in another currency than the answer's (converting: rows with no rate)
+            cur = self._table(m.table).c[CURRENCY_COLUMN]
             if rate is not None:
                 cols.append(func.sum(case((rate.is_(None), 1), else_=0)).label("_unrated"))
+            elif b.shown:  # the rows in another currency than the answer's: one comparison a row
+                other = cur != bindparam("shown_currency", type_=cur.type)
+                cols.append(func.count(case((other, literal_column("1")))).label("_currency_other"))
+            else:  # no currency to compare with: MIN and MAX (cheaper than a distinct count) tell a mix
+                cols += [func.min(cur).label("_currency_min"), func.max(cur).label("_currency_max")]
         stmt = select(*cols).select_from(source).where(and_(*conds))
         return stmt.group_by(*group_cols) if group_cols else stmt
 
@@ -423,26 +428,30 @@ class SqlLayer:
         own = self._table(m.table).c[CURRENCY_COLUMN]
         return select(rates.c.rate).where(rates.c.currency == own).limit(1).scalar_subquery()
 
-    def _one_currency(self, seen: dict[str, set[str]]) -> None:
+    def _one_currency(self, seen: dict[str, set[str]], shown: str | None) -> None:
         """Amounts added up across ranges (a period from its days, a total from its breakdown) or compared are in
         one currency, the one the answer is written in (``shown_currency``); without a rates table to convert
         them, anything else is refused."""
         if self._rates() is not None:
             return
-        shown = self.shown_currency() if self.shown_currency is not None else None
         for table, found in seen.items():
             if len(found) > 1:
                 raise MixedCurrencies(table, sorted(found))
             if found and shown and found != {shown}:
                 raise MixedCurrencies(table, sorted(found), shown=shown)
 
-    def _mixed(self, q: MeasureQuery, group: Sequence[Measure], index: int, conn: Connection, unrated: bool):
-        """The currencies (and those without a rate) of a range that mixes them: read only to say so."""
+    def _mixed(self, q: MeasureQuery, group: Sequence[Measure], index: int, conn: Connection, unrated: bool,
+               shown: str | None = None):
+        """The currencies (and those without a rate) of a range that mixes them, or, when a range holds amounts in
+        another currency than the answer's (``shown``), of every range of the question (a day in dollars among
+        days in euros is "several currencies", not "in dollars"): read only to say so."""
         m = group[0]
         table = self._table(m.table)
         b = _Binder(q)
-        has_start = q.ranges[index].start is not None and m.window != "to_date"
-        conds = self._window(m, index, b, start=has_start)
+        every = range(len(q.ranges)) if shown and not unrated else (index,)
+        windows = [and_(*self._window(m, i, b, start=q.ranges[i].start is not None and m.window != "to_date"))
+                   for i in every]
+        conds = [or_(*windows)]
         conds += [self._condition(m, c, index, b) for c in _common(group)]  # the rows the statement summed
         conds += self._dimension_conditions(q, m, b)
         found = sorted(str(c) for c in conn.execute(
@@ -453,6 +462,8 @@ class SqlLayer:
             rates = self._rates()
             have = {str(c) for c in conn.execute(select(rates.c.currency)).scalars()}
             missing = [c for c in found if c not in have]
+        elif shown and len(found) == 1:
+            raise MixedCurrencies(m.table, found, shown=shown)
         raise MixedCurrencies(m.table, found, missing)
 
     # -- plans --------------------------------------------------------------------------------------------
@@ -540,7 +551,7 @@ class SqlLayer:
             if len(cluster) <= 4:
                 pieces += [self._branch(q, group, i, b) for i in cluster]
             elif layout is not None and self._day_column(group, layout) is not None:
-                by_day.append(self._by_day(q, group, cluster, layout))
+                by_day.append(self._by_day(q, group, cluster, layout, b.shown))
             else:
                 pieces.append(many(q, group, cluster, b))
         return pieces, by_day
@@ -561,10 +572,10 @@ class SqlLayer:
             return "cast" if getattr(self.stored_tz, "key", None) == zone_key else None
         return "cast" if zero else "shift"
 
-    def _by_day(self, q: MeasureQuery, group: Sequence[Measure], cluster: Sequence[int], layout):
+    def _by_day(self, q: MeasureQuery, group: Sequence[Measure], cluster: Sequence[int], layout, shown: bool):
         """A cluster read by one scan grouped by the local day (``kpi.metrics.buckets``): (statement, binder, fold)."""
         m = group[0]
-        b = _Binder(q)
+        b = _Binder(q, shown)
         time_col = self._col(m, m.time)
         kind = time_col.type
 
@@ -614,13 +625,14 @@ class SqlLayer:
         return (tuple(id(m) for m in q.measures), tuple(r.start is None for r in q.ranges), clusters, days,
                 tuple(d for d, _ in q.filters), tuple(d for d, _ in q.exclude), q.group_by)
 
-    def plan(self, q: MeasureQuery) -> list[tuple[list[Measure], object, _Binder, buckets.DayFold | None]]:
+    def plan(self, q: MeasureQuery, shown: bool = False) -> list[tuple[list[Measure], object, _Binder,
+                                                                      buckets.DayFold | None]]:
         """The statements of ``q``, built once per shape (``_shape``) and kept: (measures, statement, binder), the
         binder giving the parameters of any question of that shape. One statement per group of measures that scan
         the same rows."""
         clusters = self._clusters(q)
         days = self._days(q, clusters)
-        key = self._shape(q, clusters, days)
+        key = (self._shape(q, clusters, days), shown)
         found = self._plans.get(key)
         if found is not None:
             self._plans.move_to_end(key)
@@ -635,7 +647,7 @@ class SqlLayer:
             groups.setdefault(gkey, []).append(m)
         out = []
         for group in groups.values():
-            b = _Binder(q)
+            b = _Binder(q, shown)
             pieces, by_day = self._pieces(q, group, clusters, days or (None,) * len(clusters or ()), b)
             if pieces:
                 out.append((group, pieces[0] if len(pieces) == 1 else union_all(*pieces), b, None))
@@ -645,10 +657,10 @@ class SqlLayer:
             self._plans.popitem(last=False)
         return out
 
-    def statements(self, q: MeasureQuery):
+    def statements(self, q: MeasureQuery, shown: bool = False):
         """(measures, statement, parameters, fold) of each statement that answers ``q``; ``fold``, when not None, turns
         the statement's rows (per local day) into rows per range."""
-        return [(group, stmt, b.params(q), fold) for group, stmt, b, fold in self.plan(q)]
+        return [(group, stmt, b.params(q), fold) for group, stmt, b, fold in self.plan(q, shown)]
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, q: MeasureQuery, conn: Connection | None = None) -> Values:
@@ -658,18 +670,19 @@ class SqlLayer:
                 return self.run(q, c)
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
         seen: dict[str, set[str]] = {}  # table -> the currencies of the amounts summed, over every range and piece
-        for group, stmt, params, fold in self.statements(q):
+        shown = self.shown_currency() if self.shown_currency is not None else None
+        for group, stmt, params, fold in self.statements(q, shown is not None):
             if group[0].having and self.engine.dialect.name == "postgresql":
                 # a grouped measure over many ranges is one large UNION ALL that PostgreSQL's JIT takes seconds to
                 # compile (16 s against 2 s run, 1M orders, a 30-day daily series): off for this transaction
                 conn.exec_driver_sql("SET LOCAL jit = off")
-            rows = conn.execute(stmt, params).mappings()
+            rows = conn.execute(stmt, {**params, "shown_currency": shown} if shown else params).mappings()
             if fold is not None:
                 rows = fold.fold(q, rows, group, bool(q.group_by))
             for row in rows:
                 mixed = row.get("_currency_min") != row.get("_currency_max")
-                if mixed and self._rates() is None or row.get("_unrated"):
-                    self._mixed(q, group, int(row["r"]), conn, bool(row.get("_unrated")))
+                if row.get("_currency_other") or mixed and self._rates() is None or row.get("_unrated"):
+                    self._mixed(q, group, int(row["r"]), conn, bool(row.get("_unrated")), shown)
                 if "_currency_min" in row:
                     seen.setdefault(group[0].table, set()).update(
                         str(row[c]) for c in ("_currency_min", "_currency_max") if row[c] is not None)
@@ -678,7 +691,7 @@ class SqlLayer:
                 slot = values.setdefault(key, {})
                 for ms in group:
                     slot[ms.key] = _number(row[ms.key], ms)
-        self._one_currency(seen)
+        self._one_currency(seen, shown)
         if not q.group_by:  # every range has a row even where a branch found nothing
             for i in range(len(q.ranges)):
                 slot = values.setdefault((i, None), {})
