@@ -226,7 +226,7 @@ def run_web(args, env: dict, standin) -> dict:
 
 
 # -- the worker under digests -----------------------------------------------------------------------------
-def prepare_worker(state: str, env: dict, standin, digests: int, seconds: float, idle: float) -> int:
+def prepare_worker(state: str, standin, digests: int, seconds: float, first: datetime) -> int:
     """50 goals and ``digests`` schedules due at each minute of the run; returns how many digests are due."""
     from digest import goals as bench_goals
 
@@ -240,7 +240,6 @@ def prepare_worker(state: str, env: dict, standin, digests: int, seconds: float,
     for g in bench_goals(50, load_catalog(ROOT / "config"), today):
         store.add(g, now=datetime.now(UTC) - timedelta(days=1))
     schedules = Schedules(engine, TEAM)
-    first = datetime.now(UTC) + timedelta(seconds=idle + 75)
     n = 0
     for minute in range(max(1, int(seconds // 60))):
         at = first + timedelta(minutes=minute)
@@ -255,14 +254,17 @@ def prepare_worker(state: str, env: dict, standin, digests: int, seconds: float,
 
 
 def run_worker(args, env: dict, standin, state: str) -> dict:
-    due = prepare_worker(state, env, standin, args.digests, args.seconds, args.idle)
+    # the first digests are due at the first whole minute after start-up and the idle phase
+    soon = datetime.now(UTC) + timedelta(seconds=args.idle + 25)
+    first = soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    due = prepare_worker(state, standin, args.digests, args.seconds, first)
     worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sampler = Sampler(worker.pid, "worker").start()
     try:
         time.sleep(5)
         sampler.phase = "idle"
-        time.sleep(args.idle + 60 - datetime.now(UTC).second % 60)
+        time.sleep(max(0.0, (first - datetime.now(UTC)).total_seconds() - 1))
         sampler.phase = "load"
         started = time.perf_counter()
         deadline = started + args.seconds + 120

@@ -7,6 +7,8 @@ goes through ``DeliveryLog.claim``, so two workers, a restart or a retry never s
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +33,11 @@ from .render.digest import digest_message, owner_id
 log = logging.getLogger("kpibot.digests")
 
 # Slack errors that a retry will not fix: the schedule shows them until someone acts
+# digests composed at once in this process (KPIBOT_DIGEST_CONCURRENCY, default 1): schedules due at the same minute
+# wait for each other. Each 50-goal digest holds its series and chart (a worker composing three at once peaked
+# ~65 MB higher than composing one, over the 300 MB target, issue 15), and they compete for the same cores.
+_composing = threading.BoundedSemaphore(max(1, int(os.environ.get("KPIBOT_DIGEST_CONCURRENCY") or 1)))
+
 PERMANENT = {"not_in_channel", "channel_not_found", "is_archived", "invalid_auth", "account_inactive",
              "token_revoked", "missing_scope", "restricted_action", "team_access_not_granted", "invalid_blocks",
              "msg_too_long", "no_permission"}
@@ -102,7 +109,7 @@ class DigestSender:
                                late=late_by is not None, channel=schedule.channel)
         if claim is None:
             return Outcome(schedule.id, schedule.team_id, day, "already")
-        with self.log.hold(claim):  # the lease is renewed however long the source or Slack takes
+        with self.log.hold(claim), _composing:  # the lease is renewed however long the source, Slack or the wait take
             return self._send(schedule, day, claim, late_by=late_by, resent=resent)
 
     def _send(self, schedule: Schedule, day: date, claim: Claim, *, late_by: timedelta | None,

@@ -26,6 +26,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import BaseJobStore, JobLookupError
@@ -35,8 +36,6 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from kpi.data.batch import Outcome, source_key
-from kpi.data.inbox import Inbox
 from kpi.digests.schedule import GRACE, digest_key
 from kpi.errors import KpiError, new_ref
 from kpi.i18n import N_, lang_of, tr
@@ -48,6 +47,10 @@ from kpi.state.tables import log_import
 from .config import SlackSettings
 from .digests import DigestSender
 from .teams import TeamClients
+
+if TYPE_CHECKING:  # the importer brings in pandas (~60 MB): imported when the inbox is used, not at start-up
+    from kpi.data.batch import Outcome
+    from kpi.data.inbox import Inbox
 
 log = logging.getLogger("kpibot.worker")
 _runtime: dict[str, object] = {}  # what the job functions (referenced by name in the job store) run with
@@ -103,6 +106,8 @@ def inbox_settings(env=None) -> tuple[Path, int] | None:
 
 def run_inbox(inbox: Inbox, services: Services) -> list[Outcome]:
     """One poll of the inbox into the deployment's shop, every file logged in ``import_runs``."""
+    from kpi.data.batch import source_key
+
     settings = services.settings
     key = source_key(settings.source_url)
     # the operator's currency (KPIBOT_CURRENCY) binds the files; otherwise a file's own currency is the shop's
@@ -251,6 +256,8 @@ def start_scheduler(services: Services, slack: SlackSettings) -> BackgroundSched
     for attempt in range(1, START_TRIES + 1):
         scheduler = build_scheduler(services, slack)
         if inbox is not None:
+            from kpi.data.inbox import Inbox
+
             _runtime["inbox"] = Inbox(inbox[0], lang=lang_of(services.settings.locale))
         else:
             _runtime.pop("inbox", None)
