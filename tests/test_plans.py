@@ -208,3 +208,35 @@ def test_every_plan_refuses_amounts_in_another_currency(database_url, strategy, 
             assert refused in str(err.value)
     finally:
         source.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_every_plan_groups_filters_and_excludes_many_ranges_alike(shops, backend):
+    # what a breakdown over many buckets asks: every day of three weeks (and the whole span, overlapping them),
+    # grouped by channel, with a filter and an exclusion, for measures of every kind the plans treat apart
+    if backend not in shops:
+        pytest.skip("KPIBOT_TEST_POSTGRES_URL is not set")
+    days = [date(2026, 10, d) for d in range(12, 31)]  # across 2026-10-25
+    ranges = [TimeRange(*day_range(d, date.fromordinal(d.toordinal() + 1), TZ)) for d in days]
+    ranges.append(TimeRange(*day_range(days[0], days[-1], TZ)))
+    measures = []
+    for key in ("revenue", "aov", "conversion_rate", "visitors", "return_rate"):
+        measures += [m for m in CATALOG.measures_of(CATALOG.metrics[key]) if m not in measures]
+    queries = [
+        MeasureQuery(tuple(m for m in measures if "device" in m.dimensions), tuple(ranges),
+                     filters=(("device", ("Mobile", "desktop")),)),
+        MeasureQuery(tuple(m for m in measures if "channel" in m.dimensions), tuple(ranges), group_by="channel",
+                     exclude=(("channel", ("email",)),)),
+    ]
+    engine = KpiEngine(CATALOG, shops[backend], tz=TZ, clock=lambda: NOW)
+    engine.sql.shown_currency = lambda: "EUR"
+    for q in queries:
+        engine.sql.strategy = "branches"
+        reference = engine.sql.run(q)
+        assert any(v for slot in reference.values() for v in slot.values())
+        for strategy in ("join", "by_day") + (("lateral",) if backend == "postgresql" else ()):
+            engine.sql.strategy = strategy
+            found = engine.sql.run(q)
+            assert found.keys() == reference.keys(), strategy
+            assert all(found[k].keys() == reference[k].keys()
+                       and _same([found[k][m] for m in reference[k]], list(reference[k].values())) for k in reference), strategy
