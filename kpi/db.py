@@ -101,6 +101,9 @@ def make_engine(url: str, **kwargs) -> Engine:
         return db_writing.duckdb_engine(url, **kwargs)
     if url.startswith("chdb"):
         return db_clickhouse.chdb_engine(url, **kwargs)
+    if url.startswith("clickhouse"):  # a ClickHouse server (clickhouse-connect): standard NULLs, as on chdb
+        for name, value in db_clickhouse.SESSION_SETTINGS.items():
+            kwargs.setdefault("connect_args", {}).setdefault(name, value)
     kwargs.setdefault("pool_recycle", RECYCLE_SECONDS)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "checkout", _closed_by_server)

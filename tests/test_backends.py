@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import uuid
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -68,6 +68,17 @@ def _write_csvs(folder: Path) -> dict[str, Path]:
                 writer.writerow({k: (v.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
                                      if hasattr(v, "hour") else v) for k, v in row.items()})
         paths[table] = path
+    # then a second orders file: 40 orders again, their amounts and times changed, without the columns it does not
+    # change (those keep their stored values): the importer's update path, on every backend
+    rows = _shop_rows(days=60, per_day=15)["orders"][:40]
+    path = folder / "orders_again.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["order_id", "customer_id", "placed_at", "subtotal", "currency"])
+        for row in rows:
+            at = (row["placed_at"] + timedelta(hours=3)).replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+            writer.writerow([row["order_id"], row["customer_id"], at, f"{row['subtotal'] + 1.25:.2f}", "USD"])
+    paths["orders_again"] = path
     return paths
 
 
@@ -75,7 +86,9 @@ def _load(url: str, paths: dict[str, Path]) -> None:
     engine = make_engine(url)
     try:
         for table, path in paths.items():
-            importer.import_csv(engine, path, table, tz=NY, currency="USD")
+            result = importer.import_csv(engine, path, table.removesuffix("_again"), tz=NY, currency="USD")
+            if table.endswith("_again"):
+                assert (result.inserted, result.updated) == (0, 40)
     finally:
         engine.dispose()
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ARRAY, Table, and_, any_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import ARRAY, Table, and_, any_, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -159,6 +159,9 @@ def write_rows(
     keys = columns[key[0]] if nkey == 1 else list(zip(*(columns[k] for k in key), strict=True))
     is_old = np.fromiter((keys[i] in existing for i in rows), dtype=bool, count=len(rows))
     _executemany(conn, insert(table), names, columns, rows[~is_old])
+    if update_fields and is_old.any() and conn.dialect.name in MULTI_VALUES:
+        _replace_rows(conn, table, key, columns, rows[is_old], update_fields, keys)
+        return
     if update_fields and is_old.any():
         stmt = (
             update(table)
@@ -167,6 +170,25 @@ def write_rows(
         )
         renamed = {f"k_{k}": columns[k] for k in key} | {f"v_{f}": columns[f] for f in update_fields}
         _executemany(conn, stmt, list(renamed), renamed, rows[is_old])
+
+
+def _replace_rows(conn: Connection, table: Table, key: Sequence[str], columns: dict[str, list], rows: np.ndarray,
+                  update_fields: Sequence[str], keys: list) -> None:
+    """ClickHouse: an UPDATE may not change a sorting-key column (``placed_at``), so a changed row is deleted and
+    inserted again, with the stored values of the columns the file does not give (read first). This runs in an
+    import's staging copy (kpi.db_clickhouse): readers never see a row missing."""
+    others = [c.name for c in table.columns if c.name not in key]
+    wanted = [keys[i] for i in rows.tolist()]
+    stored = fetch_existing(conn, table, key, wanted, others)
+    merged = [dict(zip(others, stored[k], strict=True)) | {f: columns[f][i] for f in [*update_fields, *key]}
+              for i, k in zip(rows.tolist(), wanted, strict=True)]
+    out = {c.name: [r[c.name] for r in merged] for c in table.columns}
+    key_cols = [table.c[k] for k in key]
+    for start in range(0, len(wanted), KEY_CHUNK):
+        chunk = wanted[start : start + KEY_CHUNK]
+        cond = key_cols[0].in_(chunk) if len(key) == 1 else tuple_(*key_cols).in_(chunk)
+        conn.execute(delete(table).where(cond))
+    _executemany(conn, insert(table), list(out), out, np.arange(len(wanted)))
 
 
 def _write_postgresql(
