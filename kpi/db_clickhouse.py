@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateTable
+
+from kpi.errors import KpiError
+from kpi.i18n import N_
 
 DIALECTS = {"chdb", "clickhousedb", "clickhouse"}
 CHDB_DATABASE = "kpi"
@@ -39,6 +42,7 @@ ORDER_BY = {
 # standard SQL where ClickHouse's defaults differ: an outer join's missing side is NULL (not '' or 0), and so is an
 # aggregate over no row (MIN of no currency is NULL, not '')
 SESSION_SETTINGS = {"join_use_nulls": 1, "aggregate_functions_null_for_empty": 1}
+BOT_TABLES = {*ORDER_BY, "kpibot_imported_files"}  # what an import writes (and so copies)
 SETTINGS = "enable_block_number_column = 1, enable_block_offset_column = 1"
 
 
@@ -96,9 +100,15 @@ def staging(engine: Engine):
     with engine.connect() as conn:
         live = _database(conn)
         stage = f"{live}_kpi_staging"
+        engines = dict(conn.execute(text("SELECT name, engine FROM system.tables WHERE database = :d"), {"d": live}).all())
+        tables = sorted(n for n in engines if n in BOT_TABLES)  # the shop's own tables are not the bot's to copy
+        spread = [n for n in tables if not str(engines[n]).endswith("MergeTree")]
+        if spread:  # a copy of a Distributed table would write into the shards: the cluster is loaded otherwise
+            raise KpiError(N_("The tables {tables} of this ClickHouse database are not MergeTree tables (a "
+                              "Distributed table over shards?): load the shards' own tables with your pipeline; "
+                              "the bot only reads a cluster."), tables=", ".join(spread))
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {q(stage)} SYNC")
         conn.exec_driver_sql(f"CREATE DATABASE {q(stage)} ENGINE = Atomic")
-        tables = inspect(conn).get_table_names()
         for name in tables:
             conn.exec_driver_sql(f"CREATE TABLE {q(stage)}.{q(name)} AS {q(live)}.{q(name)}")
             conn.exec_driver_sql(f"INSERT INTO {q(stage)}.{q(name)} SELECT * FROM {q(live)}.{q(name)}")  # noqa: S608

@@ -161,3 +161,39 @@ def test_every_kpi_answers_as_on_sqlite_to_the_cent(backend_url, shop_files, sql
     assert len(answered) > len(sqlite_answers) * 0.8  # most questions have an answer (not only errors)
     wrong = {k: _diff(answers[k], v) for k, v in sqlite_answers.items() if not _same(answers[k], v)}
     assert wrong == {}
+
+
+@pytest.mark.skipif(not _installed("chdb_sqlalchemy") and os.environ.get("CI") != "true", reason="chdb is not installed")
+def test_clickhouse_keeps_nothing_of_a_refused_file_and_never_copies_a_table_it_does_not_own(shop_files, tmp_path):
+    from kpi.data import schema
+    from kpi.db_clickhouse import create_table_sql
+    from kpi.errors import ImportRefused, KpiError
+
+    url = f"chdb:///{tmp_path / 'shop.chdb'}"
+    _load(url, {"orders": shop_files["orders"]})
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order_id,customer_id,placed_at,subtotal,currency\nz1,c1,2026-11-01 10:00,12.50,USD\n"
+                   "z2,c2,not a date,1.00,USD\n")
+    engine = make_engine(url)
+
+    def state():
+        with engine.connect() as conn:
+            return (conn.exec_driver_sql("SELECT count() FROM orders").scalar(),
+                    sorted(conn.exec_driver_sql("SELECT name FROM system.databases").scalars()))
+
+    before = state()
+    with pytest.raises(ImportRefused):
+        importer.import_csv(engine, bad, "orders", tz=NY, currency="USD")
+    assert state() == before and not any(name.endswith("_kpi_staging") for name in before[1])
+    with engine.connect() as conn:  # orders read through a table over others' tables (as a Distributed one is)
+        conn.exec_driver_sql(create_table_sql(schema.orders, engine.dialect).replace("CREATE TABLE orders",
+                                                                                     "CREATE TABLE shard_orders"))
+        conn.exec_driver_sql("EXCHANGE TABLES orders AND shard_orders")
+        conn.exec_driver_sql("DROP TABLE orders SYNC")
+        conn.exec_driver_sql("CREATE TABLE orders AS shard_orders ENGINE = Merge(currentDatabase(), '^shard_orders$')")
+    good = tmp_path / "good.csv"
+    good.write_text("order_id,customer_id,placed_at,subtotal,currency\nz1,c1,2026-11-01 10:00,12.50,USD\n")
+    with pytest.raises(KpiError, match="not MergeTree"):
+        importer.import_csv(engine, good, "orders", tz=NY, currency="USD")
+    assert state() == before
+    engine.dispose()
