@@ -61,8 +61,6 @@ def _paramstyle(sql: str, backend: str) -> str:
         return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
     if backend == "duckdb":
         return re.sub(r"(?<!:):(\w+)", r"$\1", sql)
-    if backend == "chdb":
-        return re.sub(r"(?<!:):(\w+)", r"{\1}", sql)
     return sql
 
 
@@ -71,17 +69,9 @@ class Raw:
 
     def __init__(self, backend: str, src):
         self.backend = backend
-        self.src = src
-        if backend == "chdb":
-            from sources import chdb_session
-
-            self.conn = chdb_session(src)
-        else:
-            self.conn = src.raw_connection()
+        self.conn = src.raw_connection()
 
     def run(self, sql: str, params) -> list:
-        if self.backend == "chdb":
-            return self.conn.query(sql, "CSV", params=params).data()  # type: ignore[attr-defined]
         cur = self.conn.cursor()
         try:
             cur.execute(sql, params)
@@ -90,12 +80,20 @@ class Raw:
             cur.close()
 
     def runner(self, sql: str, params):
-        sql = _paramstyle(sql, self.backend)
+        sql, params = self.style(sql, params)
         return lambda: self.run(sql, params)
 
-    def close(self):
+    def style(self, sql: str, params: dict):
+        """``:name`` parameters in the driver's style (chdb's DBAPI takes ``?`` and a tuple)."""
         if self.backend != "chdb":
-            self.conn.close()
+            return _paramstyle(sql, self.backend), params
+        import re
+
+        names = re.findall(r"(?<!:):(\w+)", sql)
+        return re.sub(r"(?<!:):(\w+)", "?", sql), tuple(str(params[n]) for n in names)
+
+    def close(self):
+        self.conn.close()
 
 
 def captured(src, fn) -> list[tuple[str, object]]:
@@ -125,7 +123,7 @@ def explain(raw: Raw, sql: str, params) -> str:
     if raw.backend == "sqlite":
         return "\n".join(f"{'  ' * 0}{r[-1]}" for r in rows)
     if raw.backend == "chdb":
-        return rows if isinstance(rows, str) else str(rows)
+        return "\n".join(str(r[0]) for r in rows)
     return "\n".join(str(r[-1] if raw.backend == "duckdb" else r[0]) for r in rows)
 
 
@@ -147,8 +145,7 @@ def measure(backend: str, size: int, rounds: int, plans: bool) -> dict:
     except Exception as exc:  # noqa: BLE001 - the engine failing on a backend is a result
         out["errors"].append(f"engine on {url}: {type(exc).__name__}: {str(exc)[:300]}")
         engine = src = None
-    raw_src = src if src is not None else (make_engine(url) if backend != "chdb" else url)
-    raw = Raw(backend, raw_src)
+    raw = Raw(backend, src if src is not None else make_engine(url))
     floor = floor_columns(size)
     plan_text: list[str] = []
     for q in questions(NOW, TZ):
@@ -195,7 +192,7 @@ def measure(backend: str, size: int, rounds: int, plans: bool) -> dict:
                     best = min(best, time.perf_counter() - t)
                 this[name] = best * 1000
                 times[name].append(this[name])
-            sql_best = min(this[k] for k in ("hand", "expert") if k in this)
+            sql_best = min([this[k] for k in ("hand", "expert") if k in this] or [float("nan")])
             if "engine" in this:
                 ratios.append(this["engine"] / sql_best)
                 overheads.append(this["engine"] - this["engine SQL"])
@@ -209,8 +206,8 @@ def measure(backend: str, size: int, rounds: int, plans: bool) -> dict:
             for i, (s, p) in enumerate(statements):
                 plan_text.append(f"engine statement {i + 1}:\n```\n{s.strip()[:1500]}\n```\nplan:\n```\n{explain(raw, s, p)}\n```")
             if expert_sql:
-                e = _paramstyle(expert_sql, backend)
-                plan_text.append(f"expert:\n```\n{e.strip()}\n```\nplan:\n```\n{explain(raw, e, q.params)}\n```")
+                e, p = raw.style(expert_sql, q.params)
+                plan_text.append(f"expert:\n```\n{e.strip()}\n```\nplan:\n```\n{explain(raw, e, p)}\n```")
     out["plans"] = "\n".join(plan_text)
     raw.close()
     return out
@@ -254,6 +251,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--plans", action="store_true", help="print the query plans of the engine's and the expert's SQL")
     ap.add_argument("--json", help="also write the raw figures to this file")
+    ap.add_argument("--timeout", type=float, default=1200, help="seconds before a (backend, size) is reported hung")
     ap.add_argument("--measure", help=argparse.SUPPRESS)  # internal: backend:size, run in a subprocess
     args = ap.parse_args()
     if args.measure:
@@ -272,7 +270,13 @@ def main() -> int:
                                 "errors": [f"build: {type(exc).__name__}: {str(exc)[:300]}"], "plans": ""})
                 continue
             cmd = [sys.executable, __file__, "--measure", f"{backend}:{size}", "--rounds", str(args.rounds)]
-            proc = subprocess.run(cmd + (["--plans"] if args.plans else []), capture_output=True, text=True)
+            try:
+                proc = subprocess.run(cmd + (["--plans"] if args.plans else []), capture_output=True, text=True,
+                                      timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                results.append({"backend": backend, "size": size, "questions": {}, "plans": "",
+                                "errors": [f"measurement hung: no result after {args.timeout:.0f} s"]})
+                continue
             if proc.returncode != 0:
                 results.append({"backend": backend, "size": size, "questions": {}, "plans": "",
                                 "errors": [f"measurement crashed: {proc.stderr.strip().splitlines()[-1:]}"]})

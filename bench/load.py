@@ -3,6 +3,7 @@ of every process it starts (grandchildren included: the chart helper).
 
     python bench/load.py [--process web|worker] [--clients 20] [--seconds 60] [--idle 10]
                          [--backend sqlite|postgresql] [--size 1000000] [--digests 3] [--json FILE]
+    python bench/load.py --report RUN.json [RUN.json ...]     (the memory table of bench/RESULTS.md)
 
 web:    ``kpibot serve`` (gunicorn) in a subprocess with the local Slack stand-in as the Web API; ``--clients``
         closed-loop clients (team members asking one of a few questions, again and again) send commands
@@ -95,6 +96,8 @@ def role(pid: int, depth: int, process: str) -> str:
         cmd = ""
     if depth == 0:
         return "gunicorn master" if process == "web" else "worker"
+    if "resource_tracker" in cmd:
+        return "multiprocessing resource tracker"  # started beside a spawned helper
     if process == "web" and depth == 1 and "multiprocessing" not in cmd:
         return "gunicorn worker"
     return "chart helper"
@@ -287,7 +290,32 @@ def standin_channels(standin) -> list[str]:
     return [c for c in standin._world.teams[TEAM].channels if c.startswith("C0LOAD")]  # noqa: SLF001 - bench
 
 
+def report(files: list[str]) -> str:
+    """The memory table of several runs' --json files (bench/RESULTS.md)."""
+    lines = ["| run | phase | processes | tree PSS MB (peak) | tree RSS MB (peak) | by process at the PSS peak: RSS / PSS MB "
+             "| answers/s | ack p50 / p99 ms | answer p50 / p99 ms |", "|---|---|---:|---:|---:|---|---:|---:|---:|"]
+    for name in files:
+        d = json.loads(Path(name).read_text())
+        label = f"{d['process']}, {d['backend']} {d['orders']:,}" + (f", {d['clients']} clients" if d["process"] == "web"
+                                                                     else f", {d.get('digests_due')} digests")
+        if d.get("settings"):
+            label += " (" + ", ".join(f"{k}={v}" for k, v in d["settings"].items()) + ")"
+        for phase in ("idle", "load", "idle after"):
+            m = d["memory"].get(phase)
+            if not m:
+                continue
+            procs = "; ".join(f"{r} x{v['n']}: {v['rss_mb']:.0f} / {v['pss_mb']:.0f}" for r, v in m["at_pss_peak"].items())
+            perf = (f"| {d['throughput_per_s']} | {d['ack_p50_ms']} / {d['ack_p99_ms']} | {d['answer_p50_ms']} / "
+                    f"{d['answer_p99_ms']} |" if phase == "load" and d["process"] == "web" else "| | | |")
+            lines.append(f"| {label} | {phase} | {m['processes_peak']} | {m['pss_peak_mb']:.0f} | {m['rss_peak_mb']:.0f} "
+                         f"| {procs} {perf}")
+    return "\n".join(lines)
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--report"]:
+        print(report(sys.argv[2:]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--process", default="web", choices=["web", "worker"])
     ap.add_argument("--clients", type=int, default=20)

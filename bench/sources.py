@@ -159,42 +159,39 @@ def _copy_to_duckdb(size: int, years: int) -> None:
     print(f"  copied {name_of(size, years)} to DuckDB in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
 
-CH_TYPES = {"orders": "ORDER BY placed_at", "returns": "ORDER BY returned_at", "customers": "ORDER BY customer_id",
-            "traffic": "ORDER BY day", "marketing_spend": "ORDER BY day", "email_campaigns": "ORDER BY sent_at"}
-
-
 def chdb_session(url_or_engine):
     from chdb import session
+    from sqlalchemy.engine import make_url
 
-    url = url_or_engine if isinstance(url_or_engine, str) else str(url_or_engine.url)
-    return session.Session(url.split("chdb://", 1)[1])
+    url = make_url(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine.url
+    return session.Session(url.database)
 
 
 def _copy_to_chdb(size: int, years: int) -> None:
+    """The canonical tables made by the bot itself on chdb (database ``kpi``, MergeTree sorted by time), filled
+    from the SQLite file."""
     path = DATA / f"chdb-{name_of(size, years)}"
     if (path / ".complete").exists():
         return
     import shutil
 
-    from chdb import session
+    from kpi.data.schema import create_source_tables
+    from kpi.db import make_engine
 
     t = time.perf_counter()
     shutil.rmtree(path, ignore_errors=True)
-    sess = session.Session(str(path))
+    engine = make_engine(source_url("chdb", size, years))
+    create_source_tables(engine)
+    sess = chdb_session(engine)
+    sess.query("USE kpi")
     for table in TABLES:
-        first = True
         for chunk in _chunks(table, size, years):
-            for col in chunk.columns:
-                if col in ("placed_at", "returned_at", "first_order_at", "sent_at"):
-                    chunk[col] = chunk[col].astype("datetime64[us]")
-                elif col == "day":
-                    chunk[col] = chunk[col].astype("datetime64[s]").dt.date
-            if first:
-                sess.query(f"CREATE TABLE {table} ENGINE = MergeTree {CH_TYPES[table]} "  # noqa: S608 - constant
-                           f"SETTINGS allow_nullable_key = 1 AS SELECT * FROM Python(chunk) LIMIT 0")
-                first = False
-            sess.query(f"INSERT INTO {table} SELECT * FROM Python(chunk)")  # noqa: S608 - constant
-    sess.close()
+            for col in chunk.columns:  # money as text: a float cast to Decimal(14, 2) is truncated (123.74 -> 123.73)
+                if chunk[col].dtype.kind == "f":
+                    chunk[col] = [None if v != v else f"{v:.2f}" for v in chunk[col].to_numpy()]
+            cols = ", ".join(chunk.columns)
+            sess.query(f"INSERT INTO kpi.{table} ({cols}) SELECT {cols} FROM Python(chunk)")  # noqa: S608 - constant
+    engine.dispose()
     (path / ".complete").touch()
     print(f"  copied {name_of(size, years)} to chdb in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
