@@ -88,8 +88,8 @@ class _Anchor:
             inode = os.stat(self.path).st_ino
         except OSError:
             inode = None
-        if self.pid != os.getpid():
-            self.conn = None  # the parent's: not closed here (it is the parent's instance)
+        if self.pid != os.getpid():  # the parent's (a fork): let go of (a read-only instance's copy holds no
+            self.conn = None         # lock of the parent's: POSIX locks are not inherited), so a new one is made
         elif inode != self.inode:
             self.close()
 
@@ -114,6 +114,16 @@ class _Anchor:
 
 
 _ANCHORS: dict[str, _Anchor] = {}  # one per DuckDB file, per process, whichever engine opened it first
+
+
+def _close_anchors() -> None:
+    """Before a fork (gunicorn's preloading master, the chart helper): no DuckDB instance, whose threads and
+    locks a child cannot use, crosses into the child; the parent opens its anchor again at its next question."""
+    for anchor in _ANCHORS.values():
+        anchor.close()
+
+
+os.register_at_fork(before=_close_anchors)
 
 
 def _new_database(path: str) -> str:

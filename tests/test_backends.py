@@ -105,8 +105,27 @@ def _answers(url: str, state: str) -> dict:
         if "channel" in catalog.dimensions_of(metric):
             out[(key, "by channel")] = _ask(kpis, key, "last month", breakdown="channel")
             out[(key, "email only")] = _ask(kpis, key, "last 30 days", filters=(("channel", ("email",)),))
+    out[("digest",)] = [_digest(kpis)]
     dispose_cached_engines()
     return out
+
+
+def _digest(kpis) -> str:
+    """The morning digest of a few goals (a filtered one, a rate, a watch list and the movers), as text."""
+    from bot.render.digest import digest_text
+    from kpi.digests.compose import compose_digest
+    from kpi.state.store import StoredGoal
+
+    today = NOW.astimezone(NY).date()
+    start, deadline = today.replace(day=1), today.replace(day=1) + timedelta(days=45)
+
+    def goal(id_: int, metric: str, target: float, **kw) -> StoredGoal:
+        return StoredGoal(id=id_, team_id="T1", metric=metric, target_kind="absolute", target_value=target,
+                          start=start, deadline=deadline, baseline=0.0, **kw)
+
+    goals = [goal(1, "revenue", 50000, watch=("conversion", "aov")), goal(2, "orders", 300),
+             goal(3, "revenue", 9000, filters=(("channel", ("email",)),)), goal(4, "conversion", 0.05)]
+    return digest_text(compose_digest(kpis, goals, team_id="T1", today=today), all_goals=True)
 
 
 def _ask(kpis, key: str, period: str, **kw) -> list:

@@ -120,3 +120,30 @@ def test_two_imports_at_once_both_land(shop):
     first, second = _import(url, _more_orders(tmp / "a.csv", 2000, "a")), _import(url, _more_orders(tmp / "b.csv", 2000, "b"))
     assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
     assert _orders(url) == before + 4000
+
+
+def test_a_forked_process_reads_and_imports_and_its_parent_sees_the_new_file(shop):
+    """gunicorn's preloading master (and the chart helper) fork after the process has answered: no DuckDB
+    instance crosses the fork, the child answers and imports, and the parent reads the file the child wrote."""
+    url, tmp = shop
+    engine = make_engine(url)
+    before = _orders_of(engine)
+    told = tmp / "child.txt"
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            first = _orders_of(engine)
+            importer.import_csv(engine, _more_orders(tmp / "c.csv", 300, "c"), "orders", tz=ZoneInfo("UTC"),
+                                currency="USD")
+            told.write_text(f"{first} {_orders_of(engine)}")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert told.read_text().split() == [str(before), str(before + 300)]
+    assert _orders_of(engine) == before + 300
+    engine.dispose()
+
+
+def _orders_of(engine) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT count(*) FROM orders").scalar()
