@@ -451,7 +451,7 @@ def test_an_old_source_database_is_upgraded_once_and_then_imports_guests(databas
         assert "orders: customer_id may be empty" in said
         insp = inspect(engine)
         assert {c["name"]: c["nullable"] for c in insp.get_columns("orders")}["customer_id"] is True
-        assert {i["name"] for i in insp.get_indexes("orders")} >= {"ix_orders_placed_at", "ix_orders_customer"}
+        assert set(schema.index_columns(engine, "orders")) >= {"ix_orders_placed_at", "ix_orders_customer"}
         if engine.dialect.name == "postgresql":
             assert "widened" in said
             lengths = {c["name"]: getattr(c["type"], "length", None) for c in insp.get_columns("customers")}

@@ -58,6 +58,7 @@ from .schema import (
     create_source_tables,
     customers,
     email_campaigns,
+    index_columns,
     marketing_spend,
     orders,
     returns,
@@ -869,10 +870,9 @@ def _bulk_indexes(engine: Engine) -> list[Index]:
     Fast paths only: the generic path keeps its indexes."""
     if engine.dialect.name not in ("sqlite", "postgresql"):
         return []
-    insp = inspect(engine)
     found = []
     for table in DEMO_TABLES:
-        present = {ix["name"] for ix in insp.get_indexes(table.name)}
+        present = set(index_columns(engine, table.name))
         found += [ix for ix in sorted(table.indexes, key=lambda ix: ix.name) if ix.name in present]
     return found
 

@@ -8,6 +8,9 @@ is an index range scan that touches only the window).
 
 from __future__ import annotations
 
+import warnings
+from contextlib import nullcontext
+
 from sqlalchemy import (
     Column,
     Date,
@@ -18,6 +21,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    func,
     inspect,
     select,
 )
@@ -80,6 +84,16 @@ returns = Table(
     Index("ix_returns_returned_at", "returned_at"),
     Index("ix_returns_order", "order_id"),
 )
+# SQLAlchemy does not reflect an index on an expression on SQLite and warns at every reflection of the table
+# (the engine's, the dimension values'): it is ours and expected
+EXPRESSION_INDEX_WARNING = "Skipped unsupported reflection of expression-based index"
+warnings.filterwarnings("ignore", message=EXPRESSION_INDEX_WARNING)
+
+# a goal or a question filtered by channel ("email revenue this year") reads its channel's rows only: the engine
+# compares lower(channel) (people type "email" for "Email"); the key and the columns after it make it a covering
+# range scan (a 365-day email series at 10M orders on PostgreSQL: 2.6 s without it, 0.2 s with it)
+Index("ix_orders_channel_time", func.lower(orders.c.channel), orders.c.placed_at, orders.c.status,
+      orders.c.subtotal, orders.c.channel, orders.c.currency)
 
 customers = Table(
     "customers",
@@ -123,6 +137,23 @@ email_campaigns = Table(
 )
 
 SOURCE_TABLES: dict[str, Table] = {t.name: t for t in source_metadata.sorted_tables}
+
+
+def index_columns(bind, table: str) -> dict[str, list[str | None]]:
+    """The indexes of ``table``: name -> its columns in order, None for an expression (``lower(channel)``).
+    SQLite's reflection skips an index on an expression, with a warning: those are read from its catalog."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=EXPRESSION_INDEX_WARNING)
+        found = {ix["name"]: list(ix["column_names"]) for ix in inspect(bind).get_indexes(table)}
+    if bind.dialect.name == "sqlite":
+        with bind.connect() if isinstance(bind, Engine) else nullcontext(bind) as conn:
+            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                                         "AND sql IS NOT NULL", (table,)).scalars().all()
+            for name in names:
+                if name not in found:
+                    quoted = conn.dialect.identifier_preparer.quote(name)
+                    found[name] = [row[2] for row in conn.exec_driver_sql(f"PRAGMA index_info({quoted})")]
+    return found
 
 
 def create_source_tables(engine: Engine) -> list[str]:

@@ -103,11 +103,10 @@ def _indexes(engine: Engine, names: list[str]) -> list[str]:
     """Each canonical table's indexes as this version defines them: one missing is created, one whose columns
     changed (a covering index that reads one more column) is made again."""
     changes: list[str] = []
-    insp = inspect(engine)
     for name in names:
-        have = {ix["name"]: list(ix["column_names"]) for ix in insp.get_indexes(name)}
+        have = schema.index_columns(engine, name)  # an expression (lower(channel)) is None in its place
         for index in schema.SOURCE_TABLES[name].indexes:
-            wanted = [c.name for c in index.columns]
+            wanted = [getattr(e, "name", None) if isinstance(e, Column) else None for e in index.expressions]
             if have.get(index.name) == wanted:
                 continue
             with engine.begin() as conn:
@@ -125,7 +124,7 @@ def _indexes(engine: Engine, names: list[str]) -> list[str]:
                         index.drop(conn)
                     index.create(conn)
             changes.append(Text(N_("{table}: index {index} on {columns}"), table=name, index=index.name,
-                                columns=", ".join(wanted)))
+                                columns=", ".join(e.name if isinstance(e, Column) else str(e) for e in index.expressions)))
     return changes
 
 

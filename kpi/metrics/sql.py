@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
-from kpi.data.schema import SOURCE_TABLES
+from kpi.data.schema import SOURCE_TABLES, index_columns
 from kpi.errors import NonNumericValues
 
 from . import buckets
@@ -475,11 +475,10 @@ class SqlLayer:
         indexed = self._currency_indexed.get(table)
         if indexed is None:
             try:
-                found = inspect(self.engine).get_indexes(table)
+                found = index_columns(self.engine, table)
             except Exception:  # noqa: BLE001 - not every dialect lists indexes
-                found = []
-            indexed = self._currency_indexed[table] = any(
-                (ix.get("column_names") or [None])[0] == CURRENCY_COLUMN for ix in found)
+                found = {}
+            indexed = self._currency_indexed[table] = any(cols[:1] == [CURRENCY_COLUMN] for cols in found.values())
         version = None
         if not indexed:
             version = self._data_version()
