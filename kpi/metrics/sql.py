@@ -122,6 +122,7 @@ class SqlLayer:
         self._plans: OrderedDict[tuple, tuple] = OrderedDict()  # shape -> (measures, [(group, statement, binder)])
         self._strategy: str | None = None
         self._currency_indexed: dict[str, bool] = {}  # table -> an index leads with its currency
+        self._currency_probe: dict[str, object] = {}  # table -> SELECT its least and greatest currency
         self._currency_seen: dict[str, tuple[tuple, str | None]] = {}  # table -> (file version, its one currency)
         # the currency the answers are written in (Services: the shop's), for the amounts to be checked against it
         self.shown_currency: Callable[[], str | None] | None = None
@@ -487,8 +488,11 @@ class SqlLayer:
             hit = self._currency_seen.get(table)
             if hit is not None and hit[0] == version:
                 return hit[1]
-        lo, hi = conn.execute(select(select(func.min(col)).scalar_subquery(),
-                                     select(func.max(col)).scalar_subquery())).one()
+        probe = self._currency_probe.get(table)
+        if probe is None:  # built once: SQLAlchemy then finds its compiled form by the same object
+            probe = self._currency_probe[table] = select(select(func.min(col)).scalar_subquery(),
+                                                         select(func.max(col)).scalar_subquery())
+        lo, hi = conn.execute(probe).one()
         one = str(lo) if lo is not None and lo == hi else None
         if version is not None:
             self._currency_seen[table] = (version, one)
