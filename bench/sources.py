@@ -94,11 +94,17 @@ def build(backend: str, size: int, years: int = 2) -> None:
         generate_demo_data(engine, days=days, orders_per_day=rate, seed=7, today=TODAY, tz=TZ)
         print(f"  built {backend} {name}: {days} days x {rate} orders a day in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
+    from kpi.data.source_schema import upgrade_source
+
+    t = time.perf_counter()
+    changed = upgrade_source(engine, indexes=True)  # the indexes this version wants (kpibot db upgrade)
+    if changed:
+        print(f"  upgraded {backend} {name} in {time.perf_counter() - t:.1f} s: {'; '.join(changed)}", file=sys.stderr)
     if backend == "postgresql":
         with engine.connect() as conn:
             last = conn.execute(text("SELECT last_vacuum FROM pg_stat_user_tables WHERE schemaname = :s "
                                      "AND relname = 'orders'"), {"s": f"bench_{name}"}).scalar()
-        if last is None:
+        if last is None or changed:
             t = time.perf_counter()
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 for table in TABLES:
@@ -106,7 +112,7 @@ def build(backend: str, size: int, years: int = 2) -> None:
             print(f"  vacuumed bench_{name} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     else:
         with engine.begin() as conn:
-            if not conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar():
+            if changed or not conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar():
                 conn.execute(text("ANALYZE"))
     engine.dispose()
 
