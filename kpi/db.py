@@ -111,18 +111,19 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def _closed_by_server(dbapi_conn, _record, _proxy) -> None:
-    """A pooled connection the server has closed is replaced before use (no round trip: one ``select`` on its
-    socket, readable only when the server said goodbye or closed it; nothing else arrives unasked on an idle
+    """A pooled connection the server has closed is replaced before use (no round trip: a ``poll`` of its
+    socket: readable only when the server said goodbye or closed it; nothing else arrives unasked on an idle
     connection of ours, which never LISTENs)."""
     fileno = getattr(getattr(dbapi_conn, "driver_connection", dbapi_conn), "fileno", None)
     if fileno is None:
         return
     try:
-        fd = fileno()
-        readable, _, _ = select.select([fd], [], [], 0)
+        poller = select.poll()  # not select.select: a descriptor above 1023 is fine
+        poller.register(fileno(), select.POLLIN | select.POLLPRI)
+        events = poller.poll(0)
     except Exception:  # noqa: BLE001 - a closed connection has no socket any more
         raise exc.DisconnectionError("connection closed") from None
-    if readable:
+    if events:
         raise exc.DisconnectionError("the server closed this connection")
 
 
