@@ -340,8 +340,9 @@ def main() -> int:
             result = run_web(args, env, standin)
         else:
             result = run_worker(args, env, standin, state)
-    settings = {k: os.environ[k] for k in ("WEB_CONCURRENCY", "KPIBOT_WEB_THREADS", "KPIBOT_CHART_PROCESSES",
-                                            "KPIBOT_CHART_IDLE_SECONDS") if k in os.environ}
+    settings = {k: os.environ[k] for k in ("WEB_CONCURRENCY", "KPIBOT_WEB_THREADS", "KPIBOT_LISTENER_THREADS",
+                                            "KPIBOT_CHART_PROCESSES", "KPIBOT_CHART_IDLE_SECONDS",
+                                            "KPIBOT_DIGEST_CONCURRENCY") if k in os.environ}
     figures = {"process": args.process, "backend": args.backend, "orders": args.size, "clients": args.clients,
                "seconds": args.seconds, "settings": settings, **result}
     print(json.dumps(figures, indent=1))

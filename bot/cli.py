@@ -82,6 +82,11 @@ def cmd_serve(ctx: Services, args) -> int:
     slack.check()
     port = args.port or slack.port
     limit_malloc_arenas()
+    # threads computing answers after the acknowledgement (bot.app): 8 in the one web worker, fewer than the
+    # source pool's 15 connections (16 threads each holding one and asking for a second could wait on each
+    # other until the pool's timeout), and on 2 cores 8 answer faster than 16 and leave the GIL to the
+    # acknowledgements (bench/RESULTS.md, Memory: 9.4 vs 7.2 answers/s, ack p99 221 vs 337 ms)
+    os.environ.setdefault("KPIBOT_LISTENER_THREADS", "8")
     application = wsgi_app(ctx, slack)
     config = serve_config(port, args.host)
 
