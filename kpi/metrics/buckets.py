@@ -96,7 +96,9 @@ def offsets(zone: tzinfo, lo: datetime, hi: datetime) -> tuple[int, tuple[tuple[
         following = min(day + timedelta(days=1), hi)
         after = _offset(zone, following - timedelta(seconds=1))
         if after != current:
-            a, b = day, following - timedelta(seconds=1)  # the offset changes in (a, b]
+            # the offset changes in (a, b]: ``current`` holds at ``lo`` and at the second before each later day (a
+            # change at a day's first second, as zones that change at midnight do, is found there)
+            a, b = (day if day == lo else day - timedelta(seconds=1)), following - timedelta(seconds=1)
             while (b - a) > timedelta(seconds=1):
                 mid = a + (b - a) / 2
                 mid = mid.replace(microsecond=0)

@@ -19,6 +19,7 @@ across files. The dialect-specific constructs are in ``kpi.metrics.dialects``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -120,6 +121,7 @@ class SqlLayer:
         self._earliest: dict[tuple[str, str], tuple[float, object]] = {}
         self._meta = MetaData()
         self._plans: OrderedDict[tuple, tuple] = OrderedDict()  # shape -> (measures, [(group, statement, binder)])
+        self._plans_lock = threading.Lock()  # the web process's answer threads share the plans
         self._strategy: str | None = None
         self._currency_indexed: dict[str, bool] = {}  # table -> an index leads with its currency
         self._currency_probe: dict[str, object] = {}  # table -> SELECT its least and greatest currency
@@ -227,14 +229,15 @@ class SqlLayer:
                 raise NonNumericValues(name, hit[1])
 
     def _data_version(self) -> tuple[int, ...] | None:
-        """When the database file (SQLite, DuckDB) and its write-ahead log were last written, and which file it is
-        (DuckDB's imports replace it); None for a server or an in-memory database."""
-        dialect = self.engine.dialect.name
+        """When the SQLite file and its write-ahead log were last written, and which file it is; None for any other
+        database."""
         path = self.engine.url.database or ""
-        if dialect not in ("sqlite", "duckdb") or not path or path == ":memory:" or path.startswith(("file:", "md:")):
+        if self.engine.dialect.name != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+            # DuckDB: a connection may still read the file an import replaced (DuckDB shares an open instance), so
+            # the path's state says nothing sure of what the connection sees
             return None
         found: list[int] = []
-        for name in (path, path + ("-wal" if dialect == "sqlite" else ".wal")):
+        for name in (path, path + "-wal"):
             try:
                 st = os.stat(name)
                 found += [st.st_ino, st.st_mtime_ns, st.st_size]
@@ -469,8 +472,8 @@ class SqlLayer:
     def _only_currency(self, table: str, conn: Connection) -> str | None:
         """The one currency of every row of ``table``, when that is cheap to know for sure; None otherwise (several,
         none, or unknown). With an index that leads with the currency (the canonical orders have one), the least
-        and the greatest are two index probes at each question; on a database file (SQLite, DuckDB), a scan
-        remembered until the file changes; elsewhere it is not known (every row is checked)."""
+        and the greatest are two index probes at each question; on a SQLite file, a scan remembered until the file
+        changes; elsewhere it is not known (every row is checked)."""
         t = self._table(table)
         col = t.c[CURRENCY_COLUMN]
         indexed = self._currency_indexed.get(table)
@@ -604,7 +607,8 @@ class SqlLayer:
         if not self._joinable(group, clusters):
             return [self._branch(q, group, i, b) for i in range(len(q.ranges))], []
         pieces, by_day = [], []
-        many = self._lateral if self._many() == "lateral" else self._bucket_join
+        # a grouped measure (having) is not correlated inside a LATERAL: it joins its ranges
+        many = self._lateral if self._many() == "lateral" and not group[0].having else self._bucket_join
         for cluster, layout in zip(clusters, days, strict=True):
             if len(cluster) <= 4:
                 pieces += [self._branch(q, group, i, b) for i in cluster]
@@ -691,10 +695,11 @@ class SqlLayer:
         clusters = self._clusters(q)
         days = self._days(q, clusters)
         key = (self._shape(q, clusters, days), currencies)
-        found = self._plans.get(key)
-        if found is not None:
-            self._plans.move_to_end(key)
-            return found[1]
+        with self._plans_lock:
+            found = self._plans.get(key)
+            if found is not None:
+                self._plans.move_to_end(key)
+                return found[1]
         groups: dict[tuple, list[Measure]] = {}
         for m in q.measures:
             # measures of the same rows share a statement; a measure's own conditions become a CASE in it
@@ -710,9 +715,10 @@ class SqlLayer:
             if pieces:
                 out.append((group, pieces[0] if len(pieces) == 1 else union_all(*pieces), b, None))
             out += [(group, stmt, day_binder, fold) for stmt, day_binder, fold in by_day]
-        self._plans[key] = (tuple(q.measures), out)  # the measures are held: their ids stay theirs
-        while len(self._plans) > PLANS_KEPT:
-            self._plans.popitem(last=False)
+        with self._plans_lock:  # (two threads may build the same shape at once: the last one is kept)
+            self._plans[key] = (tuple(q.measures), out)  # the measures are held: their ids stay theirs
+            while len(self._plans) > PLANS_KEPT:
+                self._plans.popitem(last=False)
         return out
 
     def statements(self, q: MeasureQuery, currencies: tuple = ()):
@@ -722,14 +728,26 @@ class SqlLayer:
 
     # -- running ------------------------------------------------------------------------------------
     def run(self, q: MeasureQuery, conn: Connection | None = None) -> Values:
-        values: Values = {}
         if conn is None:
             with self.engine.connect() as c:
                 return self.run(q, c)
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
-        seen: dict[str, set[str]] = {}  # table -> the currencies of the amounts summed, over every range and piece
         shown = self.shown_currency() if self.shown_currency is not None else None
-        for group, stmt, params, fold in self.statements(q, self._currency_modes(q, shown, conn)):
+        modes = self._currency_modes(q, shown, conn)
+        values = self._read(q, conn, shown, modes)
+        if any(mode == "one" for _, mode in modes):
+            # the sums did not check each row's currency: the table is looked at again after them, since an order
+            # committed between the first look and the sums was summed unchecked; a table no longer in one currency
+            # is read again, checked (an order deleted in between is the one case this does not see)
+            after = self._currency_modes(q, shown, conn)
+            if after != modes:
+                values = self._read(q, conn, shown, after)
+        return values
+
+    def _read(self, q: MeasureQuery, conn: Connection, shown: str | None, modes) -> Values:
+        values: Values = {}
+        seen: dict[str, set[str]] = {}  # table -> the currencies of the amounts summed, over every range and piece
+        for group, stmt, params, fold in self.statements(q, modes):
             if group[0].having and self.engine.dialect.name == "postgresql":
                 # a grouped measure over many ranges is one large UNION ALL that PostgreSQL's JIT takes seconds to
                 # compile (16 s against 2 s run, 1M orders, a 30-day daily series): off for this transaction
