@@ -145,7 +145,7 @@ class Sampler:
                 "samples": len(snaps),
                 "pss_peak_mb": round(peak["pss"], 1), "rss_peak_mb": round(max(s["rss"] for s in snaps), 1),
                 "pss_last_mb": round(snaps[-1]["pss"], 1), "rss_last_mb": round(snaps[-1]["rss"], 1),
-                "processes_peak": max(len(s["procs"]) for s in snaps),
+                "processes_peak": max(len(s["procs"]) for s in snaps), "processes_last": len(snaps[-1]["procs"]),
                 "at_pss_peak": {r: {"n": len(ps), "rss_mb": round(sum(p["rss"] for p in ps), 1),
                                     "pss_mb": round(sum(p["pss"] for p in ps), 1)} for r, ps in by_role.items()},
             }
@@ -292,8 +292,9 @@ def standin_channels(standin) -> list[str]:
 
 def report(files: list[str]) -> str:
     """The memory table of several runs' --json files (bench/RESULTS.md)."""
-    lines = ["| run | phase | processes | tree PSS MB (peak) | tree RSS MB (peak) | by process at the PSS peak: RSS / PSS MB "
-             "| answers/s | ack p50 / p99 ms | answer p50 / p99 ms |", "|---|---|---:|---:|---:|---|---:|---:|---:|"]
+    lines = ["| run | phase | processes (peak, last) | tree PSS MB (peak) | tree PSS MB (last) | tree RSS MB (peak) "
+             "| by process at the PSS peak: RSS / PSS MB | answers/s | ack p50 / p99 ms | answer p50 / p99 ms |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     for name in files:
         d = json.loads(Path(name).read_text())
         label = f"{d['process']}, {d['backend']} {d['orders']:,}" + (f", {d['clients']} clients" if d["process"] == "web"
@@ -307,8 +308,8 @@ def report(files: list[str]) -> str:
             procs = "; ".join(f"{r} x{v['n']}: {v['rss_mb']:.0f} / {v['pss_mb']:.0f}" for r, v in m["at_pss_peak"].items())
             perf = (f"| {d['throughput_per_s']} | {d['ack_p50_ms']} / {d['ack_p99_ms']} | {d['answer_p50_ms']} / "
                     f"{d['answer_p99_ms']} |" if phase == "load" and d["process"] == "web" else "| | | |")
-            lines.append(f"| {label} | {phase} | {m['processes_peak']} | {m['pss_peak_mb']:.0f} | {m['rss_peak_mb']:.0f} "
-                         f"| {procs} {perf}")
+            lines.append(f"| {label} | {phase} | {m['processes_peak']}, {m.get('processes_last', '–')} "
+                         f"| {m['pss_peak_mb']:.0f} | {m['pss_last_mb']:.0f} | {m['rss_peak_mb']:.0f} | {procs} {perf}")
     return "\n".join(lines)
 
 
