@@ -463,10 +463,11 @@ class SqlLayer:
         for table in sorted({m.table for m in q.measures}):
             if CURRENCY_COLUMN not in self._table(table).c:
                 continue
-            if shown is None:
-                out.append((table, "minmax"))
+            only = self._only_currency(table, conn)
+            if shown is None:  # no currency to compare with: a table in one currency cannot mix them
+                out.append((table, "one" if only is not None else "minmax"))
             else:
-                out.append((table, "one" if self._only_currency(table, conn) == shown else "other"))
+                out.append((table, "one" if only == shown else "other"))
         return tuple(out)
 
     def _only_currency(self, table: str, conn: Connection) -> str | None:
