@@ -138,7 +138,8 @@ class DayFold:
         minimums and maximums kept, the currencies' least and greatest kept."""
         days = self.ranges_of_day(q)
         aggs = {m.key: m.agg for m in group}
-        aggs.update({"_currency_min": "min", "_currency_max": "max", "_unrated": "sum", "_currency_other": "sum"})
+        aggs.update({"_currency_min": "min", "_currency_max": "max", "_unrated": "sum", "_currency_other": "sum",
+                     "_all_min": "min", "_all_max": "max", "_probed": "max"})
         out: dict[tuple[int, object], dict] = {}
         for row in rows:
             day = row["r"]

@@ -43,6 +43,7 @@ from sqlalchemy import (
     inspect,
     literal_column,
     not_,
+    null,
     or_,
     select,
     true,
@@ -98,6 +99,7 @@ class _Binder:
         # answer's currency: no check), "other" (rows in another currency than ``shown_currency`` counted),
         # "minmax" (no currency to compare with: the least and greatest tell a mix)
         self.currencies = currencies
+        self.memo: dict = {}
         self.recipes: list[tuple[str, Callable[[MeasureQuery], object]]] = []
 
     def __call__(self, recipe: Callable[[MeasureQuery], object], type_=None, *, expanding: bool = False):
@@ -105,11 +107,27 @@ class _Binder:
         self.recipes.append((name, recipe))
         return bindparam(name, value=recipe(self.q), type_=type_, expanding=expanding)
 
+    def shared(self, key, recipe: Callable[[MeasureQuery], object], type_=None, *, expanding: bool = False):
+        """One parameter for every place of the statement that binds the same value (a filter's values in each
+        of a series' branches): computed and expanded once per execution."""
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self(recipe, type_, expanding=expanding)
+        return found
+
     def mode(self, table: str) -> str:
         return dict(self.currencies).get(table, "minmax")
 
     def params(self, q: MeasureQuery) -> dict[str, object]:
         return {name: recipe(q) for name, recipe in self.recipes}
+
+
+_UNKNOWN = object()  # a table's currencies not read yet
+_EMPTY = object()  # a table with no row (no currency)
+
+
+class _Recheck(Exception):  # noqa: N818 - not an error: the statement's hope about a table's currency did not hold
+    """A statement that did not check each row's currency found its table in another currency than the answer's."""
 
 
 class SqlLayer:
@@ -125,6 +143,7 @@ class SqlLayer:
         self._strategy: str | None = None
         self._currency_indexed: dict[str, bool] = {}  # table -> an index leads with its currency
         self._currency_probe: dict[str, object] = {}  # table -> SELECT its least and greatest currency
+        self._currency_last: dict[str, object] = {}  # table -> its one currency as last read (_EMPTY, None: several)
         self._currency_seen: dict[str, tuple[tuple, str | None]] = {}  # table -> (file version, its one currency)
         # the currency the answers are written in (Services: the shop's), for the amounts to be checked against it
         self.shown_currency: Callable[[], str | None] | None = None
@@ -320,11 +339,11 @@ class SqlLayer:
         values, reuses the compiled statement)."""
         conds = []
         for j, (dim, _) in enumerate(q.filters):  # case-insensitive: people type "email" for "Email"
-            wanted = b(lambda q, j=j: [v.lower() for v in q.filters[j][1]], expanding=True)
+            wanted = b.shared(("filter", j), lambda q, j=j: [v.lower() for v in q.filters[j][1]], expanding=True)
             conds.append(func.lower(self._col(m, m.dimensions[dim])).in_(wanted))
         for j, (dim, _) in enumerate(q.exclude):
             col = self._col(m, m.dimensions[dim])
-            unwanted = b(lambda q, j=j: list(q.exclude[j][1]), col.type, expanding=True)
+            unwanted = b.shared(("exclude", j, dim), lambda q, j=j: list(q.exclude[j][1]), col.type, expanding=True)
             conds.append(not_(col.in_(unwanted)) | col.is_(None))
         return conds
 
@@ -363,9 +382,11 @@ class SqlLayer:
             cols.append(_aggregate(ms, col).label(ms.key))
         if money:  # whether the rows are in another currency than the answer's (converting: rows with no rate)
             cur = self._table(m.table).c[CURRENCY_COLUMN]
+            if rate is None and self._indexed(m.table):
+                cols += self._probe(m.table, b)
             if rate is not None:
                 cols.append(func.sum(case((rate.is_(None), 1), else_=0)).label("_unrated"))
-            elif b.mode(m.table) == "one":  # the whole table is in the answer's currency: nothing to check
+            elif b.mode(m.table) in ("one", "probe"):  # the whole table is in the answer's currency: nothing to check
                 pass
             elif b.mode(m.table) == "other":  # the rows in another currency than the answer's: one comparison a row
                 other = cur != bindparam("shown_currency", type_=cur.type)
@@ -457,11 +478,41 @@ class SqlLayer:
             if found and shown and found != {shown}:
                 raise MixedCurrencies(table, sorted(found), shown=shown)
 
+    def _indexed(self, table: str) -> bool:
+        """An index of ``table`` leads with its currency (the canonical orders): its least and greatest currency are
+        two index probes. Looked for once."""
+        indexed = self._currency_indexed.get(table)
+        if indexed is None:
+            try:
+                found = index_columns(self.engine, table)
+            except Exception:  # noqa: BLE001 - not every dialect lists indexes
+                found = {}
+            indexed = self._currency_indexed[table] = any(cols[:1] == [CURRENCY_COLUMN] for cols in found.values())
+        return indexed
+
+    def _probe(self, table: str, b: _Binder) -> list:
+        """The table's least and greatest currency, read by the statement itself (in the same snapshot as its sums)
+        in its first piece; the other pieces of a UNION ALL select NULL in their place."""
+        cur = self._table(table).c[CURRENCY_COLUMN]
+        if b.memo.get(("probe", table)):
+            return [cast(null(), cur.type).label("_all_min"), cast(null(), cur.type).label("_all_max"),
+                    cast(null(), Integer).label("_probed")]
+        b.memo[("probe", table)] = True
+        every = self._table(table).alias("every_row")
+        return [select(func.min(every.c[CURRENCY_COLUMN])).scalar_subquery().label("_all_min"),
+                select(func.max(every.c[CURRENCY_COLUMN])).scalar_subquery().label("_all_max"),
+                literal_column("1").label("_probed")]
+
     def _currency_modes(self, q: MeasureQuery, shown: str | None, conn: Connection) -> tuple[tuple[str, str], ...]:
         """How the amounts of each table of ``q`` with a currency column are checked (``_Binder.currencies``)."""
         out = []
         for table in sorted({m.table for m in q.measures}):
             if CURRENCY_COLUMN not in self._table(table).c:
+                continue
+            if self._indexed(table):  # as the last statement found it (first: hoped for), checked by this one
+                last = self._currency_last.get(table, _UNKNOWN)
+                fine = last is _UNKNOWN or last is _EMPTY or (last is not None and (shown is None or last == shown))
+                out.append((table, "probe" if fine else "other" if shown else "minmax"))
                 continue
             only = self._only_currency(table, conn)
             if shown is None:  # no currency to compare with: a table in one currency cannot mix them
@@ -477,15 +528,8 @@ class SqlLayer:
         changes; elsewhere it is not known (every row is checked)."""
         t = self._table(table)
         col = t.c[CURRENCY_COLUMN]
-        indexed = self._currency_indexed.get(table)
-        if indexed is None:
-            try:
-                found = index_columns(self.engine, table)
-            except Exception:  # noqa: BLE001 - not every dialect lists indexes
-                found = {}
-            indexed = self._currency_indexed[table] = any(cols[:1] == [CURRENCY_COLUMN] for cols in found.values())
         version = None
-        if not indexed:
+        if not self._indexed(table):
             version = self._data_version()
             if version is None:
                 return None
@@ -501,6 +545,9 @@ class SqlLayer:
         if version is not None:
             self._currency_seen[table] = (version, one)
         return one
+
+    def _has_rows(self, table: str, conn: Connection) -> bool:
+        return conn.execute(select(literal_column("1")).select_from(self._table(table)).limit(1)).first() is not None
 
     def _mixed(self, q: MeasureQuery, group: Sequence[Measure], index: int, conn: Connection, unrated: bool,
                shown: str | None = None):
@@ -734,16 +781,21 @@ class SqlLayer:
                 return self.run(q, c)
         self.check_numbers(q.measures, conn)  # a sum that would count text as 0 is refused, never returned
         shown = self.shown_currency() if self.shown_currency is not None else None
-        modes = self._currency_modes(q, shown, conn)
-        values = self._read(q, conn, shown, modes)
-        if any(mode == "one" for _, mode in modes):
-            # the sums did not check each row's currency: the table is looked at again after them, since an order
-            # committed between the first look and the sums was summed unchecked; a table no longer in one currency
-            # is read again, checked (an order deleted in between is the one case this does not see)
-            after = self._currency_modes(q, shown, conn)
-            if after != modes:
-                values = self._read(q, conn, shown, after)
-        return values
+        for _ in range(3):
+            modes = self._currency_modes(q, shown, conn)
+            try:
+                values = self._read(q, conn, shown, modes)
+            except _Recheck:  # the statement found the table in another currency than it hoped: read it checked
+                continue
+            if any(mode == "one" for _, mode in modes):
+                # a SQLite file's table known in one currency from an earlier scan: looked at again after the sums
+                # (its file's state, a scan if it changed), since an order committed in between was summed
+                # unchecked; a table no longer in one currency is read again, checked
+                after = self._currency_modes(q, shown, conn)
+                if after != modes:
+                    values = self._read(q, conn, shown, after)
+            return values
+        return self._read(q, conn, shown, tuple((t, "other" if shown else "minmax") for t, _ in modes))
 
     def _read(self, q: MeasureQuery, conn: Connection, shown: str | None, modes) -> Values:
         values: Values = {}
@@ -756,18 +808,39 @@ class SqlLayer:
             rows = conn.execute(stmt, {**params, "shown_currency": shown} if shown else params).mappings()
             if fold is not None:
                 rows = fold.fold(q, rows, group, bool(q.group_by))
+            keys: set[str] | None = None
+            table = group[0].table
+            probing = dict(modes).get(table) == "probe" and self._rates() is None and self._money(group)
+            probed = False
             for row in rows:
-                mixed = row.get("_currency_min") != row.get("_currency_max")
-                if row.get("_currency_other") or mixed and self._rates() is None or row.get("_unrated"):
-                    self._mixed(q, group, int(row["r"]), conn, bool(row.get("_unrated")), shown)
-                if "_currency_min" in row:
+                if keys is None:  # which checks the statement carries: asked once, not by a missing key per row
+                    keys = set(row.keys())
+                    minmax, other, unrated = ("_currency_min" in keys, "_currency_other" in keys,
+                                              "_unrated" in keys)
+                    has_probe = "_probed" in keys
+                if has_probe and row["_probed"] is not None:
+                    lo, hi = row["_all_min"], row["_all_max"]
+                    self._currency_last[table] = one = (_EMPTY if lo is None and hi is None else
+                                                        str(lo) if lo == hi else None)
+                    probed = True
+                    if probing and not (one is _EMPTY or (one is not None and (shown is None or one == shown))):
+                        raise _Recheck(table)
+                mixed = minmax and row["_currency_min"] != row["_currency_max"] and self._rates() is None
+                if mixed or (other and row["_currency_other"]) or (unrated and row["_unrated"]):
+                    self._mixed(q, group, int(row["r"]), conn, bool(unrated and row["_unrated"]), shown)
+                if minmax:
                     seen.setdefault(group[0].table, set()).update(
                         str(row[c]) for c in ("_currency_min", "_currency_max") if row[c] is not None)
-                g = row.get("g", None) if q.group_by else None
+                g = row["g"] if q.group_by else None
                 key = (int(row["r"]), _group_key(g) if q.group_by else None)
                 slot = values.setdefault(key, {})
                 for ms in group:
                     slot[ms.key] = _number(row[ms.key], ms)
+            if probing and not probed:  # no row of the statement's first piece (a breakdown of an empty range)
+                only = self._only_currency(table, conn)
+                if only is not None and shown is not None and only != shown or only is None and self._has_rows(table, conn):
+                    self._currency_last[table] = None
+                    raise _Recheck(table)
         self._one_currency(seen, shown)
         if not q.group_by:  # every range has a row even where a branch found nothing
             for i in range(len(q.ranges)):
