@@ -147,3 +147,36 @@ def test_a_forked_process_reads_and_imports_and_its_parent_sees_the_new_file(sho
 def _orders_of(engine) -> int:
     with engine.connect() as conn:
         return conn.exec_driver_sql("SELECT count(*) FROM orders").scalar()
+
+
+def test_a_question_after_an_import_reads_the_new_file_even_while_another_question_held_the_old_one(shop):
+    # DuckDB hands a new connection the instance still open for the path: a web process answering in several
+    # threads, one of them mid-question while an import replaced the file, kept reading the old file until the
+    # next import. Now the next question waits for the running one, then opens the new file.
+    import threading
+
+    url, tmp = shop
+    engine = make_engine(url)
+    before = _orders_of(engine)
+    holding, release = threading.Event(), threading.Event()
+
+    def running_question():
+        with engine.connect() as conn:  # a question on the old file, still running during the import
+            conn.exec_driver_sql("SELECT count(*) FROM orders").scalar()
+            holding.set()
+            release.wait(60)
+
+    other = threading.Thread(target=running_question)
+    other.start()
+    assert holding.wait(60)
+    importer.import_csv(make_engine(url), _more_orders(tmp / "n.csv", 200, "n"), "orders", tz=ZoneInfo("UTC"),
+                        currency="USD")
+    found = []
+    asker = threading.Thread(target=lambda: found.append(_orders_of(engine)))  # the next question, another thread
+    asker.start()
+    threading.Timer(1.0, release.set).start()  # the running question ends a moment later (the answer does not
+    other.join(60)                              # depend on when: the next question waits for it either way)
+    asker.join(60)
+    assert found == [before + 200]
+    assert _orders_of(engine) == before + 200  # and every question after it
+    engine.dispose()
