@@ -51,6 +51,7 @@ from sqlalchemy import Index, Table, inspect, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from kpi.db_writing import writing
 from kpi.errors import KpiError
 from kpi.i18n import babel_locale, format_decimal, tr
 
@@ -195,32 +196,33 @@ def generate_demo_data(
     first_day = today - timedelta(days=days)
     plan = _Plan(first_day, days, orders_per_day, seed, tz)
     create_source_tables(engine)
-    indexes = _bulk_indexes(engine)
+    with writing(engine) as writer:  # DuckDB: a private copy, published whole at the end (kpi.db_writing)
+        indexes = _bulk_indexes(writer)
 
-    with _sink_for(engine) as sink:
-        busy = [t.name for t in DEMO_TABLES if sink.has_rows(t)]
-        if busy and not replace:
-            raise KpiError(
-                "the source database already holds shop data (rows in {tables}); demo data is only generated "
-                "into an empty source. Use --replace to delete every row of the six canonical tables and "
-                "generate anew.", tables=", ".join(busy)
-            )
-        if busy:
-            sink.clear(DEMO_TABLES)
-        sink.drop_indexes(indexes)
-        sink.write(traffic, [plan.traffic_columns()])
-        sink.write(marketing_spend, [plan.spend_columns()])
-        sink.write(email_campaigns, [plan.campaign_columns()])
-        n_orders, n_returns = 0, 0
-        for chunk in plan.order_chunks(currency):
-            sink.write(orders, [chunk.orders])
-            sink.write(returns, [chunk.returns])
-            n_orders += chunk.n_orders
-            n_returns += chunk.n_returns
-        sink.write(customers, plan.customer_parts())
-        sink.create_indexes(indexes)
-        sink.commit()
-    sink.analyze(DEMO_TABLES)
+        with _sink_for(writer) as sink:
+            busy = [t.name for t in DEMO_TABLES if sink.has_rows(t)]
+            if busy and not replace:
+                raise KpiError(
+                    "the source database already holds shop data (rows in {tables}); demo data is only generated "
+                    "into an empty source. Use --replace to delete every row of the six canonical tables and "
+                    "generate anew.", tables=", ".join(busy)
+                )
+            if busy:
+                sink.clear(DEMO_TABLES)
+            sink.drop_indexes(indexes)
+            sink.write(traffic, [plan.traffic_columns()])
+            sink.write(marketing_spend, [plan.spend_columns()])
+            sink.write(email_campaigns, [plan.campaign_columns()])
+            n_orders, n_returns = 0, 0
+            for chunk in plan.order_chunks(currency):
+                sink.write(orders, [chunk.orders])
+                sink.write(returns, [chunk.returns])
+                n_orders += chunk.n_orders
+                n_returns += chunk.n_returns
+            sink.write(customers, plan.customer_parts())
+            sink.create_indexes(indexes)
+            sink.commit()
+        sink.analyze(DEMO_TABLES)
 
     return DemoSummary(
         days=days,
