@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
@@ -60,18 +61,27 @@ def database_url(request, tmp_path):
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'kpibot-test.db'}"
         return
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema():
+    """The URL of a new, empty schema of the test PostgreSQL, dropped (with the cached engines) afterwards."""
+    from kpi.db import dispose_cached_engines
+
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(_pg_url())
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in _pg_url() else "?"
-    yield f"{_pg_url()}{sep}options={quote(f'-csearch_path={schema}')}"
-    from kpi.db import dispose_cached_engines
-
-    dispose_cached_engines()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{_pg_url()}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        dispose_cached_engines()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def pytest_generate_tests(metafunc):

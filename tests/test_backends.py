@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import csv
 import os
-import uuid
 from datetime import UTC, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import text
 
 from kpi.data import importer
 from kpi.db import dispose_cached_engines, make_engine
@@ -27,7 +24,7 @@ from kpi.metrics.periods import parse_period
 from kpi.services import Services
 from kpi.settings import Settings
 
-from .conftest import POSTGRES_URL, _pg_url
+from .conftest import POSTGRES_URL, postgres_schema
 from .test_source_mapping import CONFIG, NOW, NY, _diff, _same, _shop_rows, _values
 
 PERIODS = ("last month", "last 7 days", "this month", "yesterday", "last 30 days")
@@ -158,16 +155,8 @@ def backend_url(request, tmp_path):
     elif name == "chdb":
         yield f"chdb:///{tmp_path / 'shop.chdb'}"
     else:
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = make_engine(_pg_url())
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in _pg_url() else "?"
-        yield f"{_pg_url()}{sep}options={quote(f'-csearch_path={schema}')}"
-        dispose_cached_engines()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        with postgres_schema() as url:
+            yield url
     dispose_cached_engines()
 
 

@@ -13,10 +13,9 @@ at a change of offset), or summed a distinct count across days, would differ her
 from __future__ import annotations
 
 import math
-import uuid
+from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,7 +29,7 @@ from kpi.metrics.engine import KpiEngine, KpiRequest
 from kpi.metrics.periods import day_range, parse_period
 from kpi.metrics.sql import MeasureQuery, TimeRange
 
-from .conftest import POSTGRES_URL, _pg_url
+from .conftest import POSTGRES_URL, postgres_schema
 
 TZ = ZoneInfo("Europe/Paris")
 TODAY = date(2026, 11, 24)
@@ -48,27 +47,18 @@ ASKED = [  # (period, granularity, compare, filters, breakdown)
 @pytest.fixture(scope="module")
 def shops(tmp_path_factory):
     """The same demo shop on SQLite and, when it is set, PostgreSQL (a schema of its own)."""
-    urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('plans') / 'shop.db'}"}
-    schema = f"t_plans_{uuid.uuid4().hex[:8]}"
-    if POSTGRES_URL:
-        with make_engine(_pg_url()).begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in _pg_url() else "?"
-        urls["postgresql"] = f"{_pg_url()}{sep}options={quote(f'-csearch_path={schema}')}"
-    engines = {}
-    for name, url in urls.items():
-        engine = make_engine(url)
-        create_source_tables(engine)
-        generate_demo_data(engine, days=500, orders_per_day=12, seed=3, today=TODAY, tz=TZ, currency="EUR")
-        engines[name] = engine
-    yield engines
-    for engine in engines.values():
-        engine.dispose()
-    if POSTGRES_URL:
-        admin = make_engine(_pg_url())
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with ExitStack() as stack:
+        urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('plans') / 'shop.db'}"}
+        if POSTGRES_URL:
+            urls["postgresql"] = stack.enter_context(postgres_schema())
+        engines = {}
+        for name, url in urls.items():
+            engine = make_engine(url)
+            stack.callback(engine.dispose)
+            create_source_tables(engine)
+            generate_demo_data(engine, days=500, orders_per_day=12, seed=3, today=TODAY, tz=TZ, currency="EUR")
+            engines[name] = engine
+        yield engines
 
 
 def _numbers(result) -> list:
