@@ -1,21 +1,26 @@
 """The SQL layer: measures over labelled time ranges compiled to SQLAlchemy Core.
 
 One statement per group of measures that read the same rows (same table, join, conditions, window and
-time column); each time range is one branch of a ``UNION ALL`` with its own ``WHERE time >= :start AND
-time < :end``, so that every branch is an index range scan touching only its window, on any dialect.
-All aggregation happens in the database; only aggregates come back. Identifiers come from the catalog
-(checked at load); every value, user text included, is a bound parameter.
+time column). All aggregation happens in the database; only aggregates come back. Identifiers come from the
+catalog (checked at load); every value, user text included, is a bound parameter.
+
+Statements are built once per *shape* of question (``_shape``: the measures, which ranges have a start, how
+they cluster, which dimensions filter, exclude and group, how currencies are checked) and kept (``plan``); the
+bounds and the filter values are parameters whose values each question computes (``_Binder`` recipes), so a
+new period or filter value reuses the compiled SQL. Many ranges are read by a plan of the database's
+(``strategy``): a ``UNION ALL`` of index range scans (SQLite), ``unnest`` + ``LATERAL`` (PostgreSQL), one
+scan grouped by the local day (columnar engines, ``kpi.metrics.buckets``), a join to a list of ranges
+(others); ``tests/test_plans.py`` proves them equal.
 
 Measures that read the same rows share a statement: a measure's own conditions (zero-value orders among the
-orders) are a ``CASE`` inside it, and a money sum carries the count of the rows' currencies, so that mixed
-currencies are caught in the same scan. A measure with ``having`` (customers with more than one order) is a
-grouped subquery of its own.
+orders) are a ``CASE`` inside it. A money sum checks its rows' currency in the same scan, or, when the table's
+least and greatest currency (read by the statement itself) show it in the answer's currency only, not at all.
+A measure with ``having`` (customers with more than one order) is a grouped subquery of its own.
 
 One module: how measures are grouped into statements, what each statement selects under which label, and how
 ``run`` reads the rows back by those labels are one piece of logic; split, the labels would have to be agreed
-across files. The dialect-specific constructs are in ``kpi.metrics.dialects``.
+across files. The dialect-specific constructs are in ``kpi.metrics.dialects`` and ``kpi.metrics.buckets``.
 """
-
 from __future__ import annotations
 
 import os
