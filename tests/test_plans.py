@@ -266,3 +266,35 @@ def test_an_order_in_another_currency_is_refused_at_the_next_question_however_th
             engine.ask(req)
     finally:
         source.dispose()
+
+
+def test_a_question_needs_one_connection_even_on_a_fresh_process(database_url):
+    # every thread of a web process holds its question's connection: a first question that opened a second one
+    # (to look for the rates table, the currency index) waited for the pool when all threads did the same, and
+    # the failed look was remembered ("no rates table": amounts in two currencies refused instead of converted).
+    # With a pool of one connection, the first question converts them.
+    from sqlalchemy import Column, MetaData, Numeric, String, Table
+
+    from kpi.data import schema
+
+    setup = make_engine(database_url)
+    create_source_tables(setup)
+    rates = Table("currency_rates", MetaData(), Column("currency", String(3), primary_key=True),
+                  Column("rate", Numeric(12, 6)))
+    rates.create(setup)
+    with setup.begin() as conn:
+        conn.execute(rates.insert(), [{"currency": "EUR", "rate": 1}, {"currency": "USD", "rate": 0.5}])
+        conn.execute(schema.orders.insert(), [
+            dict(order_id=f"o{d}", customer_id=f"c{d}", placed_at=datetime(2026, 11, d, 10), status="placed",
+                 subtotal=100, discount=0, shipping=0, tax=0, currency="USD" if d % 2 else "EUR", channel="email",
+                 device="mobile", country="FR") for d in range(1, 21)])
+    setup.dispose()
+    kwargs = {} if database_url.startswith("sqlite") else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 5}
+    source = make_engine(database_url, **kwargs)
+    try:
+        engine = KpiEngine(CATALOG, source, tz=TZ, clock=lambda: NOW)
+        engine.sql.shown_currency = lambda: "EUR"
+        req = KpiRequest("revenue", parse_period("last 30 days", now=NOW, tz=TZ), granularity="day")
+        assert engine.ask(req).current.value == pytest.approx(10 * 100 + 10 * 50)
+    finally:
+        source.dispose()

@@ -205,10 +205,10 @@ class MappedSqlLayer(SqlLayer):
         self._bound_at[name] = time.monotonic()
         return keyed
 
-    def _table(self, name: str) -> Table:
+    def _table(self, name: str, conn=None) -> Table:
         if name in self._mapped.tables and name not in self._tables:
             return self._bind(name)
-        return super()._table(name)
+        return super()._table(name, conn)
 
     def _col(self, m: Measure, ref: str):
         try:
