@@ -225,6 +225,7 @@ def test_goals_share_their_queries(engine):
             out.append(goal(i + 1, key, target, owner=f"U{i:03d}", watch=("conversion", "cart abandonment")))
         return out
 
+    _count_queries(engine, goals(5))  # once for what a process looks up only once (the database's catalog)
     few, many = _count_queries(engine, goals(5)), _count_queries(engine, goals(50))
     assert few > 0
     assert many == few
